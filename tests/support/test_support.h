@@ -1,0 +1,29 @@
+// Helpers shared by the unit tests: fixture paths, scratch folders, and describe(), the tagged JSON form
+// of an unpickled value that tests/fixtures/generate_foundation_fixtures.py also produces (from the
+// objects torch.load returned), so the two can be compared as JSON.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "core/tensor.h"
+#include "io/json.h"
+#include "io/pickle_value.h"
+
+namespace mbtest {
+
+std::string fixture(const std::string& relative);  // tests/fixtures/<relative>
+std::string scratch_dir(const std::string& name);  // a fresh, empty folder for one test
+std::string read_file(const std::string& path);
+void write_file(const std::string& path, const std::string& bytes);
+
+// Mirrors describe() in the fixture generator; tensors are named by their path like it does.
+mb::json::Value describe(const mb::pickle::Node* node, const std::string& prefix = "");
+
+// Decimal text of a little-endian two's-complement integer (pickle LONG bytes).
+std::string bigint_decimal(const std::string& le_bytes);
+
+::testing::AssertionResult BitwiseEqual(const mb::Tensor& a, const mb::Tensor& b);
+
+}  // namespace mbtest
