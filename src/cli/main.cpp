@@ -1,1 +1,60 @@
-int main() { return 0; }
+// mbridge: the command-line face of the library. `mbridge help` lists the commands.
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "mbridge.h"
+
+namespace {
+
+const char* kUsage = R"(mbridge — LLM checkpoints between Hugging Face and Megatron, without Python
+
+usage: mbridge <command> [arguments]
+
+  tensors PATH        list the tensors of a checkpoint (name, dtype, shape)
+  info PATH           what a checkpoint is: format, files, iteration, parallel layout, args (JSON)
+  transcode SRC DST --to FORMAT
+                      write every tensor of SRC to DST in another file format, names unchanged
+  compare A B         compare two checkpoints tensor by tensor, bit for bit (exit 1 on a difference)
+  verify PATH         read every byte of every tensor and check zip CRCs (exit 1 on damage)
+  version             print the version
+
+PATH is a .safetensors file, a Hugging Face folder, a torch.save .pt file, or a Megatron checkpoint
+folder (torch_dist or legacy mp_rank_*; the root with latest_checkpointed_iteration.txt or an iter_ folder).
+FORMAT is safetensors, torch, torch_dist or megatron_legacy. Run `mbridge <command> --help` for options.
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "help") || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  mb::set_log_sink([](mb::LogLevel level, const std::string& m) {
+    std::fprintf(stderr, "%s%s\n", level >= mb::LogLevel::kWarning ? "warning: " : "", m.c_str());
+  }, mb::LogLevel::kInfo);
+  std::string cmd = argv[1];
+  try {
+    if (cmd == "version" || cmd == "--version") {
+      std::printf("mbridge %s\n", MB_VERSION_STRING);
+      return 0;
+    }
+    if (cmd == "tensors") return mb::cli::run_tensors(argc, argv);
+    if (cmd == "info") return mb::cli::run_info(argc, argv);
+    if (cmd == "transcode") return mb::cli::run_transcode(argc, argv);
+    if (cmd == "compare") return mb::cli::run_compare(argc, argv);
+    if (cmd == "verify") return mb::cli::run_verify(argc, argv);
+    std::fprintf(stderr, "mbridge: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
+    return 2;
+  } catch (const mb::Error& e) {
+    std::fprintf(stderr, "mbridge %s: error: %s\n", cmd.c_str(), e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mbridge %s: internal error: %s\n", cmd.c_str(), e.what());
+    return 2;
+  }
+}

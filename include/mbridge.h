@@ -1,0 +1,179 @@
+/*
+ * mbridge — LLM checkpoints between Hugging Face and Megatron, without Python.
+ *
+ * The whole public C ABI. Conventions:
+ *  - Every function that can fail returns mb_status (MB_OK == 0, errors < 0). The reason — naming the
+ *    file, tensor and cause — is kept per thread (mb_last_error) and, for calls on a handle, on the
+ *    handle too (mb_checkpoint_errmsg), because some hosts (Go) move work between OS threads.
+ *  - Objects are opaque handles made by an open/create function and released by one free function,
+ *    which accepts NULL. Out-parameters come first, `void *user_data` last.
+ *  - Option structs start with `struct_size`; get one from its *_default_options() function, change
+ *    the fields you need and pass a pointer. Newer library versions accept older (smaller) structs.
+ *  - No C++ exception crosses this boundary and the library never aborts the host process.
+ *  - Pointers returned to the caller say how long they stay valid, next to each function.
+ *  - Thread safety: functions without a handle are thread-safe. A handle may be used from one thread
+ *    at a time; different handles are independent.
+ */
+#ifndef MBRIDGE_H
+#define MBRIDGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define MB_API __attribute__((visibility("default")))
+#else
+#define MB_API
+#endif
+
+#define MB_VERSION_MAJOR 0
+#define MB_VERSION_MINOR 1
+#define MB_VERSION_PATCH 0
+#define MB_VERSION_STRING "0.1.0"
+/* MB_VERSION_NUMBER == mb_version_number() for the library this header belongs to */
+#define MB_VERSION_NUMBER (MB_VERSION_MAJOR * 10000 + MB_VERSION_MINOR * 100 + MB_VERSION_PATCH)
+
+#define MB_MAX_DIMS 8
+
+typedef enum mb_status {
+  MB_OK = 0,
+  MB_DONE = 1,                  /* an iteration has no more items */
+  MB_ERR_INVALID_ARGUMENT = -1, /* a bad argument or option */
+  MB_ERR_IO = -2,               /* reading or writing a file failed */
+  MB_ERR_FORMAT = -3,           /* a file is malformed, truncated or hostile */
+  MB_ERR_UNSUPPORTED = -4,      /* valid, but not something mbridge handles (yet) */
+  MB_ERR_NOT_FOUND = -5,        /* no such file, tensor or key */
+  MB_ERR_OUT_OF_MEMORY = -6,
+  MB_ERR_CANCELLED = -7,        /* a progress callback asked to stop */
+  MB_ERR_CUDA = -8,             /* a CUDA or NCCL call failed */
+  MB_ERR_INTERNAL = -9          /* a bug in mbridge: please report it */
+} mb_status;
+
+/* Element types; the names are the safetensors ones. */
+typedef enum mb_dtype {
+  MB_DTYPE_F64 = 0,
+  MB_DTYPE_F32 = 1,
+  MB_DTYPE_F16 = 2,
+  MB_DTYPE_BF16 = 3,
+  MB_DTYPE_F8_E4M3 = 4, /* torch.float8_e4m3fn */
+  MB_DTYPE_F8_E5M2 = 5,
+  MB_DTYPE_I64 = 6,
+  MB_DTYPE_I32 = 7,
+  MB_DTYPE_I16 = 8,
+  MB_DTYPE_I8 = 9,
+  MB_DTYPE_U8 = 10,
+  MB_DTYPE_BOOL = 11,
+  MB_DTYPE_KEEP = -1 /* in options: leave the dtype as it is */
+} mb_dtype;
+
+typedef enum mb_device_type { MB_DEVICE_CPU = 0, MB_DEVICE_CUDA = 1 } mb_device_type;
+
+typedef enum mb_log_level { MB_LOG_DEBUG = 0, MB_LOG_INFO = 1, MB_LOG_WARNING = 2, MB_LOG_ERROR = 3 } mb_log_level;
+
+/* Checkpoint formats. */
+typedef enum mb_format {
+  MB_FORMAT_AUTO = 0,           /* decide from the files */
+  MB_FORMAT_SAFETENSORS = 1,    /* a .safetensors file, or a Hugging Face folder (with an index when sharded) */
+  MB_FORMAT_TORCH = 2,          /* a torch.save .pt file */
+  MB_FORMAT_TORCH_DIST = 3,     /* Megatron-Core torch_dist (torch.distributed.checkpoint layout) */
+  MB_FORMAT_MEGATRON_LEGACY = 4 /* Megatron-LM mp_rank_XX/model_optim_rng.pt files */
+} mb_format;
+
+/* A tensor as the library hands it out. `data` is NULL when only the description was asked for. */
+typedef struct mb_tensor_view {
+  const char *name;
+  mb_dtype dtype;
+  int32_t ndim;
+  int64_t shape[MB_MAX_DIMS];
+  const void *data; /* contiguous, row-major, little-endian */
+  uint64_t nbytes;
+  mb_device_type device;
+  int32_t device_index;
+} mb_tensor_view;
+
+/* Receives every log message at or above the level given to mb_set_log_callback. May be called from
+ * any thread; must not call back into mbridge. */
+typedef void (*mb_log_fn)(mb_log_level level, const char *message, void *user_data);
+
+/* Reports progress of long work (`done` of `total` units, e.g. bytes). Return non-zero to cancel:
+ * the running call then stops, cleans up what it wrote, and returns MB_ERR_CANCELLED. */
+typedef int (*mb_progress_fn)(const char *stage, uint64_t done, uint64_t total, void *user_data);
+
+/* ---- library -------------------------------------------------------------------------------------- */
+
+MB_API const char *mb_version(void);   /* "0.1.0"; static storage */
+MB_API int mb_version_number(void);    /* major*10000 + minor*100 + patch */
+MB_API const char *mb_status_string(mb_status status); /* static storage */
+/* The message of the last failed call on this thread; "" when none. Valid until the next mbridge call
+ * on this thread. */
+MB_API const char *mb_last_error(void);
+MB_API const char *mb_dtype_name(mb_dtype dtype); /* "BF16"; NULL for an unknown value */
+MB_API size_t mb_dtype_size(mb_dtype dtype);      /* 0 for an unknown value */
+/* Installs (or, with fn NULL, removes) the process-wide log callback. */
+MB_API void mb_set_log_callback(mb_log_fn fn, mb_log_level min_level, void *user_data);
+/* Number of CUDA devices usable by this build (0 for a CPU-only build or a machine without a GPU). */
+MB_API int mb_cuda_device_count(void);
+
+/* ---- checkpoint files, any format ------------------------------------------------------------------- */
+
+typedef struct mb_checkpoint mb_checkpoint;
+
+typedef struct mb_open_options {
+  uint32_t struct_size;     /* sizeof(mb_open_options) */
+  mb_format format;         /* MB_FORMAT_AUTO */
+  int32_t verify_checksums; /* 0: check CRC-32 of every zip entry (reads all bytes once) when non-zero */
+} mb_open_options;
+
+MB_API mb_open_options mb_open_default_options(void);
+
+/* Opens a checkpoint: a file or folder in any supported format. Files are mapped, not read: opening is
+ * fast and uses little memory whatever the model's size. */
+MB_API mb_status mb_checkpoint_open(mb_checkpoint **out, const char *path, const mb_open_options *options);
+MB_API void mb_checkpoint_free(mb_checkpoint *checkpoint);
+/* The last error of a call on this handle ("" when none). Valid until the next call on the handle. */
+MB_API const char *mb_checkpoint_errmsg(const mb_checkpoint *checkpoint);
+MB_API mb_format mb_checkpoint_format(const mb_checkpoint *checkpoint);
+/* A JSON object: {"format", "path", "tensors", "bytes", "details": {format-specific facts}}.
+ * *json stays valid until the next call on this handle. */
+MB_API mb_status mb_checkpoint_info_json(mb_checkpoint *checkpoint, const char **json);
+MB_API int64_t mb_checkpoint_tensor_count(const mb_checkpoint *checkpoint);
+/* Describes tensor `index` (0-based; names in the format's order); out->data is NULL. The name stays
+ * valid until the handle is freed. */
+MB_API mb_status mb_checkpoint_tensor_info(mb_checkpoint *checkpoint, int64_t index, mb_tensor_view *out);
+/* Reads a tensor by name, converted to `dtype` unless MB_DTYPE_KEEP. out->data stays valid until the
+ * next mb_checkpoint_read on this handle or mb_checkpoint_free. Zero-copy when no conversion is needed
+ * and the format stores the tensor contiguously. */
+MB_API mb_status mb_checkpoint_read(mb_checkpoint *checkpoint, const char *name, mb_dtype dtype, mb_tensor_view *out);
+
+typedef struct mb_write_options {
+  uint32_t struct_size;      /* sizeof(mb_write_options) */
+  mb_format format;          /* required: the format to write */
+  uint64_t max_shard_bytes;  /* safetensors: split into shards of at most this many bytes (5e9) */
+  int32_t files;             /* torch_dist: number of .distcp files (1) */
+  int32_t chunks;            /* torch_dist: chunks per tensor, along its first dimension (1) */
+  mb_dtype dtype;            /* cast floating-point tensors to this dtype (MB_DTYPE_KEEP) */
+  mb_progress_fn progress;   /* optional */
+  void *user_data;           /* passed to progress */
+} mb_write_options;
+
+MB_API mb_write_options mb_write_default_options(void);
+
+/* Writes every tensor of `checkpoint` to `out_path` (which must not exist) in options->format, one tensor
+ * at a time. Nothing is left at out_path when it fails or is cancelled. Names are kept as they are:
+ * this changes the file format, not the model's layout (that is mbridge import/export). */
+MB_API mb_status mb_checkpoint_write(mb_checkpoint *checkpoint, const char *out_path, const mb_write_options *options);
+
+/* Compares every tensor of a and b by name, bit for bit. *equal is 1 when both hold the same names with
+ * identical dtypes, shapes and bytes. *report_json (optional) lists the tensors that differ or exist on
+ * one side only; it stays valid until the next call on `a`. */
+MB_API mb_status mb_checkpoint_compare(mb_checkpoint *a, mb_checkpoint *b, int *equal, const char **report_json);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MBRIDGE_H */

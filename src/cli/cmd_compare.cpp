@@ -1,0 +1,52 @@
+// mbridge compare A B [--all] [--json]: bit-for-bit, tensor by tensor.
+#include <algorithm>
+#include <cstdio>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "io/json.h"
+#include "io/tensor_files.h"
+
+namespace mb::cli {
+
+Format format_option(const Args& args, const char* name);
+
+int run_compare(int argc, char** argv) {
+  Args args(argc, argv, 2, {"format-a", "format-b"}, {"all", "json", "help"});
+  if (args.has("help")) {
+    std::fputs("usage: mbridge compare A B [--format-a F] [--format-b F] [--all] [--json]\n", stdout);
+    return 0;
+  }
+  auto a = open_tensor_files(args.positional(0, "A"), format_option(args, "format-a"));
+  auto b = open_tensor_files(args.positional(1, "B"), format_option(args, "format-b"));
+  auto rows = compare_tensor_files(*a, *b);
+  size_t different = std::count_if(rows.begin(), rows.end(), [](const CompareRow& r) { return !r.equal; });
+  if (args.has("json")) {
+    json::Value out = json::Value::object();
+    json::Value list = json::Value::array();
+    for (const CompareRow& r : rows) {
+      json::Value e = json::Value::object();
+      e.set("name", r.name);
+      e.set("a", r.a.empty() ? json::Value() : json::Value(r.a));
+      e.set("b", r.b.empty() ? json::Value() : json::Value(r.b));
+      e.set("equal", r.equal);
+      list.push(std::move(e));
+    }
+    out.set("tensors", std::move(list));
+    out.set("compared", static_cast<int64_t>(rows.size()));
+    out.set("different", static_cast<int64_t>(different));
+    std::printf("%s\n", json::dump(out).c_str());
+  } else {
+    size_t width = 4;
+    for (const CompareRow& r : rows) width = std::max(width, r.name.size());
+    for (const CompareRow& r : rows) {
+      if (r.equal && !args.has("all")) continue;
+      std::printf("%-*s  %-20s %-20s %s\n", static_cast<int>(width), r.name.c_str(), r.a.empty() ? "(absent)" : r.a.c_str(),
+                  r.b.empty() ? "(absent)" : r.b.c_str(), r.equal ? "equal" : "DIFFERENT");
+    }
+    std::printf("%zu tensors compared, %zu different\n", rows.size(), different);
+  }
+  return different ? 1 : 0;
+}
+
+}  // namespace mb::cli

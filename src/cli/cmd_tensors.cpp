@@ -1,0 +1,64 @@
+// mbridge tensors PATH [--format F] [--json]
+#include <cstdio>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "core/error.h"
+#include "io/json.h"
+#include "io/tensor_files.h"
+
+namespace mb::cli {
+
+namespace {
+const char* kHelp = "usage: mbridge tensors PATH [--format auto|safetensors|torch|torch_dist|megatron_legacy] [--json]\n";
+}
+
+Format format_option(const Args& args, const char* name) {
+  auto v = args.get(name);
+  if (!v) return Format::kAuto;
+  auto f = format_from_name(*v);
+  if (!f) fail(Status::kInvalidArgument, "--", name, " '", *v, "': use safetensors, torch, torch_dist or megatron_legacy");
+  return *f;
+}
+
+int run_tensors(int argc, char** argv) {
+  Args args(argc, argv, 2, {"format"}, {"json", "help"});
+  if (args.has("help")) { std::fputs(kHelp, stdout); return 0; }
+  auto files = open_tensor_files(args.positional(0, "PATH"), format_option(args, "format"));
+  int64_t params = 0;
+  uint64_t bytes = 0;
+  for (const TensorInfo& t : files->tensors()) {
+    int64_t n = 0;
+    checked_numel(t.shape, &n);
+    params += n;
+    bytes += static_cast<uint64_t>(n) * dtype_size(t.dtype);
+  }
+  if (args.has("json")) {
+    json::Value out = json::Value::object();
+    out.set("format", format_name(files->format()));
+    json::Value list = json::Value::array();
+    for (const TensorInfo& t : files->tensors()) {
+      json::Value e = json::Value::object();
+      e.set("name", t.name);
+      e.set("dtype", dtype_name(t.dtype));
+      json::Value shape = json::Value::array();
+      for (int64_t d : t.shape) shape.push(d);
+      e.set("shape", std::move(shape));
+      list.push(std::move(e));
+    }
+    out.set("tensors", std::move(list));
+    out.set("parameters", params);
+    out.set("bytes", static_cast<int64_t>(bytes));
+    std::printf("%s\n", json::dump(out).c_str());
+    return 0;
+  }
+  size_t width = 4;
+  for (const TensorInfo& t : files->tensors()) width = std::max(width, t.name.size());
+  for (const TensorInfo& t : files->tensors())
+    std::printf("%-*s  %-7s %s\n", static_cast<int>(width), t.name.c_str(), dtype_name(t.dtype), t.shape.to_string().c_str());
+  std::printf("%zu tensors, %lld parameters, %llu bytes (%s)\n", files->tensors().size(), static_cast<long long>(params),
+              static_cast<unsigned long long>(bytes), format_name(files->format()));
+  return 0;
+}
+
+}  // namespace mb::cli

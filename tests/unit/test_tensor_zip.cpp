@@ -1,0 +1,120 @@
+// The tensor type (views, copies, casts, concatenation) and the zip container.
+#include <cstring>
+#include <numeric>
+
+#include "core/error.h"
+#include "core/float_formats.h"
+#include "core/tensor.h"
+#include "io/zip.h"
+#include "support/test_support.h"
+
+using namespace mb;
+
+namespace {
+Tensor iota(DType dt, const Dims& shape) {
+  Tensor f = Tensor::empty(DType::F32, shape);
+  float* p = f.mutable_data_as<float>();
+  for (int64_t i = 0; i < f.numel(); ++i) p[i] = static_cast<float>(i);
+  return f.to(dt);
+}
+float at(const Tensor& t, std::initializer_list<int64_t> idx) {
+  Tensor f = t.to(DType::F32);
+  int64_t off = 0, d = 0;
+  for (int64_t i : idx) off += i * f.strides()[static_cast<int>(d++)];
+  return f.data_as<float>()[off];
+}
+}  // namespace
+
+TEST(Tensor, ViewsShareStorage) {
+  Tensor t = iota(DType::F32, {4, 5, 6});
+  Tensor v = t.narrow(1, 1, 3).select(0, 2);  // [3, 6]
+  EXPECT_EQ(v.shape(), (Dims{3, 6}));
+  EXPECT_EQ(v.storage().get(), t.storage().get());
+  EXPECT_FALSE(t.narrow(2, 0, 3).is_contiguous());
+  EXPECT_FLOAT_EQ(at(v, {0, 0}), 2 * 30 + 1 * 6);
+  EXPECT_THROW(t.narrow(1, 3, 3), Error);
+  EXPECT_THROW(t.narrow(3, 0, 1), Error);
+}
+
+TEST(Tensor, StridedCopyAndCast) {
+  Tensor t = iota(DType::F32, {6, 8});
+  Tensor v = t.narrow(1, 2, 5);  // non-contiguous
+  Tensor c = v.contiguous();
+  EXPECT_TRUE(c.is_contiguous());
+  EXPECT_NE(c.storage().get(), t.storage().get());
+  for (int i = 0; i < 6; ++i)
+    for (int j = 0; j < 5; ++j) EXPECT_FLOAT_EQ(c.data_as<float>()[i * 5 + j], static_cast<float>(i * 8 + j + 2));
+  Tensor b = v.to(DType::BF16);
+  EXPECT_EQ(b.dtype(), DType::BF16);
+  EXPECT_EQ(b.data_as<uint16_t>()[0], f32_to_bf16(2.0f));
+  // copy into a strided destination
+  Tensor dst = Tensor::zeros(DType::F32, {5, 6}).reshape({5, 6});
+  Tensor t2 = Tensor::zeros(DType::F32, {6, 5});
+  t2.copy_from(c);
+  EXPECT_TRUE(mbtest::BitwiseEqual(t2, c));
+  EXPECT_THROW(dst.copy_from(c), Error);  // shapes differ
+}
+
+TEST(Tensor, CatAlongEachDimension) {
+  Tensor a = iota(DType::BF16, {2, 3}), b = iota(DType::BF16, {2, 3});
+  Tensor r = Tensor::cat({a, b}, 0);
+  EXPECT_EQ(r.shape(), (Dims{4, 3}));
+  EXPECT_TRUE(mbtest::BitwiseEqual(r.narrow(0, 2, 2).contiguous(), b));
+  Tensor c = Tensor::cat({a, b.narrow(1, 0, 2)}, 1);
+  EXPECT_EQ(c.shape(), (Dims{2, 5}));
+  EXPECT_FLOAT_EQ(at(c, {1, 4}), 4.0f);
+  EXPECT_THROW(Tensor::cat({a, iota(DType::F32, {2, 3})}, 0), Error);
+}
+
+TEST(Tensor, StorageBoundsAreChecked) {
+  auto s = Storage::allocate(64);
+  EXPECT_NO_THROW(Tensor::from_storage(s, 0, DType::F32, {16}));
+  EXPECT_THROW(Tensor::from_storage(s, 4, DType::F32, {16}), Error);
+  EXPECT_THROW(Tensor::from_storage(s, 0, DType::F32, {2, 8}, {16, 1}), Error);
+  EXPECT_THROW(Tensor::from_storage(s, 0, DType::F32, {INT64_MAX, 2}), Error);
+  EXPECT_THROW(Tensor::from_storage(s, 0, DType::F32, {-1}), Error);
+  // borrowed storage is read-only
+  static const float data[4] = {1, 2, 3, 4};
+  Tensor r = Tensor::from_storage(Storage::borrow(data, sizeof(data), nullptr), 0, DType::F32, {4});
+  EXPECT_THROW(r.mutable_data(), Error);
+}
+
+TEST(Tensor, DeviceCopiesWhenCudaIsAvailable) {
+  if (!cuda_available()) {
+    EXPECT_THROW(iota(DType::F32, {4}).to(Device{DeviceType::kCuda, 0}), Error);  // a clear error, no abort
+    return;
+  }
+  Tensor t = iota(DType::BF16, {64, 33});
+  Tensor d = t.to(Device{DeviceType::kCuda, 0});
+  EXPECT_EQ(d.device().type, DeviceType::kCuda);
+  EXPECT_TRUE(mbtest::BitwiseEqual(d.to(Device{}), t));
+}
+
+TEST(Zip, WriteReadAlignedAndZip64) {
+  for (bool z64 : {false, true}) {
+    MemorySink sink;
+    sink.write_string("prefix bytes that are not part of the archive");
+    size_t base = sink.bytes().size();
+    ZipWriteOptions o;
+    o.force_zip64 = z64;
+    ZipWriter w(sink, o);
+    std::string big(100000, 'x');
+    w.add("a/one", std::string("hello"));
+    w.add("a/two", big);
+    w.begin_entry("a/three", 6);
+    w.write("abc", 3);
+    w.write("def", 3);
+    w.end_entry();
+    w.finish();
+    ByteView archive{sink.bytes().data() + base, sink.bytes().size() - base};
+    ZipReader r(archive, "mem");
+    ASSERT_EQ(r.entries().size(), 3u);
+    for (const auto& e : r.entries()) {
+      EXPECT_EQ(e.data_offset % 64, 0u) << e.name;
+      r.verify_crc(e);
+    }
+    ByteView three = r.data(*r.find("a/three"));
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(three.data), three.size), "abcdef");
+    EXPECT_EQ(r.data(*r.find("a/two")).size, big.size());
+  }
+}
