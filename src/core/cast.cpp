@@ -85,7 +85,7 @@ R<D> convert(R<S> x) {
     if constexpr (S == DType::F32 || S == DType::F64) return f32_to_bf16(as_f32<S>(x));
     else return f32_to_bf16_scalar_path(as_f32<S>(x));
   } else if constexpr (D == DType::F16) {
-    return f32_to_f16(as_f32<S>(x));
+    return f32_to_f16(as_f32<S>(x));  // float64 too rounds through float32 first, as torch does
   } else if constexpr (D == DType::F8_E4M3) {
     return f32_to_f8e4m3(as_f32<S>(x));
   } else if constexpr (D == DType::F8_E5M2) {
@@ -127,10 +127,23 @@ constexpr auto kCastTable = table(std::make_index_sequence<kNumDTypes>());
 
 }  // namespace
 
-void cast_elements(const void* src, DType src_dtype, void* dst, DType dst_dtype, size_t n) {
+void cast_elements(const void* src, DType src_dtype, void* dst, DType dst_dtype, size_t n, bool zero_dim) {
   if (n == 0) return;
   if (src_dtype == dst_dtype) {
     if (src != dst) std::memmove(dst, src, n * dtype_size(src_dtype));
+    return;
+  }
+  if (zero_dim && dst_dtype == DType::BF16 && (src_dtype == DType::F32 || src_dtype == DType::F64)) {
+    double v = 0;
+    if (src_dtype == DType::F32) {
+      float f;
+      std::memcpy(&f, src, 4);
+      v = f;
+    } else {
+      std::memcpy(&v, src, 8);
+    }
+    uint16_t h = f32_to_bf16_scalar_path(static_cast<float>(v));
+    std::memcpy(dst, &h, 2);
     return;
   }
   kCastTable[static_cast<size_t>(src_dtype)][static_cast<size_t>(dst_dtype)](src, dst, n);

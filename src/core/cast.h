@@ -10,7 +10,8 @@
 namespace mb {
 
 // Converts n elements. src and dst may be unaligned; they must not overlap unless identical with
-// equal dtypes.
-void cast_elements(const void* src, DType src_dtype, void* dst, DType dst_dtype, size_t n);
+// equal dtypes. `zero_dim` follows torch for a 0-d tensor, which takes its scalar path: a float32 or
+// float64 NaN becomes bfloat16 0x7FC0 there instead of 0xFFFF.
+void cast_elements(const void* src, DType src_dtype, void* dst, DType dst_dtype, size_t n, bool zero_dim = false);
 
 }  // namespace mb

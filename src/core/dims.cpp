@@ -57,7 +57,8 @@ Dims contiguous_strides(const Dims& shape) {
   int64_t s = 1;
   for (int i = shape.size() - 1; i >= 0; --i) {
     strides[i] = s;
-    s *= shape[i] > 0 ? shape[i] : 1;
+    // saturates instead of overflowing: such a shape is refused by the element-count checks anyway
+    if (__builtin_mul_overflow(s, shape[i] > 0 ? shape[i] : 1, &s)) s = INT64_MAX;
   }
   return strides;
 }

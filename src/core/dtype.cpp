@@ -19,8 +19,9 @@ constexpr std::array<DTypeNames, kNumDTypes> kTable = {{
     {DType::F32, 4, true, "F32", "float32", "FloatStorage"},
     {DType::F16, 2, true, "F16", "float16", "HalfStorage"},
     {DType::BF16, 2, true, "BF16", "bfloat16", "BFloat16Storage"},
-    {DType::F8_E4M3, 1, true, "F8_E4M3", "float8_e4m3fn", "Float8_e4m3fnStorage"},
-    {DType::F8_E5M2, 1, true, "F8_E5M2", "float8_e5m2", "Float8_e5m2Storage"},
+    // torch.save has no typed storage class for fp8: it writes an UntypedStorage and _rebuild_tensor_v3
+    {DType::F8_E4M3, 1, true, "F8_E4M3", "float8_e4m3fn", nullptr},
+    {DType::F8_E5M2, 1, true, "F8_E5M2", "float8_e5m2", nullptr},
     {DType::I64, 8, false, "I64", "int64", "LongStorage"},
     {DType::I32, 4, false, "I32", "int32", "IntStorage"},
     {DType::I16, 2, false, "I16", "int16", "ShortStorage"},
@@ -66,7 +67,7 @@ std::optional<DType> dtype_from_torch_name(std::string_view name) {
 
 std::optional<DType> dtype_from_storage_class(std::string_view name) {
   for (const auto& e : kTable)
-    if (name == e.storage_class) return e.dtype;
+    if (e.storage_class && name == e.storage_class) return e.dtype;
   return std::nullopt;
 }
 

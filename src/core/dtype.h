@@ -36,7 +36,8 @@ std::optional<DType> dtype_from_name(std::string_view name);
 const char* dtype_torch_name(DType dtype);
 std::optional<DType> dtype_from_torch_name(std::string_view name);
 
-// "FloatStorage", "BFloat16Storage", ... the legacy typed-storage classes torch.save still pickles.
+// "FloatStorage", "BFloat16Storage", ... the legacy typed-storage classes torch.save still pickles;
+// nullptr for dtypes torch saves through torch.storage.UntypedStorage and _rebuild_tensor_v3 (fp8).
 const char* dtype_storage_class(DType dtype);
 std::optional<DType> dtype_from_storage_class(std::string_view name);
 

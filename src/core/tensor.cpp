@@ -229,8 +229,9 @@ void Tensor::copy_from(const Tensor& src) {
   auto* d = static_cast<uint8_t*>(mutable_data());
   const size_t ses = src.element_size(), des = element_size();
   const DType sdt = src.dtype_, ddt = dtype_;
+  const bool zero_dim = ndim() == 0;
   for_each_run(shape_, src.strides_, strides_, [&](int64_t so, int64_t doff, int64_t run) {
-    cast_elements(s + so * ses, sdt, d + doff * des, ddt, static_cast<size_t>(run));
+    cast_elements(s + so * ses, sdt, d + doff * des, ddt, static_cast<size_t>(run), zero_dim);
   });
 }
 

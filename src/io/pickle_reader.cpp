@@ -319,6 +319,7 @@ class Machine {
         if (!args->items.empty()) {  // OrderedDict([(k, v), ...])
           Node* pairs = args->items[0];
           if (pairs->kind != Kind::kList && pairs->kind != Kind::kTuple) error("OrderedDict() of a ", kind_name(pairs->kind));
+          charge(pairs->items.size() * 2 * sizeof(Node*));
           for (Node* p : pairs->items) {
             if (p->kind != Kind::kTuple || p->items.size() != 2) error("OrderedDict() item is not a pair");
             doc_.dict_set(d, p->items[0], p->items[1]);
@@ -342,6 +343,8 @@ class Machine {
         Node* fn = arg(args, 0, "_rebuild_from_type_v2");
         Node* type = arg(args, 1, "_rebuild_from_type_v2");
         Node* inner = arg(args, 2, "_rebuild_from_type_v2");
+        // fn is the real rebuild function (_rebuild_tensor_v2...); never itself: no unbounded recursion
+        if (role_of(fn) == Role::kRebuildFromTypeV2) error("_rebuild_from_type_v2() nested in itself");
         Node* t = call(fn, inner);
         if (t->kind != Kind::kTensor) error("_rebuild_from_type_v2() did not rebuild a tensor");
         std::string type_name = type->qualified_name();
@@ -352,6 +355,7 @@ class Machine {
       case Role::kTorchSize: {
         Node* dims = arg(args, 0, "Size");
         if (dims->kind != Kind::kTuple && dims->kind != Kind::kList) error("torch.Size() of a ", kind_name(dims->kind));
+        charge(dims->items.size() * sizeof(Node*));
         Node* t = doc_.tuple(dims->items);
         t->tag = "torch.Size";
         return t;
@@ -360,6 +364,7 @@ class Machine {
         // protocol 2 writes bytes as _codecs.encode(<latin-1 text>, 'latin1')
         const std::string& text = as_string(arg(args, 0, "encode"), source_, "_codecs.encode() text");
         std::string enc = args->items.size() > 1 ? as_string(args->items[1], source_, "encoding") : "utf-8";
+        charge(text.size());
         if (enc == "latin1" || enc == "latin-1" || enc == "iso-8859-1") return doc_.bytes(latin1_from_utf8(text));
         if (enc == "utf-8" || enc == "utf8") return doc_.bytes(text);
         error("_codecs.encode() with unsupported encoding '", enc, "'");
@@ -372,6 +377,7 @@ class Machine {
           Node* src = args->items[0];
           if (src->kind != Kind::kList && src->kind != Kind::kTuple && src->kind != Kind::kSet)
             error("set() of a ", kind_name(src->kind));
+          charge(src->items.size() * sizeof(Node*));
           s->items = src->items;
         }
         return s;
@@ -379,6 +385,7 @@ class Machine {
       case Role::kByteArray: {
         if (args->items.empty()) return doc_.bytes("");
         Node* src = args->items[0];
+        charge(src->text.size());
         if (src->kind == Kind::kBytes) return doc_.bytes(src->text);
         if (src->kind == Kind::kString && args->items.size() > 1) {
           const std::string& enc = as_string(args->items[1], source_, "encoding");
@@ -395,6 +402,24 @@ class Machine {
         return doc_.object(callable, args);
     }
     error("unreachable");
+  }
+
+  // Values copied out of other values (set(x), torch.Size(x), bytearray(b), OrderedDict(pairs)): one
+  // memoised value passed to such calls over and over would rebuild gigabytes from a small file.
+  void charge(size_t bytes) {
+    copied_ += bytes;
+    if (copied_ > 32 * static_cast<uint64_t>(data_.size) + (16u << 20))
+      error("rebuilds far more data than the pickle holds (one value copied over and over)");
+  }
+
+  // torch's persistent_load returns one storage per key; a memoised persistent id is loaded once.
+  Node* persistent(Node* pid) {
+    if (!options_.persistent_load) error("persistent id in a pickle that should have none");
+    auto it = persisted_.find(pid);
+    if (it != persisted_.end()) return it->second;
+    Node* loaded = options_.persistent_load(doc_, pid);
+    persisted_.emplace(pid, loaded);
+    return loaded;
   }
 
   std::string latin1_from_utf8(const std::string& text) {
@@ -467,7 +492,7 @@ class Machine {
         case '"': out += '"'; break;
         case 'x': {
           if (i + 2 >= line.size()) error("bad \\x escape");
-          out += static_cast<char>(std::stoi(line.substr(i + 1, 2), nullptr, 16));
+          out += static_cast<char>(parse_hex(line, i + 1, 2));
           i += 2;
           break;
         }
@@ -477,6 +502,17 @@ class Machine {
     const auto* p = reinterpret_cast<const uint8_t*>(out.data());
     return valid_utf8(p, out.size()) ? doc_.string(out) : doc_.bytes(out);
   }
+  // Exactly `len` hex digits at line[at...] (the caller checked they are inside the line).
+  uint32_t parse_hex(const std::string& line, size_t at, size_t len) {
+    uint32_t v = 0;
+    for (size_t k = at; k < at + len; ++k) {
+      char c = line[k];
+      int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+      if (d < 0) error("bad hex digit in an escape");
+      v = (v << 4) | static_cast<uint32_t>(d);
+    }
+    return v;
+  }
   Node* parse_raw_unicode(const std::string& line) {
     std::string out;
     for (size_t i = 0; i < line.size(); ++i) {
@@ -485,7 +521,7 @@ class Machine {
       if (c == '\\' && i + 1 < line.size() && (line[i + 1] == 'u' || line[i + 1] == 'U')) {
         size_t len = line[i + 1] == 'u' ? 4 : 8;
         if (i + 2 + len > line.size()) error("bad \\u escape");
-        cp = static_cast<uint32_t>(std::stoul(line.substr(i + 2, len), nullptr, 16));
+        cp = parse_hex(line, i + 2, len);
         i += 1 + len;
       }
       if (cp > 0x10FFFF) error("code point out of range");
@@ -608,6 +644,7 @@ class Machine {
         Node* name = pop();
         Node* module = pop();
         if (name->kind != Kind::kString || module->kind != Kind::kString) error("STACK_GLOBAL needs two strings");
+        charge(module->text.size() + name->text.size());
         push(make_global(module->text, name->text));
         break;
       }
@@ -653,18 +690,8 @@ class Machine {
           error("BUILD on a ", kind_name(target->kind));
         break;
       }
-      case 'Q': {  // BINPERSID
-        Node* pid = pop();
-        if (!options_.persistent_load) error("persistent id in a pickle that should have none");
-        push(options_.persistent_load(doc_, pid));
-        break;
-      }
-      case 'P': {  // PERSID
-        Node* pid = doc_.string(take_line());
-        if (!options_.persistent_load) error("persistent id in a pickle that should have none");
-        push(options_.persistent_load(doc_, pid));
-        break;
-      }
+      case 'Q': push(persistent(pop())); break;             // BINPERSID
+      case 'P': push(persistent(doc_.string(take_line()))); break;  // PERSID
       case 'i':
       case 'o': error("INST/OBJ (protocol 0 class instantiation) is not supported");
       case 0x82:
@@ -685,6 +712,8 @@ class Machine {
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, Node*> memo_;
   std::unordered_map<const Node*, Role> roles_;
+  std::unordered_map<const Node*, Node*> persisted_;
+  uint64_t copied_ = 0;
 };
 
 }  // namespace

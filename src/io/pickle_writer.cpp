@@ -282,8 +282,10 @@ class Writer {
         return;
       }
       case Kind::kTensor: {
+        // dtypes without a typed storage class (fp8) go through v3, which names the dtype
+        const bool v3 = dtype_storage_class(n->dtype) == nullptr;
         if (n->is_parameter) global("torch._utils", "_rebuild_parameter");
-        global("torch._utils", "_rebuild_tensor_v2");
+        global("torch._utils", v3 ? "_rebuild_tensor_v3" : "_rebuild_tensor_v2");
         op('(');
         save(n->storage, depth + 1);
         integer(n->storage_offset);
@@ -291,6 +293,7 @@ class Writer {
         dims(n->strides);
         op(n->requires_grad && !n->is_parameter ? 0x88 : 0x89);
         ordered_dict_empty();
+        if (v3) global("torch", dtype_torch_name(n->dtype));
         op('t');
         op('R');
         if (n->is_parameter) {

@@ -37,7 +37,12 @@ void SafetensorsFile::parse_header() {
   for (int i = 7; i >= 0; --i) n = (n << 8) | bytes_.data[i];
   if (n > kSafetensorsMaxHeader) fail_format(src, "header length ", n, " exceeds the 100 MB limit");
   if (n > bytes_.size - 8) fail_format(src, "header length ", n, " runs past the end of the file (", bytes_.size, " bytes)");
-  if (n < 2 || bytes_.data[8] != '{') fail_format(src, "header is not a JSON object");
+  // the library's writer pads with spaces after the object; its reader also accepts whitespace before it
+  uint64_t first = 8;
+  while (first < 8 + n && (bytes_.data[first] == ' ' || bytes_.data[first] == '\t' || bytes_.data[first] == '\n' ||
+                           bytes_.data[first] == '\r'))
+    ++first;
+  if (first >= 8 + n || bytes_.data[first] != '{') fail_format(src, "header is not a JSON object");
   data_start_ = 8 + n;
   const uint64_t data_size = bytes_.size - data_start_;
 

@@ -73,9 +73,15 @@ Format detect_format(const std::string& path) {
 }
 
 const TensorInfo* TensorFiles::find(const std::string& name) const {
-  for (const TensorInfo& t : tensors_)
-    if (t.name == name) return &t;
-  return nullptr;
+  auto it = index_.find(name);
+  return it == index_.end() ? nullptr : &tensors_[it->second];
+}
+
+void TensorFiles::index_tensors() {
+  index_.reserve(tensors_.size());
+  for (size_t i = 0; i < tensors_.size(); ++i)
+    if (!index_.emplace(tensors_[i].name, i).second)
+      fail_format(path_, "two tensors are named '", tensors_[i].name, "'");
 }
 
 // ---- one adapter per format ----------------------------------------------------------------------------
@@ -90,6 +96,7 @@ class SafetensorsFiles : public TensorFiles {
       auto r = folder_->find(name);
       tensors_.push_back({name, r.entry->dtype, r.entry->shape});
     }
+    index_tensors();
   }
   Format format() const override { return Format::kSafetensors; }
   Tensor read(const std::string& name) const override { return folder_->tensor(name); }
@@ -114,10 +121,11 @@ class TorchSaveFiles : public TensorFiles {
  public:
   TorchSaveFiles(const std::string& path, const TorchLoadOptions& options) : file_(TorchSaveFile::open(path, options)) {
     path_ = path;
-    for (auto& [name, node] : collect_tensors(file_->root())) {
-      if (!nodes_.emplace(name, node).second) fail_format(path, "two tensors at the path '", name, "'");
+    for (auto& [name, node] : collect_tensors(file_->root(), "", file_->source())) {
+      nodes_.emplace(name, node);
       tensors_.push_back({name, node->dtype, node->shape});
     }
+    index_tensors();
   }
   Format format() const override { return Format::kTorchSave; }
   Tensor read(const std::string& name) const override {
@@ -163,6 +171,7 @@ class TorchDistFiles : public TensorFiles {
   TorchDistFiles(const std::string& path, const TorchLoadOptions& options) : ck_(TorchDistCheckpoint::open(path, options)) {
     path_ = path;
     for (const DistTensor& t : ck_->tensors()) tensors_.push_back({t.key, t.dtype, t.shape});
+    index_tensors();
   }
   Format format() const override { return Format::kTorchDist; }
   Tensor read(const std::string& name) const override { return ck_->read(name); }
@@ -183,11 +192,8 @@ class TorchDistFiles : public TensorFiles {
     json::Value items = json::Value::array();
     for (const DistBytes& b : ck_->byte_items()) items.push(b.key);
     d.set("bytes_items", std::move(items));
-    if (auto common = ck_->common_state()) {
-      const pickle::Node* root = common->root();
-      if (root->kind == pickle::Kind::kList && !root->items.empty()) root = root->items[0];
-      if (const pickle::Node* args = pickle::dict_get(root, "args")) d.set("args", namespace_summary(args));
-    }
+    TorchDistCheckpoint::CommonState common = ck_->common_state();
+    if (const pickle::Node* args = pickle::dict_get(common.state, "args")) d.set("args", namespace_summary(args));
     return d;
   }
   const TorchDistCheckpoint& checkpoint() const { return *ck_; }
@@ -207,13 +213,14 @@ class LegacyFiles : public TensorFiles {
       auto models = ck_->models(r);
       for (const auto& [model_name, model] : models) {
         std::string prefix = models.size() > 1 ? rank_dir + "/" + model_name + "/" : rank_dir + "/";
-        for (auto& [key, node] : collect_tensors(model)) {
+        for (auto& [key, node] : collect_tensors(model, "", ck_->rank_file(r).source())) {
           std::string name = prefix + key;
           where_.emplace(name, std::make_pair(r, node));
           tensors_.push_back({name, node->dtype, node->shape});
         }
       }
     }
+    index_tensors();
   }
   Format format() const override { return Format::kMegatronLegacy; }
   Tensor read(const std::string& name) const override {
@@ -322,11 +329,13 @@ std::vector<std::string> transcode(const TensorFiles& src, const std::string& ou
         if (dist_src) {  // keep Megatron's objects (extra state, rng state, common state) as they were
           int f = 0;
           for (const DistBytes& b : dist_src->byte_items()) {
+            if (b.key == "common_state/shard_0_1") continue;
             ByteView v = dist_src->read_bytes(b);
-            std::string bytes(reinterpret_cast<const char*>(v.data), v.size);
-            if (b.key == "common_state/shard_0_1") w.set_common_state(bytes);
-            else w.add_bytes(b.key, bytes, f++ % o.files);
+            w.add_bytes(b.key, std::string(reinterpret_cast<const char*>(v.data), v.size), f++ % o.files);
           }
+          TorchDistCheckpoint::CommonState common = dist_src->common_state();
+          TorchSaveWriter cw;
+          if (common.state) w.set_common_state(cw, cw.import(*common.file, common.state));
         }
         std::string dir = w.finish();
         write_tracker(out, iteration);

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/log.h"
@@ -43,8 +44,13 @@ class TensorFiles {
   virtual json::Value describe() const = 0;
 
  protected:
+  // Adapters fill tensors_ and then call this once: names must be unique.
+  void index_tensors();
   std::string path_;
   std::vector<TensorInfo> tensors_;
+
+ private:
+  std::unordered_map<std::string, size_t> index_;
 };
 
 std::unique_ptr<TensorFiles> open_tensor_files(const std::string& path, Format format = Format::kAuto,

@@ -24,6 +24,11 @@ constexpr const char* kDcp = "torch.distributed.checkpoint.metadata.";
 
 std::string dims_key(const std::string& fqn, const Dims& offsets) { return fqn + "@" + offsets.to_string(); }
 
+// Keys are copied into lookups and messages once per chunk; a hostile, memoised megabyte key must not be.
+void check_key_length(const std::string& key, const std::string& src) {
+  if (key.size() > 4096) fail_format(src, "a key longer than 4096 bytes ('", key.substr(0, 64), "...')");
+}
+
 }  // namespace
 
 // ---- chunk tiling --------------------------------------------------------------------------------------
@@ -55,11 +60,23 @@ void check_chunks_tile(const Dims& shape, const std::vector<std::pair<Dims, Dims
     fail(Status::kFormat, what, ": chunks hold ", static_cast<long long>(volume), " elements but the tensor has ", numel,
          volume < numel ? " (part of it is missing)" : " (chunks overlap)");
   if (shape.size() == 0) return;
-  // Sweep along dimension 0 and compare only boxes whose first extents overlap.
-  std::sort(boxes.begin(), boxes.end(), [](const Box& a, const Box& b) { return a.lo[0] < b.lo[0]; });
+  // Sweep along the dimension where the chunks start at the most distinct places (0 for row splits, 1 for
+  // column splits: a sweep along a dimension every chunk spans would compare all pairs), and compare
+  // only boxes whose extents overlap along it.
+  int sweep = 0;
+  size_t most = 0;
+  for (int d = 0; d < shape.size(); ++d) {
+    std::vector<int64_t> starts;
+    for (const Box& b : boxes) starts.push_back(b.lo[d]);
+    std::sort(starts.begin(), starts.end());
+    size_t distinct = static_cast<size_t>(std::unique(starts.begin(), starts.end()) - starts.begin());
+    if (distinct > most) most = distinct, sweep = d;
+  }
+  std::sort(boxes.begin(), boxes.end(), [&](const Box& a, const Box& b) { return a.lo[sweep] < b.lo[sweep]; });
   std::vector<const Box*> active;
   for (const Box& b : boxes) {
-    active.erase(std::remove_if(active.begin(), active.end(), [&](const Box* a) { return a->hi[0] <= b.lo[0]; }),
+    active.erase(std::remove_if(active.begin(), active.end(),
+                                [&](const Box* a) { return a->hi[sweep] <= b.lo[sweep]; }),
                  active.end());
     for (const Box* a : active) {
       bool overlap = true;
@@ -119,17 +136,25 @@ void TorchDistCheckpoint::parse_metadata(ByteView bytes, const std::string& src)
   };
   std::unordered_map<std::string, Where> where;
   std::unordered_map<std::string, uint64_t> file_sizes;
+  struct Range {
+    const Where* w;  // unordered_map keeps element addresses stable
+    std::string fqn;
+  };
+  std::vector<Range> ranges;
   for (size_t i = 0; i + 1 < storage->items.size(); i += 2) {
     const Node* index = storage->items[i];
     const Node* info = storage->items[i + 1];
     if (index->kind != Kind::kObject || info->kind != Kind::kObject)
       fail_format(src, "storage_data entry is not (MetadataIndex, _StorageInfo)");
     const std::string& fqn = pickle::as_string(pickle::object_attr(index, "fqn"), src, "MetadataIndex.fqn");
+    check_key_length(fqn, src);
     const Node* off = pickle::object_attr(index, "offset");
     Dims offsets;
     if (off && off->kind != Kind::kNone) offsets = pickle::as_dims(off, src, "MetadataIndex.offset of '" + fqn + "'");
     Where w;
-    w.file = pickle::as_string(pickle::object_attr(info, "relative_path"), src, "_StorageInfo.relative_path");
+    const std::string& file = pickle::as_string(pickle::object_attr(info, "relative_path"), src, "_StorageInfo.relative_path");
+    check_relative_name(file, src, false);  // before copying it (also bounds its length)
+    w.file = file;
     int64_t o = pickle::as_int(pickle::object_attr(info, "offset"), src, "_StorageInfo.offset");
     int64_t n = pickle::as_int(pickle::object_attr(info, "length"), src, "_StorageInfo.length");
     if (o < 0 || n < 0) fail_format(src, "'", fqn, "': negative storage offset or length");
@@ -138,22 +163,33 @@ void TorchDistCheckpoint::parse_metadata(ByteView bytes, const std::string& src)
     const Node* transforms = pickle::object_attr(info, "transform_descriptors");
     if (transforms && transforms->kind != Kind::kNone && !transforms->items.empty())
       fail(Status::kUnsupported, src, ": '", fqn, "' is stored through DCP transforms (compression or encryption)");
-    check_relative_name(w.file, src, false);
+    const std::string full = join_path(directory_, w.file);
     auto fs = file_sizes.find(w.file);
     if (fs == file_sizes.end()) {
-      std::string full = join_path(directory_, w.file);
-      if (!is_regular_file(full)) fail(Status::kNotFound, src, ": data file ", w.file, " is missing");
+      if (!is_regular_file(full)) fail(Status::kNotFound, src, ": data file ", full, " is missing");
       fs = file_sizes.emplace(w.file, file_size(full)).first;
     }
     if (w.offset > fs->second || w.length > fs->second - w.offset)
-      fail_format(src, "'", fqn, "' at ", w.file, " [", w.offset, ", +", w.length, ") runs past the file's ", fs->second,
-                  " bytes");
-    if (!where.emplace(dims_key(fqn, offsets), w).second)
-      fail_format(src, "'", fqn, "' chunk ", offsets.to_string(), " is stored twice");
+      fail_format(full, "'", fqn, "' at [", w.offset, ", +", w.length, ") runs past the end of the file (", fs->second,
+                  " bytes; truncated?), says ", src);
+    auto [stored, inserted] = where.emplace(dims_key(fqn, offsets), w);
+    if (!inserted) fail_format(src, "'", fqn, "' chunk ", offsets.to_string(), " is stored twice");
+    if (w.length > 0) ranges.push_back({&stored->second, fqn});
+  }
+  // DCP writes items back to back: no two share bytes. (Together with the size check on chunks below,
+  // this bounds what reading any tensor can allocate by the size of the data files.)
+  std::sort(ranges.begin(), ranges.end(), [](const Range& a, const Range& b) {
+    return a.w->file != b.w->file ? a.w->file < b.w->file : a.w->offset < b.w->offset;
+  });
+  for (size_t i = 1; i < ranges.size(); ++i) {
+    const Range &a = ranges[i - 1], &b = ranges[i];
+    if (a.w->file == b.w->file && a.w->offset + a.w->length > b.w->offset)
+      fail_format(src, "items '", a.fqn, "' and '", b.fqn, "' overlap in ", a.w->file);
   }
 
   for (size_t i = 0; i + 1 < sdm->items.size(); i += 2) {
     const std::string& key = pickle::as_string(sdm->items[i], src, "state_dict_metadata key");
+    check_key_length(key, src);
     const Node* m = sdm->items[i + 1];
     std::string cls = m->qualified_name();
     if (cls == std::string(kDcp) + "BytesStorageMetadata") {
@@ -190,6 +226,11 @@ void TorchDistCheckpoint::parse_metadata(ByteView bytes, const std::string& src)
       chunk.file = it->second.file;
       chunk.offset = it->second.offset;
       chunk.length = it->second.length;
+      // a chunk's item is a torch.save archive holding at least the chunk's elements
+      uint64_t nbytes;
+      if (!checked_nbytes(chunk.sizes, dtype_size(t.dtype), &nbytes) || nbytes > chunk.length)
+        fail_format(src, "'", key, "' chunk at ", chunk.offsets.to_string(), " of ", dtype_name(t.dtype),
+                    chunk.sizes.to_string(), " cannot fit in its ", chunk.length, "-byte item in ", chunk.file);
       boxes.emplace_back(chunk.offsets, chunk.sizes);
       t.chunks.push_back(std::move(chunk));
     }
@@ -288,11 +329,23 @@ std::shared_ptr<TorchSaveFile> TorchDistCheckpoint::open_bytes_as_torch_save(con
                                    cat(join_path(directory_, item.file), " (item '", item.key, "')"), options_);
 }
 
-std::shared_ptr<TorchSaveFile> TorchDistCheckpoint::common_state() const {
+TorchDistCheckpoint::CommonState TorchDistCheckpoint::common_state() const {
+  CommonState c;
   const std::string legacy = join_path(directory_, kCommonPt);
-  if (is_regular_file(legacy)) return TorchSaveFile::open(legacy, options_);
-  if (const DistBytes* item = find_bytes(kCommonStateKey)) return open_bytes_as_torch_save(*item);
-  return nullptr;
+  if (is_regular_file(legacy)) {
+    c.file = TorchSaveFile::open(legacy, options_);
+    c.state = c.file->root();
+  } else if (const DistBytes* item = find_bytes(kCommonStateKey)) {
+    c.file = open_bytes_as_torch_save(*item);
+    const pickle::Node* root = c.file->root();
+    if (root->kind != pickle::Kind::kList || root->items.size() != 1)
+      fail_format(c.file->source(), "common state is not the one-element list Megatron-Core writes");
+    c.state = root->items[0];
+  } else {
+    return c;
+  }
+  if (c.state->kind != pickle::Kind::kDict) fail_format(c.file->source(), "common state is not a dict");
+  return c;
 }
 
 // ---- writing -------------------------------------------------------------------------------------------
@@ -374,8 +427,16 @@ void TorchDistWriter::add_bytes(const std::string& key, const std::string& bytes
   items_.push_back({key, true, Dims{}, file_index, start, bytes.size(), Dims{}});
 }
 
-void TorchDistWriter::set_common_state(const std::string& torch_save_bytes) {
-  common_state_ = torch_save_bytes;
+void TorchDistWriter::set_common_state(TorchSaveWriter& writer, pickle::Node* state) {
+  MemorySink sink;
+  TorchSaveWriteOptions o;
+  if (options_.common_pt) {
+    o.archive_name = "common";
+    writer.write(sink, state, o);
+  } else {
+    writer.write(sink, writer.doc().list({state}), o);
+  }
+  common_state_.assign(sink.bytes().begin(), sink.bytes().end());
   has_common_state_ = true;
 }
 

@@ -68,8 +68,13 @@ class TorchDistCheckpoint {
   ByteView read_bytes(const DistBytes& item) const;
   // A bytes item that is itself a torch.save archive (Megatron's ShardedObjects).
   std::shared_ptr<TorchSaveFile> open_bytes_as_torch_save(const DistBytes& item) const;
-  // The common state (args, iteration, ...): common.pt when present, else the common_state item.
-  std::shared_ptr<TorchSaveFile> common_state() const;
+  // The common state (the dict holding args, iteration, ...): common.pt when present (older Megatron),
+  // else the "common_state/shard_0_1" item, which holds it wrapped in a one-element list.
+  struct CommonState {
+    std::shared_ptr<TorchSaveFile> file;  // null when the checkpoint has none
+    const pickle::Node* state = nullptr;  // the dict itself
+  };
+  CommonState common_state() const;
   const json::Value& metadata_json() const { return metadata_json_; }
 
  private:
@@ -109,8 +114,10 @@ class TorchDistWriter {
   // A whole tensor, split into `parts` nearly equal chunks along `dim`, spread over the files.
   void add_tensor(const std::string& key, const Tensor& tensor, int dim = 0, int parts = 1);
   void add_bytes(const std::string& key, const std::string& bytes, int file_index);
-  // The common state (a torch.save archive's bytes): an item "common_state/shard_0_1" or common.pt.
-  void set_common_state(const std::string& torch_save_bytes);
+  // The common state dict (args, checkpoint_version, iteration...), a node of `writer`'s document:
+  // stored as the item "common_state/shard_0_1" (wrapped in a list, as Megatron-Core does) or as
+  // common.pt (the dict itself, as older Megatron did), per DistWriteOptions::common_pt.
+  void set_common_state(TorchSaveWriter& writer, pickle::Node* state);
   // Checks that every tensor's chunks tile it exactly, writes .metadata and metadata.json, renames
   // the folder into place. Returns the final folder.
   std::string finish();

@@ -57,7 +57,12 @@ void TorchSaveFile::load(const TorchLoadOptions& options) {
 
   pickle::ReadOptions ro = options.pickle;
   const std::string pkl_source = source_ + " (" + pkl->name + ")";
-  ro.persistent_load = [pkl_source](pickle::Document& doc, pickle::Node* pid) -> pickle::Node* {
+  ro.persistent_load = torch_persistent_load(pkl_source);
+  doc_ = pickle::read(zip_->data(*pkl), pkl_source, ro);
+}
+
+pickle::PersistentLoad torch_persistent_load(const std::string& pkl_source) {
+  return [pkl_source](pickle::Document& doc, pickle::Node* pid) -> pickle::Node* {
     if (pid->kind != pickle::Kind::kTuple || pid->items.size() != 5 || pid->items[0]->kind != pickle::Kind::kString ||
         pid->items[0]->text != "storage")
       fail_format(pkl_source, "persistent id is not a ('storage', type, key, location, size) tuple");
@@ -67,14 +72,17 @@ void TorchSaveFile::load(const TorchLoadOptions& options) {
     if (auto d = dtype_from_storage_class(type->name)) s->dtype = *d;
     else if (type->name == "UntypedStorage") s->dtype = DType::U8;
     else fail_format(pkl_source, "unsupported storage type '", type->qualified_name(), "'");
-    s->text = pickle::as_string(pid->items[2], pkl_source, "storage key");
-    s->name = pickle::as_string(pid->items[3], pkl_source, "storage location");
+    // checked before they are copied: a memoised huge string must not be copied once per storage
+    const std::string& key = pickle::as_string(pid->items[2], pkl_source, "storage key");
+    const std::string& location = pickle::as_string(pid->items[3], pkl_source, "storage location");
+    check_relative_name(key, pkl_source, false);
+    if (location.size() > 256) fail_format(pkl_source, "storage location longer than 256 bytes");
+    s->text = key;
+    s->name = location;
     s->integer = pickle::as_int(pid->items[4], pkl_source, "storage size");
     if (s->integer < 0) fail_format(pkl_source, "negative storage size");
-    check_relative_name(s->text, pkl_source, false);
     return s;
   };
-  doc_ = pickle::read(zip_->data(*pkl), pkl_source, ro);
 }
 
 std::shared_ptr<Storage> TorchSaveFile::storage_for(const pickle::Node* s) const {
@@ -107,35 +115,72 @@ Tensor TorchSaveFile::tensor(const pickle::Node* node) const {
 }
 
 namespace {
-void collect(const pickle::Node* node, const std::string& path, int depth,
-             std::vector<std::pair<std::string, const pickle::Node*>>& out) {
-  if (depth > pickle::kMaxTraversalDepth) fail(Status::kFormat, "object nested too deeply at '", path, "'");
-  using pickle::Kind;
-  auto join = [&](const std::string& k) { return path.empty() ? k : path + "." + k; };
-  switch (node->kind) {
-    case Kind::kTensor: out.emplace_back(path, node); break;
-    case Kind::kDict:
-      for (size_t i = 0; i + 1 < node->items.size(); i += 2) {
-        const pickle::Node* k = node->items[i];
-        std::string key = k->kind == Kind::kString ? k->text
-                          : k->kind == Kind::kInt  ? std::to_string(k->integer)
-                                                   : std::string("?");
-        collect(node->items[i + 1], join(key), depth + 1, out);
-      }
-      break;
-    case Kind::kList:
-    case Kind::kTuple:
-      for (size_t i = 0; i < node->items.size(); ++i) collect(node->items[i], join(std::to_string(i)), depth + 1, out);
-      break;
-    default: break;
+// Walks dicts, lists and tuples. A container reached again (shared through the pickle memo, or a cycle)
+// is expanded only the first time, so hostile sharing (x = [x0, x0], ... doubled 60 times) costs linear
+// time; tensors reached through several containers keep every name (tied weights). Names are bounded,
+// so a long key shared through the memo cannot multiply into gigabytes of names.
+class Collector {
+ public:
+  Collector(const std::string& source, std::vector<std::pair<std::string, const pickle::Node*>>& out)
+      : source_(source), out_(out) {}
+
+  void collect(const pickle::Node* node, const std::string& path, int depth) {
+    using pickle::Kind;
+    if (depth > pickle::kMaxTraversalDepth) error("object nested more than ", pickle::kMaxTraversalDepth, " levels deep at '", path, "'");
+    auto join = [&](const std::string& k) {
+      std::string p = path.empty() ? k : path + "." + k;
+      if (p.size() > kMaxName) error("tensor path longer than ", kMaxName, " bytes at '", path, "'");
+      return p;
+    };
+    switch (node->kind) {
+      case Kind::kTensor:
+        name_bytes_ += path.size();
+        if (name_bytes_ > kMaxNameBytes) error("tensor names take more than ", kMaxNameBytes, " bytes");
+        out_.emplace_back(path, node);
+        break;
+      case Kind::kDict:
+        if (!expanded_.insert(node).second) break;
+        for (size_t i = 0; i + 1 < node->items.size(); i += 2) {
+          const pickle::Node* k = node->items[i];
+          std::string key = k->kind == Kind::kString ? k->text
+                            : k->kind == Kind::kInt  ? std::to_string(k->integer)
+                                                     : std::string("?");
+          collect(node->items[i + 1], join(key), depth + 1);
+        }
+        break;
+      case Kind::kList:
+      case Kind::kTuple:
+        if (!expanded_.insert(node).second) break;
+        for (size_t i = 0; i < node->items.size(); ++i) collect(node->items[i], join(std::to_string(i)), depth + 1);
+        break;
+      default: break;
+    }
   }
-}
+
+ private:
+  static constexpr size_t kMaxName = 16384;
+  static constexpr size_t kMaxNameBytes = size_t(256) << 20;
+
+  template <class... Parts>
+  [[noreturn]] void error(const Parts&... parts) {
+    std::string message = cat(parts...);
+    if (message.size() > 400) message = message.substr(0, 400) + "...";  // a hostile path can be long
+    if (source_.empty()) fail(Status::kFormat, message);
+    fail_format(source_, message);
+  }
+
+  const std::string& source_;
+  std::vector<std::pair<std::string, const pickle::Node*>>& out_;
+  std::unordered_set<const pickle::Node*> expanded_;
+  size_t name_bytes_ = 0;
+};
 }  // namespace
 
 std::vector<std::pair<std::string, const pickle::Node*>> collect_tensors(const pickle::Node* node,
-                                                                        const std::string& prefix) {
+                                                                        const std::string& prefix,
+                                                                        const std::string& source) {
   std::vector<std::pair<std::string, const pickle::Node*>> out;
-  if (node) collect(node, prefix, 0, out);
+  if (node) Collector(source, out).collect(node, prefix, 0);
   return out;
 }
 
@@ -230,8 +275,11 @@ void TorchSaveWriter::write(ByteSink& sink, const pickle::Node* root, const Torc
   wo.persistent_id = [&](const pickle::Node* s) -> pickle::Node* {
     auto it = pids.find(s);
     if (it != pids.end()) return it->second;
-    pickle::Node* pid = pid_doc.tuple({pid_doc.string("storage"), pid_doc.global("torch", dtype_storage_class(s->dtype)),
-                                       pid_doc.string(s->text), pid_doc.string(s->name), pid_doc.integer(s->integer)});
+    const char* typed = dtype_storage_class(s->dtype);
+    pickle::Node* cls = typed ? pid_doc.global("torch", typed) : pid_doc.global("torch.storage", "UntypedStorage");
+    int64_t numel = typed ? s->integer : s->integer * static_cast<int64_t>(dtype_size(s->dtype));  // untyped: bytes
+    pickle::Node* pid = pid_doc.tuple({pid_doc.string("storage"), cls, pid_doc.string(s->text), pid_doc.string(s->name),
+                                       pid_doc.integer(numel)});
     pids[s] = pid;
     return pid;
   };
@@ -269,6 +317,40 @@ void TorchSaveWriter::write_file(const std::string& path, const pickle::Node* ro
   OutputFile out(path);
   write(out, root, options);
   out.commit();
+}
+
+pickle::Node* TorchSaveWriter::import(const TorchSaveFile& src, const pickle::Node* root) {
+  std::unordered_map<const pickle::Node*, pickle::Node*> made;
+  // iterative: an explicit stack of (original, copy) whose children still point at originals
+  std::vector<pickle::Node*> pending;
+  auto copy_of = [&](const pickle::Node* n) -> pickle::Node* {
+    if (!n) return nullptr;
+    auto it = made.find(n);
+    if (it != made.end()) return it->second;
+    pickle::Node* c;
+    if (n->kind == pickle::Kind::kTensor) {
+      c = tensor(src.tensor(n), n->requires_grad);
+      c->is_parameter = n->is_parameter;
+    } else {
+      c = doc_.make(n->kind);
+      *c = *n;
+      pending.push_back(c);
+    }
+    made.emplace(n, c);
+    return c;
+  };
+  pickle::Node* out = copy_of(root);
+  while (!pending.empty()) {
+    pickle::Node* c = pending.back();
+    pending.pop_back();
+    for (auto& x : c->items) x = copy_of(x);
+    for (auto& x : c->dict_items) x = copy_of(x);
+    c->cls = copy_of(c->cls);
+    c->args = copy_of(c->args);
+    c->kwargs = copy_of(c->kwargs);
+    c->state = copy_of(c->state);
+  }
+  return out;
 }
 
 }  // namespace mb

@@ -52,10 +52,18 @@ class TorchSaveFile {
   mutable std::unordered_map<std::string, std::shared_ptr<Storage>> storages_;
 };
 
+// The persistent_load torch.save archives need: ('storage', <storage class>, key, location, numel) tuples
+// become kStorage nodes (the key checked to be a plain file name); errors name `pkl_source`.
+pickle::PersistentLoad torch_persistent_load(const std::string& pkl_source);
+
 // Every tensor reachable through dicts, lists and tuples under `node`, with dotted paths
-// ("model.decoder.layers.0.mlp.linear_fc1.weight"); `prefix` starts the path.
+// ("model.decoder.layers.0.mlp.linear_fc1.weight"); `prefix` starts the path. A container shared by
+// several parents is expanded once, at its first path. `source` (the file, e.g. TorchSaveFile::source())
+// starts the message of the format error thrown for containers nested deeper than
+// pickle::kMaxTraversalDepth, or for absurdly long tensor paths.
 std::vector<std::pair<std::string, const pickle::Node*>> collect_tensors(const pickle::Node* node,
-                                                                        const std::string& prefix = "");
+                                                                        const std::string& prefix = "",
+                                                                        const std::string& source = "");
 
 struct TorchSaveWriteOptions {
   std::string archive_name = "archive";  // torch uses "archive" for streams, the file stem for paths
@@ -71,6 +79,9 @@ class TorchSaveWriter {
   // A tensor node for t. Tensors that share an mb::Storage (of one dtype) are written sharing one
   // torch storage, views included; anything else gets its own storage holding exactly its elements.
   pickle::Node* tensor(const Tensor& t, bool requires_grad = false);
+  // A deep copy of `node` (from a file we read) in this writer's document: tensors re-made through
+  // tensor(), every other node copied, sharing between nodes kept.
+  pickle::Node* import(const TorchSaveFile& src, const pickle::Node* node);
   void write(ByteSink& sink, const pickle::Node* root, const TorchSaveWriteOptions& options = {});
   // Writes to a temporary file renamed to `path` when complete.
   void write_file(const std::string& path, const pickle::Node* root, TorchSaveWriteOptions options = {});

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static int failures = 0;
 #define CHECK(cond)                                                              \
@@ -51,7 +52,9 @@ int main(int argc, char **argv) {
     return 2;
   }
   const char *fixtures = argv[1];
-  const char *scratch = argv[2];
+  char scratch[2048];
+  mkdir(argv[2], 0755);
+  snprintf(scratch, sizeof(scratch), "%s/c_api-%d", argv[2], (int)getpid()); /* fresh for every run */
   mkdir(scratch, 0755);
 
   /* library */

@@ -3,10 +3,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <map>
 #include <fstream>
 #include <sstream>
 
 #include "core/paths.h"
+#include "io/megatron_tracker.h"
 
 namespace mbtest {
 
@@ -150,6 +153,27 @@ Value describe(const Node* n, const std::string& prefix) {
     return ::testing::AssertionFailure() << a.describe() << " vs " << b.describe();
   if (!mb::bitwise_equal(a, b)) return ::testing::AssertionFailure() << a.describe() << ": bytes differ";
   return ::testing::AssertionSuccess();
+}
+
+std::string rewrite_torch_dist(const mb::TorchDistCheckpoint& src, const std::string& root, int files, int parts,
+                               bool common_pt) {
+  mb::DistWriteOptions o;
+  o.common_pt = common_pt;
+  o.fsync = false;
+  mb::TorchDistWriter w(mb::join_path(root, mb::iteration_dir_name(src.iteration())), files, o);
+  for (const mb::DistTensor& t : src.tensors()) w.add_tensor(t.key, src.read(t.key), t.shape.size() - 1, parts);
+  int f = 0;
+  for (const mb::DistBytes& b : src.byte_items()) {
+    if (b.key == "common_state/shard_0_1") continue;
+    mb::ByteView v = src.read_bytes(b);
+    w.add_bytes(b.key, std::string(reinterpret_cast<const char*>(v.data), v.size), f++ % files);
+  }
+  mb::TorchDistCheckpoint::CommonState common = src.common_state();
+  mb::TorchSaveWriter cw;
+  if (common.state) w.set_common_state(cw, cw.import(*common.file, common.state));
+  std::string dir = w.finish();
+  mb::write_tracker(root, src.iteration());
+  return dir;
 }
 
 }  // namespace mbtest

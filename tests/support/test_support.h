@@ -10,6 +10,8 @@
 #include "core/tensor.h"
 #include "io/json.h"
 #include "io/pickle_value.h"
+#include "io/torch_dist.h"
+#include "io/torch_save.h"
 
 namespace mbtest {
 
@@ -25,5 +27,11 @@ mb::json::Value describe(const mb::pickle::Node* node, const std::string& prefix
 std::string bigint_decimal(const std::string& le_bytes);
 
 ::testing::AssertionResult BitwiseEqual(const mb::Tensor& a, const mb::Tensor& b);
+
+// Writes a copy of a torch_dist checkpoint under `root` with another chunking: each tensor split in
+// `parts` along its last dimension over `files` files; bytes items and the common state copied as
+// they are (the common state as common.pt when `common_pt`). Returns the iteration folder.
+std::string rewrite_torch_dist(const mb::TorchDistCheckpoint& src, const std::string& root, int files, int parts,
+                               bool common_pt);
 
 }  // namespace mbtest

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "core/cast.h"
+#include "core/tensor.h"
 #include "io/safetensors.h"
 #include "support/test_support.h"
 
@@ -60,6 +61,14 @@ TEST_F(CastsFromTorch, EveryFloat16ToFloat32) { check("f16_all", "f16_all_to_f32
 TEST_F(CastsFromTorch, EveryFloat16ToBFloat16) { check("f16_all", "f16_all_to_bf16"); }
 TEST_F(CastsFromTorch, EveryFloat8E4M3ToFloat32) { check("e4m3_all", "e4m3_all_to_f32"); }
 TEST_F(CastsFromTorch, EveryFloat8E5M2ToFloat32) { check("e5m2_all", "e5m2_all_to_f32"); }
+
+TEST_F(CastsFromTorch, ZeroDimTensorsTakeTorchsScalarPath) {
+  // a NaN becomes 0x7FC0 in a 0-d tensor but 0xFFFF in a 1-element one
+  for (auto [in, out] : {std::pair{"f32_0d_nan", "f32_0d_nan_to_bf16"}, std::pair{"f32_1d_nan", "f32_1d_nan_to_bf16"}}) {
+    SCOPED_TRACE(in);
+    EXPECT_TRUE(mbtest::BitwiseEqual(file_->tensor(in).to(DType::BF16), file_->tensor(out)));
+  }
+}
 
 TEST(Casts, IntegersAndBools) {
   const float in[] = {-2.7f, -0.5f, 0.0f, 1.9f, 300.0f, 1e20f, -1e20f, NAN};

@@ -184,26 +184,7 @@ TEST(TorchSaveWrite, PlainValuesSurviveProtocol2And4) {
   for (int protocol : {2, 4}) {
     SCOPED_TRACE(protocol);
     TorchSaveWriter w;
-    // copy the document by re-pointing tensors at writer-made ones
-    std::map<const pickle::Node*, pickle::Node*> remap;
-    std::function<pickle::Node*(const pickle::Node*)> copy = [&](const pickle::Node* n) -> pickle::Node* {
-      if (!n) return nullptr;
-      auto it = remap.find(n);
-      if (it != remap.end()) return it->second;
-      if (n->kind == pickle::Kind::kTensor) return remap[n] = w.tensor(src->tensor(n), n->requires_grad);
-      pickle::Node* c = w.doc().make(n->kind);
-      remap[n] = c;
-      *c = *n;
-      for (auto& x : c->items) x = copy(x);
-      for (auto& x : c->dict_items) x = copy(x);
-      c->cls = copy(n->cls);
-      c->args = copy(n->args);
-      c->state = copy(n->state);
-      return c;
-    };
-    pickle::Node* root = copy(src->root());
-    for (auto& [orig, made] : remap)
-      if (orig->kind == pickle::Kind::kTensor) made->is_parameter = orig->is_parameter;
+    pickle::Node* root = w.import(*src, src->root());
     MemorySink sink;
     TorchSaveWriteOptions o;
     o.pickle_protocol = protocol;

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the Debian packages mbridge builds and tests with (only those missing). Needs root or sudo.
+set -euo pipefail
+packages=(cmake g++ make pkg-config libsimdjson-dev libzstd-dev zlib1g-dev googletest libgtest-dev
+          clang libclang-rt-14-dev python3 unzip)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "installing: ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
