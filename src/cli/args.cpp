@@ -83,4 +83,12 @@ uint64_t parse_size(const std::string& text) {
   return static_cast<uint64_t>(number * scale);
 }
 
+Format format_option(const Args& args, const char* name) {
+  auto v = args.get(name);
+  if (!v) return Format::kAuto;
+  auto f = format_from_name(*v);
+  if (!f) fail(Status::kInvalidArgument, "--", name, " '", *v, "': use safetensors, torch, torch_dist or megatron_legacy");
+  return *f;
+}
+
 }  // namespace mb::cli

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "io/tensor_files.h"
+
 namespace mb::cli {
 
 class Args {
@@ -28,5 +30,8 @@ class Args {
 };
 
 uint64_t parse_size(const std::string& text);
+
+// The format named by option --<name> ("auto" when absent); an unknown name is an error.
+Format format_option(const Args& args, const char* name);
 
 }  // namespace mb::cli

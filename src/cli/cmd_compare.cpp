@@ -9,8 +9,6 @@
 
 namespace mb::cli {
 
-Format format_option(const Args& args, const char* name);
-
 int run_compare(int argc, char** argv) {
   Args args(argc, argv, 2, {"format-a", "format-b"}, {"all", "json", "help"});
   if (args.has("help")) {

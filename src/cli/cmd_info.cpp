@@ -8,8 +8,6 @@
 
 namespace mb::cli {
 
-Format format_option(const Args& args, const char* name);
-
 int run_info(int argc, char** argv) {
   Args args(argc, argv, 2, {"format"}, {"json", "help"});
   if (args.has("help")) {

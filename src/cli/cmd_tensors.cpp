@@ -13,14 +13,6 @@ namespace {
 const char* kHelp = "usage: mbridge tensors PATH [--format auto|safetensors|torch|torch_dist|megatron_legacy] [--json]\n";
 }
 
-Format format_option(const Args& args, const char* name) {
-  auto v = args.get(name);
-  if (!v) return Format::kAuto;
-  auto f = format_from_name(*v);
-  if (!f) fail(Status::kInvalidArgument, "--", name, " '", *v, "': use safetensors, torch, torch_dist or megatron_legacy");
-  return *f;
-}
-
 int run_tensors(int argc, char** argv) {
   Args args(argc, argv, 2, {"format"}, {"json", "help"});
   if (args.has("help")) { std::fputs(kHelp, stdout); return 0; }

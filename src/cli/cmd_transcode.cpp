@@ -10,8 +10,6 @@
 
 namespace mb::cli {
 
-Format format_option(const Args& args, const char* name);
-
 namespace {
 const char* kHelp = R"(usage: mbridge transcode SRC DST --to FORMAT [options]
   --to FORMAT            safetensors | torch | torch_dist | megatron_legacy

@@ -9,8 +9,6 @@
 
 namespace mb::cli {
 
-Format format_option(const Args& args, const char* name);
-
 int run_verify(int argc, char** argv) {
   Args args(argc, argv, 2, {"format"}, {"no-progress", "help"});
   if (args.has("help")) {

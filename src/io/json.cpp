@@ -199,7 +199,7 @@ void dump_to(const Value& v, int indent, int level, std::string& out) {
       out += '[';
       bool first = true;
       for (const Value& x : v.items()) {
-        if (!first) out += indent < 0 ? "," : ",";
+        if (!first) out += ",";
         first = false;
         newline(level + 1);
         dump_to(x, indent, level + 1, out);

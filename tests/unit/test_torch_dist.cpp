@@ -175,7 +175,9 @@ TEST(TorchDistWrite, RechunkedCopyReadsBackIdentical) {
       SCOPED_TRACE(t.key);
       const DistTensor* bt = back->find(t.key);
       ASSERT_NE(bt, nullptr);
-      if (t.shape.size() > 0 && t.shape[t.shape.size() - 1] >= 3) EXPECT_EQ(bt->chunks.size(), 3u);
+      if (t.shape.size() > 0 && t.shape[t.shape.size() - 1] >= 3) {
+        EXPECT_EQ(bt->chunks.size(), 3u);
+      }
       EXPECT_TRUE(BitwiseEqual(back->read(t.key), ref->tensor(t.key)));
     }
     for (const DistBytes& b : src->byte_items()) {
