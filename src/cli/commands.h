@@ -8,5 +8,11 @@ int run_info(int argc, char** argv);
 int run_transcode(int argc, char** argv);
 int run_compare(int argc, char** argv);
 int run_verify(int argc, char** argv);
+int run_import(int argc, char** argv);
+int run_export(int argc, char** argv);
+int run_reshard(int argc, char** argv);
+int run_roundtrip(int argc, char** argv);
+int run_list(int argc, char** argv);
+int run_config(int argc, char** argv);
 
 }  // namespace mb::cli

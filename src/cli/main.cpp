@@ -14,10 +14,20 @@ const char* kUsage = R"(mbridge — LLM checkpoints between Hugging Face and Meg
 
 usage: mbridge <command> [arguments]
 
+  import --hf-model DIR --megatron-path DIR [--tp N --pp N --vpp N --ep N --format torch_dist|legacy]
+                      convert a Hugging Face model into a Megatron checkpoint
+  export --megatron-path DIR --hf-path DIR [--hf-model DIR] [--family NAME]
+                      convert a Megatron checkpoint into a Hugging Face folder
+  roundtrip --hf-model DIR [layout options]
+                      HF -> Megatron -> HF, every tensor compared bit for bit (exit 1 on a mismatch)
+  reshard --megatron-path DIR --output DIR [layout options]
+                      rewrite a Megatron checkpoint in another parallel layout or format
+  list                the model families mbridge converts
+  config PATH         family, Megatron TransformerConfig and Hugging Face config of a model (JSON)
   tensors PATH        list the tensors of a checkpoint (name, dtype, shape)
   info PATH           what a checkpoint is: format, files, iteration, parallel layout, args (JSON)
   transcode SRC DST --to FORMAT
-                      write every tensor of SRC to DST in another file format, names unchanged
+                      write every tensor of SRC to DST in another file format, names unchanged (no layout change)
   compare A B         compare two checkpoints tensor by tensor, bit for bit (exit 1 on a difference)
   verify PATH         read every byte of every tensor and check zip CRCs (exit 1 on damage)
   version             print the version
@@ -43,6 +53,12 @@ int main(int argc, char** argv) {
       std::printf("mbridge %s\n", MB_VERSION_STRING);
       return 0;
     }
+    if (cmd == "import") return mb::cli::run_import(argc, argv);
+    if (cmd == "export") return mb::cli::run_export(argc, argv);
+    if (cmd == "roundtrip") return mb::cli::run_roundtrip(argc, argv);
+    if (cmd == "reshard") return mb::cli::run_reshard(argc, argv);
+    if (cmd == "list") return mb::cli::run_list(argc, argv);
+    if (cmd == "config") return mb::cli::run_config(argc, argv);
     if (cmd == "tensors") return mb::cli::run_tensors(argc, argv);
     if (cmd == "info") return mb::cli::run_info(argc, argv);
     if (cmd == "transcode") return mb::cli::run_transcode(argc, argv);

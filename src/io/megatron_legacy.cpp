@@ -142,15 +142,24 @@ MegatronLegacyWriter::~MegatronLegacyWriter() {
   if (!finished_) remove_tree(temp_dir_);
 }
 
-void MegatronLegacyWriter::write_rank(int tp, int pp, int ep, TorchSaveWriter& writer, const pickle::Node* root) {
+std::string MegatronLegacyWriter::rank_file_path(int tp, int pp, int ep) {
   if (tp < 0 || tp >= tp_size_ || pp < 0 || pp >= pp_size_ || ep < 0 || ep >= ep_size_)
     fail(Status::kInvalidArgument, "rank (", tp, ", ", pp, ", ", ep, ") outside the parallel layout");
   std::string dir = join_path(temp_dir_, legacy_rank_dir(tp, pp, ep, pp_size_ > 1, ep_size_ > 1));
   make_directories(dir);
+  return join_path(dir, kRankFile);
+}
+
+void MegatronLegacyWriter::mark_written(int tp, int pp, int ep) {
+  written_[static_cast<size_t>((pp * ep_size_ + ep) * tp_size_ + tp)] = true;
+}
+
+void MegatronLegacyWriter::write_rank(int tp, int pp, int ep, TorchSaveWriter& writer, const pickle::Node* root) {
+  std::string path = rank_file_path(tp, pp, ep);
   TorchSaveWriteOptions o;
   o.archive_name = "model_optim_rng";  // torch names the archive after the file it writes
-  writer.write_file(join_path(dir, kRankFile), root, o);
-  written_[static_cast<size_t>((pp * ep_size_ + ep) * tp_size_ + tp)] = true;
+  writer.write_file(path, root, o);
+  mark_written(tp, pp, ep);
 }
 
 std::string MegatronLegacyWriter::finish() {

@@ -60,6 +60,9 @@ class MegatronLegacyWriter {
   MegatronLegacyWriter(std::string root, std::optional<int64_t> iteration, int tp_size, int pp_size, int ep_size = 1);
   ~MegatronLegacyWriter();
   void write_rank(int tp, int pp, int ep, TorchSaveWriter& writer, const pickle::Node* root);
+  // For writers that stream a rank's file themselves: its path (folders created), then mark_written().
+  std::string rank_file_path(int tp, int pp, int ep);
+  void mark_written(int tp, int pp, int ep);
   std::string finish();  // returns the iteration folder
 
  private:

@@ -187,6 +187,47 @@ std::vector<std::pair<std::string, const pickle::Node*>> collect_tensors(const p
 // ---- writing ----------------------------------------------------------------------------------------------
 
 namespace {
+
+// The pickle of `root`, whose kStorage nodes become torch's persistent ids
+// ('storage', torch.<Type>Storage or torch.storage.UntypedStorage, key, location, numel).
+std::string pickle_with_storage_ids(const pickle::Node* root, int protocol) {
+  pickle::WriteOptions wo;
+  wo.protocol = protocol;
+  pickle::Document pid_doc;
+  std::unordered_map<const pickle::Node*, pickle::Node*> pids;
+  wo.persistent_id = [&](const pickle::Node* s) -> pickle::Node* {
+    auto it = pids.find(s);
+    if (it != pids.end()) return it->second;
+    const char* typed = dtype_storage_class(s->dtype);
+    pickle::Node* cls = typed ? pid_doc.global("torch", typed) : pid_doc.global("torch.storage", "UntypedStorage");
+    int64_t numel = typed ? s->integer : s->integer * static_cast<int64_t>(dtype_size(s->dtype));  // untyped: bytes
+    pickle::Node* pid = pid_doc.tuple({pid_doc.string("storage"), cls, pid_doc.string(s->text), pid_doc.string(s->name),
+                                       pid_doc.integer(numel)});
+    pids[s] = pid;
+    return pid;
+  };
+  return pickle::write(root, wo);
+}
+
+// The small entries torch writes before the storages...
+void add_version_entries(ZipWriter& zip, const std::string& a) {
+  zip.add(a + "/.format_version", std::string("1"));
+  zip.add(a + "/.storage_alignment", std::string("64"));
+  zip.add(a + "/byteorder", std::string("little"));
+}
+
+// ...and after them. torch records a 40-digit serialization id; ours is derived from the content so
+// identical saves give identical files.
+void add_trailer_entries(ZipWriter& zip, const std::string& a, uint32_t content_crc, size_t pkl_size, size_t storages) {
+  zip.add(a + "/version", std::string("3\n"));
+  std::string id = std::to_string(content_crc) + std::to_string(pkl_size) + std::to_string(storages);
+  id = std::string(40 - std::min<size_t>(id.size(), 40), '0') + id.substr(0, 40);
+  zip.add(a + "/.data/serialization_id", id);
+}
+
+}  // namespace
+
+namespace {
 // Every distinct tensor node reachable from root, through containers and objects alike.
 std::vector<pickle::Node*> reachable_tensors(const pickle::Node* root) {
   std::vector<pickle::Node*> tensors;
@@ -268,22 +309,7 @@ void TorchSaveWriter::write(ByteSink& sink, const pickle::Node* root, const Torc
   for (pickle::Node* node : nodes) node->storage_offset -= range[std::stoul(node->storage->text)].first;
   for (size_t i = 0; i < storages_.size(); ++i) storages_[i].node->integer = range[i].second - range[i].first;
 
-  pickle::WriteOptions wo;
-  wo.protocol = options.pickle_protocol;
-  pickle::Document pid_doc;
-  std::unordered_map<const pickle::Node*, pickle::Node*> pids;
-  wo.persistent_id = [&](const pickle::Node* s) -> pickle::Node* {
-    auto it = pids.find(s);
-    if (it != pids.end()) return it->second;
-    const char* typed = dtype_storage_class(s->dtype);
-    pickle::Node* cls = typed ? pid_doc.global("torch", typed) : pid_doc.global("torch.storage", "UntypedStorage");
-    int64_t numel = typed ? s->integer : s->integer * static_cast<int64_t>(dtype_size(s->dtype));  // untyped: bytes
-    pickle::Node* pid = pid_doc.tuple({pid_doc.string("storage"), cls, pid_doc.string(s->text), pid_doc.string(s->name),
-                                       pid_doc.integer(numel)});
-    pids[s] = pid;
-    return pid;
-  };
-  std::string pkl = pickle::write(root, wo);
+  std::string pkl = pickle_with_storage_ids(root, options.pickle_protocol);
 
   // Restore the offsets so the writer can be used again.
   for (pickle::Node* node : nodes) node->storage_offset += range[std::stoul(node->storage->text)].first;
@@ -293,9 +319,7 @@ void TorchSaveWriter::write(ByteSink& sink, const pickle::Node* root, const Torc
   zo.force_zip64 = options.force_zip64;
   ZipWriter zip(sink, zo);
   zip.add(a + "/data.pkl", pkl);
-  zip.add(a + "/.format_version", std::string("1"));
-  zip.add(a + "/.storage_alignment", std::string("64"));
-  zip.add(a + "/byteorder", std::string("little"));
+  add_version_entries(zip, a);
   uint32_t crc_all = crc32_of(pkl.data(), pkl.size());
   for (size_t i = 0; i < storages_.size(); ++i) {
     const StorageEntry& s = storages_[i];
@@ -305,11 +329,7 @@ void TorchSaveWriter::write(ByteSink& sink, const pickle::Node* root, const Torc
     zip.add(a + "/data/" + s.key, base, n);
     crc_all = crc32_of(base, std::min<size_t>(n, 4096), crc_all);
   }
-  zip.add(a + "/version", std::string("3\n"));
-  // torch records a 40-digit id; ours is derived from the content so identical saves are identical files
-  std::string id = std::to_string(crc_all) + std::to_string(pkl.size()) + std::to_string(storages_.size());
-  id = std::string(40 - std::min<size_t>(id.size(), 40), '0') + id.substr(0, 40);
-  zip.add(a + "/.data/serialization_id", id);
+  add_trailer_entries(zip, a, crc_all, pkl.size(), storages_.size());
   zip.finish();
 }
 
@@ -351,6 +371,44 @@ pickle::Node* TorchSaveWriter::import(const TorchSaveFile& src, const pickle::No
     c->state = copy_of(c->state);
   }
   return out;
+}
+
+// ---- streaming --------------------------------------------------------------------------------------------
+
+TorchSaveStream::TorchSaveStream(ByteSink& sink, std::string archive_name)
+    : zip_(std::make_unique<ZipWriter>(sink)), archive_(std::move(archive_name)) {
+  add_version_entries(*zip_, archive_);
+}
+
+TorchSaveStream::~TorchSaveStream() = default;
+
+pickle::Node* TorchSaveStream::tensor(const Tensor& input, bool requires_grad) {
+  if (finished_) fail(Status::kInternal, "TorchSaveStream: tensor() after finish()");
+  Tensor t = input.device().is_cpu() ? input.contiguous() : input.to(Device{});
+  const std::string key = std::to_string(storages_++);
+  zip_->add(archive_ + "/data/" + key, t.numel() ? t.data() : nullptr, t.nbytes());
+  if (t.nbytes()) crc_ = crc32_of(t.data(), std::min<size_t>(t.nbytes(), 4096), crc_);
+  pickle::Node* s = doc_.make(pickle::Kind::kStorage);
+  s->dtype = t.dtype();
+  s->text = key;
+  s->name = "cpu";
+  s->integer = t.numel();
+  pickle::Node* n = doc_.make(pickle::Kind::kTensor);
+  n->storage = s;
+  n->dtype = t.dtype();
+  n->shape = t.shape();
+  n->strides = contiguous_strides(t.shape());
+  n->requires_grad = requires_grad;
+  return n;
+}
+
+void TorchSaveStream::finish(const pickle::Node* root, int pickle_protocol) {
+  if (finished_) fail(Status::kInternal, "TorchSaveStream: finish() twice");
+  std::string pkl = pickle_with_storage_ids(root, pickle_protocol);
+  zip_->add(archive_ + "/data.pkl", pkl);
+  add_trailer_entries(*zip_, archive_, crc32_of(pkl.data(), pkl.size(), crc_), pkl.size(), storages_);
+  zip_->finish();
+  finished_ = true;
 }
 
 }  // namespace mb

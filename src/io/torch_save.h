@@ -97,4 +97,24 @@ class TorchSaveWriter {
   std::vector<StorageEntry> storages_;
 };
 
+// Writes a torch.save archive with bounded memory: each tensor's bytes go into the archive when it is
+// handed over (as a storage of its own), and the pickle that refers to them comes last. torch.load reads
+// entries by name, so the order is free; the first entry still names the archive folder.
+class TorchSaveStream {
+ public:
+  TorchSaveStream(ByteSink& sink, std::string archive_name);
+  ~TorchSaveStream();
+  pickle::Document& doc() { return doc_; }
+  pickle::Node* tensor(const Tensor& t, bool requires_grad = false);
+  void finish(const pickle::Node* root, int pickle_protocol = 2);
+
+ private:
+  std::unique_ptr<ZipWriter> zip_;
+  std::string archive_;
+  pickle::Document doc_;
+  size_t storages_ = 0;
+  uint32_t crc_ = 0;
+  bool finished_ = false;
+};
+
 }  // namespace mb

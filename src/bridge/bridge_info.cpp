@@ -1,0 +1,53 @@
+#include "bridge/bridge_info.h"
+
+#include "bridge/registry.h"
+
+namespace mb::bridge {
+
+json::Value bridge_info(const ParamSource& s) {
+  const ModelConfig& c = s.config();
+  json::Value v = json::Value::object();
+  v.set("path", s.path());
+  v.set("source", s.kind());
+  v.set("family", c.family);
+  v.set("architecture", c.hf_architecture);
+  json::Value tc = megatron_transformer_config(c);
+  tc.set("padded_vocab_size", s.vocab_rows());
+  v.set("transformer_config", std::move(tc));
+  v.set("hf_config", c.hf_config.is_null() ? s.family().hf_config_for(c) : c.hf_config);
+  ParallelLayout L = s.layout();
+  json::Value layout = json::Value::object();
+  layout.set("tp", L.tp);
+  layout.set("pp", L.pp);
+  layout.set("vpp", L.vpp);
+  layout.set("ep", L.ep);
+  layout.set("spec", spec_name(L.spec));
+  v.set("layout", std::move(layout));
+  int64_t params = 0;
+  for (const ParamInfo& p : s.params()) {
+    int64_t n = 0;
+    checked_numel(p.shape, &n);
+    params += n;
+  }
+  v.set("megatron_parameters", static_cast<int64_t>(s.params().size()));
+  v.set("parameter_count", params);
+  return v;
+}
+
+json::Value supported_families_json() {
+  json::Value list = json::Value::array();
+  for (const Family* f : all_families()) {
+    json::Value e = json::Value::object();
+    e.set("family", f->name);
+    json::Value archs = json::Value::array();
+    for (const auto& a : f->architectures) archs.push(a);
+    e.set("architectures", std::move(archs));
+    e.set("description", f->description);
+    list.push(std::move(e));
+  }
+  json::Value v = json::Value::object();
+  v.set("families", std::move(list));
+  return v;
+}
+
+}  // namespace mb::bridge

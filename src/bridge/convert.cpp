@@ -1,0 +1,142 @@
+#include "bridge/convert.h"
+
+#include <unistd.h>
+
+#include <atomic>
+
+#include "bridge/hf_mapping.h"
+#include "core/error.h"
+#include "core/paths.h"
+#include "io/safetensors_sharded.h"
+
+namespace mb::bridge {
+
+namespace {
+
+bool is_vocab(ParamKind k) { return k == ParamKind::kEmbedding || k == ParamKind::kOutput; }
+
+// The embedding or output layer with `rows` rows: padding rows (zeros) added or removed.
+Tensor with_vocab_rows(const Tensor& t, int64_t vocab, int64_t rows) {
+  if (t.size(0) == rows) return t;
+  if (rows < vocab) fail(Status::kInternal, "vocabulary rows below the vocabulary size");
+  if (t.size(0) > rows) return t.narrow(0, 0, rows);
+  Tensor padded = Tensor::zeros(t.dtype(), Dims{rows, t.size(1)});
+  padded.narrow(0, 0, t.size(0)).copy_from(t);
+  return padded;
+}
+
+CheckpointMeta meta_for(const ParamSource& src, const ParallelLayout& layout) {
+  CheckpointMeta m;
+  m.family = src.config().family;
+  m.hf_config_text = src.hf_config_text();
+  m.layout = layout;
+  m.vocab_size = src.config().vocab_size;
+  return m;
+}
+
+std::atomic<uint64_t> g_tmp_counter{0};
+
+}  // namespace
+
+void stream_params(const ParamSource& src, int64_t target_vocab_rows,
+                   const std::function<void(const ParamInfo&, const Tensor&)>& sink, const ProgressFn& progress,
+                   const std::string& stage) {
+  const ModelConfig& c = src.config();
+  std::vector<ParamInfo> target = model_params(c, target_vocab_rows);
+  const std::vector<ParamInfo>& source = src.params();
+  if (target.size() != source.size()) fail(Status::kInternal, "source and target disagree on the parameters");
+  uint64_t total = 0;
+  for (const ParamInfo& p : source) {
+    uint64_t n = 0;
+    checked_nbytes(p.shape, dtype_size(src.dtype(p)), &n);
+    total += n;
+  }
+  Progress bar(progress, stage, total);
+  for (size_t i = 0; i < source.size(); ++i) {
+    Tensor t = src.read(source[i]);
+    if (is_vocab(source[i].key.kind)) t = with_vocab_rows(t, c.vocab_size, target[i].shape[0]);
+    sink(target[i], t);
+    bar.advance(t.nbytes());
+  }
+  src.finish();
+  bar.finish();
+}
+
+std::string import_checkpoint(const std::string& hf_dir, const std::string& megatron_root, const ImportOptions& o) {
+  auto src = open_hf_source(hf_dir, o.source);
+  const int64_t rows = padded_vocab(src->config(), o.target.layout);
+  MegatronWriter writer(megatron_root, src->config(), rows, o.target, meta_for(*src, o.target.layout), src->assets());
+  stream_params(*src, rows, [&](const ParamInfo& p, const Tensor& t) { writer.write(p, t); }, o.progress, "import");
+  return writer.finish();
+}
+
+std::vector<std::string> export_checkpoint(const std::string& megatron_path, const std::string& hf_dir,
+                                           const ExportOptions& o) {
+  auto src = open_param_source(megatron_path, o.source);
+  const ModelConfig& c = src->config();
+  HfWriter writer(hf_dir, src->family(), c, c.vocab_size, [&](const ParamInfo& p) { return src->dtype(p); }, o.target,
+                  src->hf_config_text(), src->assets());
+  stream_params(*src, src->vocab_rows(), [&](const ParamInfo& p, const Tensor& t) { writer.write(p, t); }, o.progress,
+                "export");
+  return writer.finish();
+}
+
+std::string reshard_checkpoint(const std::string& megatron_path, const std::string& megatron_root,
+                               const ReshardOptions& o) {
+  auto src = open_param_source(megatron_path, o.source);
+  const int64_t rows = padded_vocab(src->config(), o.target.layout);
+  MegatronWriter writer(megatron_root, src->config(), rows, o.target, meta_for(*src, o.target.layout), src->assets());
+  stream_params(*src, rows, [&](const ParamInfo& p, const Tensor& t) { writer.write(p, t); }, o.progress, "reshard");
+  return writer.finish();
+}
+
+bool RoundtripResult::all_match() const {
+  for (const RoundtripRow& r : rows)
+    if (!r.matches) return false;
+  return !rows.empty();
+}
+
+RoundtripResult roundtrip(const std::string& hf_dir, const std::string& work_dir, const MegatronTarget& target,
+                          const ProgressFn& progress) {
+  const bool temporary = work_dir.empty();
+  std::string base = temporary ? cat("/tmp/mbridge-roundtrip-", ::getpid(), "-", g_tmp_counter++) : work_dir;
+  if (temporary) make_directories(base);
+  RoundtripResult result;
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() {
+      if (!dir.empty()) remove_tree(dir);
+    }
+  } cleanup{temporary ? base : ""};
+  result.megatron_dir = join_path(base, "megatron");
+  result.hf_dir = join_path(base, "hf");
+  ImportOptions io;
+  io.target = target;
+  io.progress = progress;
+  import_checkpoint(hf_dir, result.megatron_dir, io);
+  ExportOptions eo;
+  eo.progress = progress;
+  export_checkpoint(result.megatron_dir, result.hf_dir, eo);
+
+  auto original = SafetensorsFolder::open(hf_dir);
+  auto back = SafetensorsFolder::open(result.hf_dir);
+  for (const std::string& name : original->names()) {
+    RoundtripRow row;
+    row.name = name;
+    auto a = original->find(name);
+    row.shape = a.entry->shape.to_string();
+    row.dtype = dtype_name(a.entry->dtype);
+    auto b = back->find(name);
+    row.matches = b.file && bitwise_equal(a.file->tensor(*a.entry), b.file->tensor(*b.entry));
+    result.rows.push_back(std::move(row));
+  }
+  for (const std::string& name : back->names())
+    if (!original->find(name).file) result.rows.push_back({name, "", "", false});
+  if (temporary) {
+    result.megatron_dir.clear();
+    result.hf_dir.clear();
+  }
+  return result;
+}
+
+}  // namespace mb::bridge

@@ -1,0 +1,44 @@
+// A model family: which Hugging Face architectures it handles, how their config.json becomes a
+// ModelConfig (and back), and which Hugging Face tensors make up each Megatron parameter.
+// Adding a family is one file in src/bridge/models/ that returns one of these (docs/adding-a-model.md).
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "bridge/model_config.h"
+#include "bridge/params.h"
+#include "io/hf_config.h"
+#include "io/json.h"
+
+namespace mb::bridge {
+
+// How Hugging Face tensors combine into one Megatron parameter. Names are patterns in which {layer} and
+// {expert} stand for the indices.
+enum class HfRule {
+  kDirect,  // one tensor, unchanged
+  kQkv,     // q, k, v -> Megatron's interleaved [q heads of group g, k_g, v_g] for every group g
+  kGated,   // gate, up -> [gate; up]
+};
+
+struct HfMapping {
+  ParamKind kind;
+  HfRule rule;
+  std::vector<std::string> hf;  // kDirect: {name}; kQkv: {q, k, v}; kGated: {gate, up}
+};
+
+struct Family {
+  std::string name;                        // "llama"
+  std::string description;                 // for `mbridge list`
+  std::vector<std::string> architectures;  // config.json "architectures" it handles
+  std::vector<std::string> model_types;    // config.json "model_type" it handles
+  std::function<ModelConfig(const HfConfig&)> config_from_hf;
+  // A config.json for a model with no stored Hugging Face config (e.g. a checkpoint Megatron trained).
+  std::function<json::Value(const ModelConfig&)> hf_config_for;
+  std::vector<HfMapping> mappings;
+  // Hugging Face tensors that hold no weights and are skipped on import (rotary inv_freq buffers).
+  std::vector<std::string> ignored;
+};
+
+}  // namespace mb::bridge

@@ -1,0 +1,152 @@
+#include "bridge/hf_mapping.h"
+
+#include "core/error.h"
+
+namespace mb::bridge {
+
+const HfMapping& mapping_for(const Family& family, ParamKind kind) {
+  for (const HfMapping& m : family.mappings)
+    if (m.kind == kind) return m;
+  fail(Status::kInternal, "family ", family.name, " has no rule for the Megatron parameter ", kind_name(kind));
+}
+
+std::string expand_pattern(const std::string& pattern, int layer, int expert) {
+  std::string out;
+  size_t i = 0;
+  while (i < pattern.size()) {
+    if (pattern.compare(i, 7, "{layer}") == 0) {
+      out += std::to_string(layer);
+      i += 7;
+    } else if (pattern.compare(i, 8, "{expert}") == 0) {
+      out += std::to_string(expert);
+      i += 8;
+    } else {
+      out += pattern[i++];
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> hf_names(const Family& family, const ParamKey& key) {
+  std::vector<std::string> names;
+  for (const std::string& p : mapping_for(family, key.kind).hf) names.push_back(expand_pattern(p, key.layer, key.expert));
+  return names;
+}
+
+namespace {
+
+// Rows of one part in the interleaved q/k/v layout: per group g, n query heads, then one k and one v head.
+struct QkvLayout {
+  int64_t groups, per_group, head_dim;
+  QkvLayout(const ModelConfig& c)
+      : groups(c.num_query_groups), per_group(c.num_attention_heads / c.num_query_groups), head_dim(c.kv_channels) {}
+};
+
+void expect_shape(const Tensor& t, const Dims& shape, const std::string& name) {
+  if (t.shape() != shape)
+    fail(Status::kFormat, "tensor '", name, "' is ", t.describe(), " but the config implies ", shape.to_string());
+}
+
+Dims with_rows(Dims shape, int64_t rows) {
+  shape[0] = rows;
+  return shape;
+}
+
+bool is_vocab(ParamKind k) { return k == ParamKind::kEmbedding || k == ParamKind::kOutput; }
+
+}  // namespace
+
+Tensor hf_to_megatron(const HfMapping& m, const ModelConfig& c, const ParamInfo& info, const std::vector<Tensor>& parts,
+                      const std::vector<std::string>& names) {
+  const DType dtype = parts.at(0).dtype();
+  for (size_t i = 1; i < parts.size(); ++i)
+    if (parts[i].dtype() != dtype)
+      fail(Status::kFormat, "tensors '", names[0], "' and '", names[i], "' differ in dtype (",
+           dtype_name(dtype), " vs ", dtype_name(parts[i].dtype()), ")");
+  switch (m.rule) {
+    case HfRule::kDirect: {
+      const Tensor& t = parts[0];
+      if (is_vocab(info.key.kind)) {
+        expect_shape(t, with_rows(info.shape, c.vocab_size), names[0]);
+        if (info.shape[0] == c.vocab_size) return t;
+        Tensor padded = Tensor::zeros(dtype, info.shape);
+        padded.narrow(0, 0, c.vocab_size).copy_from(t);
+        return padded;
+      }
+      expect_shape(t, info.shape, names[0]);
+      return t;
+    }
+    case HfRule::kQkv: {
+      QkvLayout L(c);
+      expect_shape(parts[0], with_rows(info.shape, c.q_rows()), names[0]);
+      expect_shape(parts[1], with_rows(info.shape, c.kv_rows()), names[1]);
+      expect_shape(parts[2], with_rows(info.shape, c.kv_rows()), names[2]);
+      std::vector<Tensor> pieces;
+      for (int64_t g = 0; g < L.groups; ++g) {
+        pieces.push_back(parts[0].narrow(0, g * L.per_group * L.head_dim, L.per_group * L.head_dim));
+        pieces.push_back(parts[1].narrow(0, g * L.head_dim, L.head_dim));
+        pieces.push_back(parts[2].narrow(0, g * L.head_dim, L.head_dim));
+      }
+      return Tensor::cat(pieces, 0);
+    }
+    case HfRule::kGated: {
+      Dims half = with_rows(info.shape, info.shape[0] / 2);
+      expect_shape(parts[0], half, names[0]);
+      expect_shape(parts[1], half, names[1]);
+      return Tensor::cat({parts[0], parts[1]}, 0);
+    }
+  }
+  fail(Status::kInternal, "unknown mapping rule");
+}
+
+std::vector<Tensor> megatron_to_hf(const HfMapping& m, const ModelConfig& c, const ParamInfo& info, const Tensor& param) {
+  if (param.shape() != info.shape)
+    fail(Status::kFormat, describe(info.key), " is ", param.describe(), " but the config implies ",
+         info.shape.to_string());
+  switch (m.rule) {
+    case HfRule::kDirect:
+      if (is_vocab(info.key.kind) && info.shape[0] != c.vocab_size) return {param.narrow(0, 0, c.vocab_size).contiguous()};
+      return {param};
+    case HfRule::kQkv: {
+      QkvLayout L(c);
+      std::vector<Tensor> q, k, v;
+      const int64_t stride = (L.per_group + 2) * L.head_dim;
+      for (int64_t g = 0; g < L.groups; ++g) {
+        q.push_back(param.narrow(0, g * stride, L.per_group * L.head_dim));
+        k.push_back(param.narrow(0, g * stride + L.per_group * L.head_dim, L.head_dim));
+        v.push_back(param.narrow(0, g * stride + (L.per_group + 1) * L.head_dim, L.head_dim));
+      }
+      return {Tensor::cat(q, 0), Tensor::cat(k, 0), Tensor::cat(v, 0)};
+    }
+    case HfRule::kGated: {
+      int64_t half = info.shape[0] / 2;
+      return {param.narrow(0, 0, half).contiguous(), param.narrow(0, half, half).contiguous()};
+    }
+  }
+  fail(Status::kInternal, "unknown mapping rule");
+}
+
+std::vector<HfTensorSpec> hf_tensor_specs(const Family& family, const ModelConfig& c, const ParamInfo& p) {
+  const HfMapping& m = mapping_for(family, p.key.kind);
+  std::vector<std::string> names = hf_names(family, p.key);
+  switch (m.rule) {
+    case HfRule::kDirect:
+      return {{names[0], is_vocab(p.key.kind) ? with_rows(p.shape, c.vocab_size) : p.shape}};
+    case HfRule::kQkv:
+      return {{names[0], with_rows(p.shape, c.q_rows())},
+              {names[1], with_rows(p.shape, c.kv_rows())},
+              {names[2], with_rows(p.shape, c.kv_rows())}};
+    case HfRule::kGated:
+      return {{names[0], with_rows(p.shape, p.shape[0] / 2)}, {names[1], with_rows(p.shape, p.shape[0] / 2)}};
+  }
+  fail(Status::kInternal, "unknown mapping rule");
+}
+
+std::vector<HfTensorSpec> hf_tensor_specs(const Family& family, const ModelConfig& c) {
+  std::vector<HfTensorSpec> out;
+  for (const ParamInfo& p : model_params(c, c.vocab_size))
+    for (HfTensorSpec& s : hf_tensor_specs(family, c, p)) out.push_back(std::move(s));
+  return out;
+}
+
+}  // namespace mb::bridge

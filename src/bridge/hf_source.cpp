@@ -1,0 +1,134 @@
+// Full Megatron parameters from a Hugging Face folder.
+#include <algorithm>
+#include <mutex>
+#include <set>
+
+#include "bridge/hf_mapping.h"
+#include "bridge/param_source.h"
+#include "bridge/registry.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/paths.h"
+#include "io/safetensors_sharded.h"
+
+namespace mb::bridge {
+
+void ParamSource::set_config(ModelConfig c, int64_t vocab_rows) {
+  config_ = std::move(c);
+  family_ = find_family(config_.family);
+  if (!family_) fail(Status::kInternal, "no family '", config_.family, "'");
+  vocab_rows_ = vocab_rows;
+  params_ = model_params(config_, vocab_rows_);
+}
+
+bool is_hf_folder(const std::string& path) {
+  return is_directory(path) && is_regular_file(join_path(path, "config.json")) &&
+         (is_regular_file(join_path(path, kSafetensorsIndexName)) ||
+          is_regular_file(join_path(path, kSafetensorsSingleName)));
+}
+
+namespace {
+
+// Files a Hugging Face folder carries besides weights and config.json, copied through conversions.
+bool is_asset(const std::string& name) {
+  static const char* kNames[] = {"generation_config.json", "tokenizer.json", "tokenizer_config.json",
+                                 "special_tokens_map.json", "tokenizer.model", "vocab.json", "merges.txt",
+                                 "added_tokens.json", "chat_template.jinja", "chat_template.json",
+                                 "preprocessor_config.json", "processor_config.json"};
+  for (const char* n : kNames)
+    if (name == n) return true;
+  return false;
+}
+
+class HfSource : public ParamSource {
+ public:
+  HfSource(const std::string& dir, const HfSourceOptions& options) : options_(options) {
+    path_ = dir;
+    if (!is_hf_folder(dir))
+      fail(Status::kNotFound, dir, ": not a Hugging Face model folder (config.json and safetensors weights)");
+    config_text_ = read_text_file(join_path(dir, "config.json"));
+    HfConfig hf = parse_hf_config(json::parse(config_text_, join_path(dir, "config.json")), join_path(dir, "config.json"));
+    ModelConfig c = model_config_from_hf(hf);
+    const int64_t vocab = c.vocab_size;
+    set_config(std::move(c), vocab);
+    folder_ = SafetensorsFolder::open(dir);
+    for (const std::string& name : list_directory(dir))
+      if (is_asset(name) && is_regular_file(join_path(dir, name))) assets_.push_back(join_path(dir, name));
+  }
+
+  const char* kind() const override { return "hf"; }
+
+  DType dtype(const ParamInfo& p) const override {
+    std::string name = hf_names(*family_, p.key).at(0);
+    auto r = folder_->find(name);
+    if (!r.file) missing(name, p);
+    return r.entry->dtype;
+  }
+
+  Tensor read(const ParamInfo& p) const override {
+    const HfMapping& m = mapping_for(*family_, p.key.kind);
+    std::vector<std::string> names = hf_names(*family_, p.key);
+    std::vector<Tensor> parts;
+    for (const std::string& name : names) {
+      auto r = folder_->find(name);
+      if (!r.file) missing(name, p);
+      parts.push_back(r.file->tensor(*r.entry));
+      std::lock_guard<std::mutex> lock(mutex_);
+      used_.insert(name);
+    }
+    try {
+      return hf_to_megatron(m, config_, p, parts, names);
+    } catch (const Error& e) {
+      fail(e.status(), path_, ": ", e.message());
+    }
+  }
+
+  void finish() const override {
+    std::set<std::string> ignored;
+    for (const std::string& pattern : family_->ignored)
+      for (int l = 0; l < config_.num_layers; ++l) ignored.insert(expand_pattern(pattern, l, -1));
+    std::vector<std::string> unused;
+    for (const std::string& name : folder_->names())
+      if (!used_.count(name) && !ignored.count(name)) unused.push_back(name);
+    // A tied model may still store lm_head.weight (a copy of the embeddings).
+    if (config_.tied_embeddings)
+      unused.erase(std::remove(unused.begin(), unused.end(), std::string("lm_head.weight")), unused.end());
+    if (unused.empty()) return;
+    std::string list;
+    for (size_t i = 0; i < unused.size() && i < 5; ++i) list += (i ? ", " : "") + unused[i];
+    if (unused.size() > 5) list += cat(" and ", unused.size() - 5, " more");
+    if (!options_.allow_unused)
+      fail(Status::kFormat, path_, ": ", unused.size(), " tensor(s) that no ", family_->name,
+           " parameter uses: ", list, " (a different model variant? --allow-unused skips them)");
+    log_warning(cat(path_, ": skipped ", unused.size(), " unused tensor(s): ", list));
+  }
+
+  std::vector<std::string> assets() const override { return assets_; }
+  std::string hf_config_text() const override { return config_text_; }
+
+ private:
+  [[noreturn]] void missing(const std::string& name, const ParamInfo& p) const {
+    fail(Status::kNotFound, path_, ": tensor '", name, "' (", describe(p.key), " of a ", family_->name,
+         " model) is missing");
+  }
+
+  HfSourceOptions options_;
+  std::string config_text_;
+  std::shared_ptr<SafetensorsFolder> folder_;
+  std::vector<std::string> assets_;
+  mutable std::mutex mutex_;
+  mutable std::set<std::string> used_;
+};
+
+}  // namespace
+
+std::unique_ptr<ParamSource> open_hf_source(const std::string& dir, const HfSourceOptions& options) {
+  return std::make_unique<HfSource>(dir, options);
+}
+
+std::unique_ptr<ParamSource> open_param_source(const std::string& path, const MegatronSourceOptions& options) {
+  if (is_hf_folder(path)) return open_hf_source(path);
+  return open_megatron_source(path, options);
+}
+
+}  // namespace mb::bridge

@@ -1,0 +1,158 @@
+#include "bridge/megatron_args.h"
+
+#include <cmath>
+
+#include "bridge/registry.h"
+#include "core/error.h"
+#include "io/megatron_legacy.h"
+
+namespace mb::bridge {
+
+pickle::Node* make_megatron_args(pickle::Document& d, const ModelConfig& c, const ParallelLayout& L,
+                                 int64_t padded_vocab, const std::string& ckpt_format, int64_t iteration) {
+  auto i = [&](int64_t v) { return d.integer(v); };
+  auto b = [&](bool v) { return d.boolean(v); };
+  auto f = [&](double v) { return d.number(v); };
+  auto s = [&](const std::string& v) { return d.string(v); };
+  auto none = [&] { return d.none(); };
+  const DType dtype = c.dtype.value_or(DType::BF16);
+  std::vector<std::pair<std::string, pickle::Node*>> a = {
+      {"num_layers", i(c.num_layers)},
+      {"hidden_size", i(c.hidden_size)},
+      {"ffn_hidden_size", i(c.is_moe() ? c.moe_ffn_hidden_size : c.ffn_hidden_size)},
+      {"num_attention_heads", i(c.num_attention_heads)},
+      {"group_query_attention", b(c.num_query_groups != c.num_attention_heads)},
+      {"num_query_groups", i(c.num_query_groups)},
+      {"kv_channels", i(c.kv_channels)},
+      {"max_position_embeddings", i(c.max_position_embeddings)},
+      {"seq_length", i(c.max_position_embeddings)},
+      {"position_embedding_type", s("rope")},
+      {"use_rotary_position_embeddings", b(true)},
+      {"rotary_base", i(static_cast<int64_t>(std::llround(c.rotary_base)))},
+      {"rotary_percent", f(1.0)},
+      {"use_rope_scaling", b(c.rope_scaling.type == "llama3")},
+      {"rope_scaling_factor", f(c.rope_scaling.factor.value_or(8.0))},
+      {"normalization", s("RMSNorm")},
+      {"norm_epsilon", f(c.norm_epsilon)},
+      {"swiglu", b(true)},
+      {"untie_embeddings_and_output_weights", b(!c.tied_embeddings)},
+      {"add_bias_linear", b(false)},
+      {"add_qkv_bias", b(c.qkv_bias)},
+      {"qk_layernorm", b(c.qk_layernorm)},
+      {"num_experts", c.is_moe() ? i(c.num_experts) : none()},
+      {"moe_router_topk", i(c.is_moe() ? c.moe_router_topk : 2)},
+      {"moe_ffn_hidden_size", c.is_moe() ? i(c.moe_ffn_hidden_size) : none()},
+      {"moe_router_pre_softmax", b(c.is_moe() && !c.moe_renormalize)},
+      {"tensor_model_parallel_size", i(L.tp)},
+      {"pipeline_model_parallel_size", i(L.pp)},
+      {"virtual_pipeline_model_parallel_size", L.vpp > 1 ? i(L.vpp) : none()},
+      {"expert_model_parallel_size", i(L.ep)},
+      {"transformer_impl", s(L.spec == MegatronSpec::kLocal ? "local" : "transformer_engine")},
+      {"vocab_size", i(c.vocab_size)},
+      {"padded_vocab_size", i(padded_vocab)},
+      {"make_vocab_size_divisible_by", i(L.vocab_divisible_by)},
+      {"tokenizer_type", s("HuggingFaceTokenizer")},
+      {"params_dtype", d.dtype(dtype)},
+      {"bf16", b(dtype == DType::BF16)},
+      {"fp16", b(dtype == DType::F16)},
+      {"ckpt_format", s(ckpt_format)},
+      {"use_mcore_models", b(true)},
+      {"iteration", i(iteration)},
+      {"consumed_train_samples", i(0)},
+      {"consumed_valid_samples", i(0)},
+  };
+  return make_namespace(d, a);
+}
+
+namespace {
+
+const pickle::Node* attr(const pickle::Node* args, const char* name) {
+  const pickle::Node* v = pickle::object_attr(args, name);
+  return v && v->kind != pickle::Kind::kNone ? v : nullptr;
+}
+
+int64_t int_attr(const pickle::Node* args, const char* name, int64_t fallback, const std::string& src) {
+  const pickle::Node* v = attr(args, name);
+  return v ? pickle::as_int(v, src, std::string("args.") + name) : fallback;
+}
+
+double num_attr(const pickle::Node* args, const char* name, double fallback, const std::string& src) {
+  const pickle::Node* v = attr(args, name);
+  return v ? pickle::as_number(v, src, std::string("args.") + name) : fallback;
+}
+
+bool bool_attr(const pickle::Node* args, const char* name, bool fallback, const std::string& src) {
+  const pickle::Node* v = attr(args, name);
+  return v ? pickle::as_bool(v, src, std::string("args.") + name) : fallback;
+}
+
+}  // namespace
+
+ModelConfig model_config_from_args(const pickle::Node* args, const std::string& family, const std::string& src) {
+  if (!args || args->kind != pickle::Kind::kObject)
+    fail(Status::kNotFound, src, ": the checkpoint has no Megatron args; pass the model's config.json (--hf-model)");
+  ModelConfig c;
+  c.num_layers = int_attr(args, "num_layers", 0, src);
+  c.hidden_size = int_attr(args, "hidden_size", 0, src);
+  c.num_attention_heads = int_attr(args, "num_attention_heads", 0, src);
+  c.num_query_groups = bool_attr(args, "group_query_attention", false, src)
+                           ? int_attr(args, "num_query_groups", c.num_attention_heads, src)
+                           : c.num_attention_heads;
+  c.kv_channels = int_attr(args, "kv_channels", c.num_attention_heads ? c.hidden_size / c.num_attention_heads : 0, src);
+  c.max_position_embeddings = int_attr(args, "max_position_embeddings", 0, src);
+  c.norm_epsilon = num_attr(args, "norm_epsilon", 1e-5, src);
+  c.rotary_base = num_attr(args, "rotary_base", 10000, src);
+  if (bool_attr(args, "use_rope_scaling", false, src)) {
+    c.rope_scaling.type = "llama3";
+    c.rope_scaling.factor = num_attr(args, "rope_scaling_factor", 8.0, src);
+    // Megatron-Core's own llama3 scaling constants (megatron/core/models/common/embeddings/rope_utils.py)
+    c.rope_scaling.low_freq_factor = 1.0;
+    c.rope_scaling.high_freq_factor = 4.0;
+    c.rope_scaling.original_max_position_embeddings = 8192;
+  }
+  c.tied_embeddings = !bool_attr(args, "untie_embeddings_and_output_weights", false, src);
+  c.qkv_bias = bool_attr(args, "add_qkv_bias", false, src);
+  c.qk_layernorm = bool_attr(args, "qk_layernorm", false, src);
+  c.num_experts = int_attr(args, "num_experts", 0, src);
+  const int64_t ffn = int_attr(args, "ffn_hidden_size", 0, src);
+  if (c.num_experts > 0) {
+    c.moe_router_topk = int_attr(args, "moe_router_topk", 2, src);
+    c.moe_ffn_hidden_size = int_attr(args, "moe_ffn_hidden_size", ffn, src);
+    c.moe_renormalize = !bool_attr(args, "moe_router_pre_softmax", false, src);
+  } else {
+    c.ffn_hidden_size = ffn;
+  }
+  c.vocab_size = int_attr(args, "vocab_size", int_attr(args, "padded_vocab_size", 0, src), src);
+  if (const pickle::Node* dt = attr(args, "params_dtype"); dt && dt->kind == pickle::Kind::kDType) c.dtype = dt->dtype;
+  if (bool_attr(args, "add_bias_linear", false, src))
+    fail(Status::kUnsupported, src, ": Megatron models with add_bias_linear have no Hugging Face family here");
+
+  std::string name = family;
+  if (name.empty()) {
+    if (c.is_moe()) name = c.qk_layernorm ? "qwen3_moe" : "mixtral";
+    else if (c.qk_layernorm) name = "qwen3";
+    else if (c.qkv_bias) name = "qwen2";
+    else name = "llama";
+  }
+  const Family* f = find_family(name);
+  if (!f) fail(Status::kInvalidArgument, "unknown family '", name, "' (see mbridge list)");
+  c.family = f->name;
+  c.hf_architecture = f->architectures.at(0);
+  validate(c, src);
+  return c;
+}
+
+ParallelLayout layout_from_args(const pickle::Node* args) {
+  ParallelLayout L;
+  if (!args) return L;
+  L.tp = static_cast<int>(int_attr(args, "tensor_model_parallel_size", 1, ""));
+  L.pp = static_cast<int>(int_attr(args, "pipeline_model_parallel_size", 1, ""));
+  L.vpp = static_cast<int>(int_attr(args, "virtual_pipeline_model_parallel_size", 1, ""));
+  L.ep = static_cast<int>(int_attr(args, "expert_model_parallel_size", 1, ""));
+  L.vocab_divisible_by = int_attr(args, "make_vocab_size_divisible_by", 1, "");
+  const pickle::Node* impl = attr(args, "transformer_impl");
+  if (impl && impl->kind == pickle::Kind::kString && impl->text == "local") L.spec = MegatronSpec::kLocal;
+  return L;
+}
+
+}  // namespace mb::bridge

@@ -1,0 +1,162 @@
+#include "bridge/megatron_names.h"
+
+#include <cstdlib>
+
+#include "core/error.h"
+
+namespace mb::bridge {
+
+std::string dist_key(ParamKind kind, bool moe, MegatronSpec spec) {
+  switch (kind) {
+    case ParamKind::kEmbedding: return "embedding.word_embeddings.weight";
+    case ParamKind::kOutput: return "output_layer.weight";
+    case ParamKind::kFinalNorm: return "decoder.final_layernorm.weight";
+    case ParamKind::kInputNorm: return "decoder.layers.self_attention.linear_qkv.layer_norm_weight";
+    case ParamKind::kQkv: return "decoder.layers.self_attention.linear_qkv.weight";
+    case ParamKind::kQkvBias: return "decoder.layers.self_attention.linear_qkv.bias";
+    case ParamKind::kQNorm: return "decoder.layers.self_attention.q_layernorm.weight";
+    case ParamKind::kKNorm: return "decoder.layers.self_attention.k_layernorm.weight";
+    case ParamKind::kProj: return "decoder.layers.self_attention.linear_proj.weight";
+    case ParamKind::kPreMlpNorm:
+      // The local spec maps pre_mlp_layernorm onto linear_fc1's name even for MoE layers (fixture
+      // mcore/moe_tp1); Transformer Engine's MoE layers keep a separate pre_mlp_layernorm.
+      return moe && spec == MegatronSpec::kTransformerEngine ? "decoder.layers.pre_mlp_layernorm.weight"
+                                                             : "decoder.layers.mlp.linear_fc1.layer_norm_weight";
+    case ParamKind::kFc1: return "decoder.layers.mlp.linear_fc1.weight";
+    case ParamKind::kFc2: return "decoder.layers.mlp.linear_fc2.weight";
+    case ParamKind::kRouter: return "decoder.layers.mlp.router.weight";
+    case ParamKind::kExpertFc1: return "decoder.layers.mlp.experts.experts.linear_fc1.weight";
+    case ParamKind::kExpertFc2: return "decoder.layers.mlp.experts.experts.linear_fc2.weight";
+  }
+  fail(Status::kInternal, "unknown parameter kind");
+}
+
+std::string legacy_key(ParamKind kind, int i, int e, bool moe, MegatronSpec spec) {
+  const bool te = spec == MegatronSpec::kTransformerEngine;
+  const std::string layer = "decoder.layers." + std::to_string(i) + ".";
+  switch (kind) {
+    case ParamKind::kEmbedding:
+    case ParamKind::kOutput:
+    case ParamKind::kFinalNorm: return dist_key(kind, moe, spec);
+    case ParamKind::kInputNorm:
+      return layer + (te ? "self_attention.linear_qkv.layer_norm_weight" : "input_layernorm.weight");
+    case ParamKind::kQkv: return layer + "self_attention.linear_qkv.weight";
+    case ParamKind::kQkvBias: return layer + "self_attention.linear_qkv.bias";
+    case ParamKind::kQNorm: return layer + "self_attention.q_layernorm.weight";
+    case ParamKind::kKNorm: return layer + "self_attention.k_layernorm.weight";
+    case ParamKind::kProj: return layer + "self_attention.linear_proj.weight";
+    case ParamKind::kPreMlpNorm:
+      return layer + (te && !moe ? "mlp.linear_fc1.layer_norm_weight" : "pre_mlp_layernorm.weight");
+    case ParamKind::kFc1: return layer + "mlp.linear_fc1.weight";
+    case ParamKind::kFc2: return layer + "mlp.linear_fc2.weight";
+    case ParamKind::kRouter: return layer + "mlp.router.weight";
+    case ParamKind::kExpertFc1:
+      return te ? layer + "mlp.experts.linear_fc1.weight" + std::to_string(e)
+                : layer + "mlp.experts.local_experts." + std::to_string(e) + ".linear_fc1.weight";
+    case ParamKind::kExpertFc2:
+      return te ? layer + "mlp.experts.linear_fc2.weight" + std::to_string(e)
+                : layer + "mlp.experts.local_experts." + std::to_string(e) + ".linear_fc2.weight";
+  }
+  fail(Status::kInternal, "unknown parameter kind");
+}
+
+std::vector<std::string> dist_extra_state_keys(const ModelConfig& c, MegatronSpec spec, int layer) {
+  const std::string shard = cat("/shard_", layer, "_", c.num_layers);
+  std::vector<std::string> keys = {
+      "decoder.layers.self_attention.linear_proj._extra_state" + shard,
+      "decoder.layers.self_attention.linear_qkv._extra_state" + shard,
+  };
+  if (spec == MegatronSpec::kTransformerEngine)
+    keys.push_back("decoder.layers.self_attention.core_attention._extra_state" + shard);
+  if (c.is_moe()) {
+    for (int e = 0; e < c.num_experts; ++e)
+      for (const char* fc : {"linear_fc1", "linear_fc2"})
+        keys.push_back(cat("decoder.layers.mlp.experts.experts.", fc, "._extra_state/shard_", layer, ".", e, "_",
+                           c.num_layers, ".", c.num_experts));
+  } else {
+    keys.push_back("decoder.layers.mlp.linear_fc1._extra_state" + shard);
+    keys.push_back("decoder.layers.mlp.linear_fc2._extra_state" + shard);
+  }
+  return keys;
+}
+
+std::vector<std::string> legacy_layer_extra_state_keys(const ModelConfig& c, MegatronSpec spec, int i,
+                                                       int local_experts) {
+  const std::string layer = "decoder.layers." + std::to_string(i) + ".";
+  const bool te = spec == MegatronSpec::kTransformerEngine;
+  std::vector<std::string> keys = {layer + "self_attention.linear_proj._extra_state",
+                                   layer + "self_attention.linear_qkv._extra_state"};
+  if (te) keys.push_back(layer + "self_attention.core_attention._extra_state");
+  if (c.is_moe()) {
+    if (te) {
+      keys.push_back(layer + "mlp.experts.linear_fc1._extra_state");
+      keys.push_back(layer + "mlp.experts.linear_fc2._extra_state");
+    } else {
+      for (int e = 0; e < local_experts; ++e) {
+        keys.push_back(cat(layer, "mlp.experts.local_experts.", e, ".linear_fc1._extra_state"));
+        keys.push_back(cat(layer, "mlp.experts.local_experts.", e, ".linear_fc2._extra_state"));
+      }
+    }
+  } else {
+    keys.push_back(layer + "mlp.linear_fc1._extra_state");
+    keys.push_back(layer + "mlp.linear_fc2._extra_state");
+  }
+  return keys;
+}
+
+namespace {
+bool take_prefix(std::string& s, const std::string& prefix) {
+  if (s.compare(0, prefix.size(), prefix) != 0) return false;
+  s.erase(0, prefix.size());
+  return true;
+}
+bool take_number(std::string& s, int& out) {
+  size_t n = 0;
+  while (n < s.size() && n < 7 && s[n] >= '0' && s[n] <= '9') ++n;
+  if (n == 0) return false;
+  out = std::atoi(s.substr(0, n).c_str());
+  s.erase(0, n);
+  return true;
+}
+}  // namespace
+
+std::optional<LegacyName> parse_legacy_key(const std::string& key) {
+  using K = ParamKind;
+  const auto te = MegatronSpec::kTransformerEngine, local = MegatronSpec::kLocal;
+  if (key == "embedding.word_embeddings.weight") return LegacyName{K::kEmbedding};
+  if (key == "output_layer.weight") return LegacyName{K::kOutput};
+  if (key == "decoder.final_layernorm.weight") return LegacyName{K::kFinalNorm};
+  std::string rest = key;
+  int layer = 0;
+  if (!take_prefix(rest, "decoder.layers.") || !take_number(rest, layer) || !take_prefix(rest, ".")) return std::nullopt;
+  auto named = [&](K kind, int expert = -1) { return LegacyName{kind, layer, expert, te, false}; };
+  auto spelled = [&](K kind, MegatronSpec spec, int expert = -1) { return LegacyName{kind, layer, expert, spec, true}; };
+  if (rest == "input_layernorm.weight") return spelled(K::kInputNorm, local);
+  if (rest == "self_attention.linear_qkv.layer_norm_weight") return spelled(K::kInputNorm, te);
+  if (rest == "self_attention.linear_qkv.weight") return named(K::kQkv);
+  if (rest == "self_attention.linear_qkv.bias") return named(K::kQkvBias);
+  if (rest == "self_attention.q_layernorm.weight") return named(K::kQNorm);
+  if (rest == "self_attention.k_layernorm.weight") return named(K::kKNorm);
+  if (rest == "self_attention.linear_proj.weight") return named(K::kProj);
+  if (rest == "pre_mlp_layernorm.weight") return named(K::kPreMlpNorm);
+  if (rest == "mlp.linear_fc1.layer_norm_weight") return spelled(K::kPreMlpNorm, te);
+  if (rest == "mlp.linear_fc1.weight") return named(K::kFc1);
+  if (rest == "mlp.linear_fc2.weight") return named(K::kFc2);
+  if (rest == "mlp.router.weight") return named(K::kRouter);
+  int expert = 0;
+  std::string e = rest;
+  if (take_prefix(e, "mlp.experts.local_experts.") && take_number(e, expert)) {
+    if (e == ".linear_fc1.weight") return spelled(K::kExpertFc1, local, expert);
+    if (e == ".linear_fc2.weight") return spelled(K::kExpertFc2, local, expert);
+    return std::nullopt;
+  }
+  e = rest;
+  if (take_prefix(e, "mlp.experts.linear_fc1.weight") && take_number(e, expert) && e.empty())
+    return spelled(K::kExpertFc1, te, expert);
+  e = rest;
+  if (take_prefix(e, "mlp.experts.linear_fc2.weight") && take_number(e, expert) && e.empty())
+    return spelled(K::kExpertFc2, te, expert);
+  return std::nullopt;
+}
+
+}  // namespace mb::bridge

@@ -1,0 +1,42 @@
+// How Megatron spells each parameter, as checked against checkpoints Megatron-Core wrote (fixtures in
+// tests/fixtures/foundation/mcore and tests/fixtures/bridge/mcore):
+//   torch_dist: one key per kind with the layers (and experts) stacked in leading axes,
+//               "decoder.layers.self_attention.linear_qkv.weight" [layers, rows, hidden];
+//   legacy:     module state-dict names with the layer's index inside its pipeline chunk,
+//               "decoder.layers.3.self_attention.linear_qkv.weight".
+// Both spellings of the local and Transformer-Engine specs are here, and the per-module "_extra_state"
+// entries Megatron-Core expects to find.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bridge/parallel_layout.h"
+#include "bridge/params.h"
+
+namespace mb::bridge {
+
+// torch_dist key of a parameter kind (layer and expert axes come first in its global shape).
+std::string dist_key(ParamKind kind, bool moe, MegatronSpec spec);
+// Legacy state-dict key of a parameter at a chunk-local layer index and rank-local expert index.
+std::string legacy_key(ParamKind kind, int local_layer, int local_expert, bool moe, MegatronSpec spec);
+
+// The torch_dist ShardedObject keys of a layer's extra state ("<module>._extra_state/shard_<i>_<L>").
+std::vector<std::string> dist_extra_state_keys(const ModelConfig& c, MegatronSpec spec, int layer);
+// The legacy "_extra_state" entries (all None) of one layer on one rank, and of the output layer.
+std::vector<std::string> legacy_layer_extra_state_keys(const ModelConfig& c, MegatronSpec spec, int local_layer,
+                                                       int local_experts);
+constexpr const char* kOutputExtraState = "output_layer._extra_state";
+
+// Reading: what a legacy key names. Returns nullopt for keys that hold no parameter (_extra_state).
+struct LegacyName {
+  ParamKind kind;
+  int local_layer = -1;
+  int local_expert = -1;
+  MegatronSpec spec;  // the spelling it was written in (when it tells)
+  bool spec_known = false;
+};
+std::optional<LegacyName> parse_legacy_key(const std::string& key);
+
+}  // namespace mb::bridge

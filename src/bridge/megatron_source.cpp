@@ -1,0 +1,308 @@
+// Full Megatron parameters from a Megatron checkpoint: torch_dist (global tensors, any chunking) or
+// legacy rank files (tensor-parallel shards merged, pipeline and expert ranks located).
+#include <map>
+#include <mutex>
+#include <set>
+#include <tuple>
+
+#include "bridge/megatron_args.h"
+#include "bridge/megatron_names.h"
+#include "bridge/param_source.h"
+#include "bridge/registry.h"
+#include "core/error.h"
+#include "core/paths.h"
+#include "io/megatron_legacy.h"
+#include "io/megatron_tracker.h"
+#include "io/torch_dist.h"
+
+namespace mb::bridge {
+namespace {
+
+// What the checkpoint says about the model, in the order of trust: an explicit --hf-model, the
+// config mbridge stored, the Megatron args.
+struct Described {
+  ModelConfig config;
+  std::string hf_config_text;
+  std::optional<CheckpointMeta> meta;
+};
+
+Described describe_model(const pickle::Node* state, const MegatronSourceOptions& o, const std::string& source) {
+  Described d;
+  const pickle::Node* meta = pickle::dict_get(state, kMetaKey);
+  if (meta && meta->kind == pickle::Kind::kString) d.meta = meta_from_json(meta->text, source);
+  if (!o.hf_model.empty()) {
+    std::string file = is_directory(o.hf_model) ? join_path(o.hf_model, "config.json") : o.hf_model;
+    d.hf_config_text = read_text_file(file);
+    d.config = model_config_from_hf(parse_hf_config(json::parse(d.hf_config_text, file), file));
+  } else if (d.meta && !d.meta->hf_config_text.empty()) {
+    d.hf_config_text = d.meta->hf_config_text;
+    d.config = model_config_from_hf(parse_hf_config(d.meta->hf_config, source + " (stored config.json)"));
+  } else {
+    d.config = model_config_from_args(pickle::dict_get(state, "args"), o.family, source);
+  }
+  return d;
+}
+
+std::string checkpoint_root(const std::string& path) {
+  if (is_regular_file(join_path(path, kTrackerFileName))) return path;
+  return parent_path(path);
+}
+
+std::vector<std::string> asset_paths(const std::string& root, const std::optional<CheckpointMeta>& meta) {
+  std::vector<std::string> out;
+  if (!meta) return out;
+  for (const std::string& a : meta->assets) {
+    check_relative_name(a, root + " (mbridge metadata)", false);
+    std::string p = join_path(join_path(root, kHfAssetsDir), a);
+    if (is_regular_file(p)) out.push_back(p);
+  }
+  return out;
+}
+
+// ---- torch_dist ------------------------------------------------------------------------------------------
+
+class DistSource : public ParamSource {
+ public:
+  DistSource(const std::string& path, const MegatronSourceOptions& o) {
+    path_ = path;
+    ck_ = TorchDistCheckpoint::open(path);
+    common_ = ck_->common_state();
+    static const pickle::Node kEmpty;
+    Described d = describe_model(common_.state ? common_.state : &kEmpty, o, ck_->directory());
+    meta_ = d.meta;
+    hf_text_ = d.hf_config_text;
+    root_ = checkpoint_root(path);
+    const DistTensor* emb = ck_->find(dist_key(ParamKind::kEmbedding, false, MegatronSpec::kLocal));
+    if (!emb || emb->shape.size() != 2)
+      fail_format(ck_->directory(), "no embedding.word_embeddings.weight: not a GPT model checkpoint");
+    if (emb->shape[0] < d.config.vocab_size)
+      fail_format(ck_->directory(), "the embedding has ", emb->shape[0], " rows but the vocabulary is ", d.config.vocab_size);
+    int64_t rows = emb->shape[0];
+    set_config(std::move(d.config), rows);
+    // the MoE pre-MLP norm is spelled by the spec that wrote the checkpoint
+    spec_ = MegatronSpec::kLocal;
+    if (config_.is_moe() && ck_->find(dist_key(ParamKind::kPreMlpNorm, true, MegatronSpec::kTransformerEngine)))
+      spec_ = MegatronSpec::kTransformerEngine;
+    if (meta_) spec_ = meta_->layout.spec;
+    for (const ParamInfo& p : params_) {
+      const DistTensor* t = find(p);
+      Dims want = global_shape(p);
+      if (t->shape != want)
+        fail_format(ck_->directory(), "'", t->key, "' is ", t->shape.to_string(), " but the model (",
+                    config_.num_layers, " layers", config_.is_moe() ? cat(", ", config_.num_experts, " experts") : "",
+                    ") needs ", want.to_string());
+    }
+  }
+
+  const char* kind() const override { return "torch_dist"; }
+  DType dtype(const ParamInfo& p) const override { return find(p)->dtype; }
+
+  Tensor read(const ParamInfo& p) const override {
+    const DistTensor* t = find(p);
+    Dims start, size;
+    if (p.key.layer >= 0) {
+      start.push_back(p.key.layer);
+      size.push_back(1);
+    }
+    if (p.key.expert >= 0) {
+      start.push_back(p.key.expert);
+      size.push_back(1);
+    }
+    for (int64_t s : p.shape) {
+      start.push_back(0);
+      size.push_back(s);
+    }
+    return ck_->read_region(t->key, start, size).reshape(p.shape);
+  }
+
+  void finish() const override {
+    std::set<std::string> known;
+    for (const ParamInfo& p : params_) known.insert(find(p)->key);
+    std::vector<std::string> unknown;
+    for (const DistTensor& t : ck_->tensors())
+      if (!known.count(t.key)) unknown.push_back(t.key);
+    if (!unknown.empty())
+      fail(Status::kFormat, ck_->directory(), ": ", unknown.size(), " tensor(s) no ", family_->name,
+           " parameter uses, e.g. '", unknown[0], "' (optimizer state or another architecture?)");
+  }
+
+  std::vector<std::string> assets() const override { return asset_paths(root_, meta_); }
+  std::string hf_config_text() const override { return hf_text_; }
+  ParallelLayout layout() const override {
+    ParallelLayout L = meta_ ? meta_->layout : layout_from_args(pickle::dict_get(common_.state, "args"));
+    L.spec = spec_;
+    return L;
+  }
+
+ private:
+  Dims global_shape(const ParamInfo& p) const {
+    Dims g;
+    if (p.key.layer >= 0) g.push_back(config_.num_layers);
+    if (p.key.expert >= 0) g.push_back(config_.num_experts);
+    for (int64_t s : p.shape) g.push_back(s);
+    return g;
+  }
+  const DistTensor* find(const ParamInfo& p) const {
+    const std::string key = dist_key(p.key.kind, config_.is_moe(), spec_);
+    const DistTensor* t = ck_->find(key);
+    if (!t) fail(Status::kNotFound, ck_->directory(), ": no tensor '", key, "' (", describe(p.key), ")");
+    return t;
+  }
+
+  std::shared_ptr<TorchDistCheckpoint> ck_;
+  TorchDistCheckpoint::CommonState common_;
+  std::optional<CheckpointMeta> meta_;
+  std::string hf_text_, root_;
+  MegatronSpec spec_ = MegatronSpec::kLocal;
+};
+
+// ---- legacy ------------------------------------------------------------------------------------------------
+
+class LegacySource : public ParamSource {
+ public:
+  LegacySource(const std::string& path, const MegatronSourceOptions& o) {
+    path_ = path;
+    ck_ = MegatronLegacyCheckpoint::open(path);
+    const pickle::Node* root0 = ck_->rank_file(0).root();
+    Described d = describe_model(root0, o, ck_->directory());
+    meta_ = d.meta;
+    hf_text_ = d.hf_config_text;
+    root_ = checkpoint_root(path);
+    layout_.tp = ck_->tp_size();
+    layout_.pp = ck_->pp_size();
+    layout_.ep = ck_->ep_size();
+    layout_.vpp = static_cast<int>(ck_->models(0).size());
+    // index every rank's state dicts by key
+    bool any_spelled = false;
+    for (size_t r = 0; r < ck_->ranks().size(); ++r) {
+      const LegacyRank& rank = ck_->ranks()[r];
+      auto models = ck_->models(r);
+      if (static_cast<int>(models.size()) != layout_.vpp)
+        fail_format(rank.file, "holds ", models.size(), " model chunks where rank 0 holds ", layout_.vpp);
+      for (size_t chunk = 0; chunk < models.size(); ++chunk) {
+        const pickle::Node* m = models[chunk].second;
+        for (size_t k = 0; k + 1 < m->items.size(); k += 2) {
+          const std::string& key = pickle::as_string(m->items[k], rank.file, "state dict key");
+          const pickle::Node* v = m->items[k + 1];
+          index_[{rank.tp, rank.pp, std::max(rank.ep, 0), static_cast<int>(chunk), key}] = {r, v};
+          if (auto name = parse_legacy_key(key); name && name->spec_known && !any_spelled) {
+            layout_.spec = name->spec;
+            any_spelled = true;
+          }
+        }
+      }
+    }
+    if (meta_) layout_.spec = meta_->layout.spec;
+    // vocabulary rows: the embedding's TP shards together
+    const int64_t rows = shard(ParamKind::kEmbedding, 0, 0, 0, 0, 0, -1, -1).shape()[0] * layout_.tp;
+    if (rows < d.config.vocab_size)
+      fail_format(ck_->directory(), "the embedding has ", rows, " rows but the vocabulary is ", d.config.vocab_size);
+    set_config(std::move(d.config), rows);
+    ParallelLayout check = layout_;
+    validate_layout(config_, check);
+  }
+
+  const char* kind() const override { return "megatron_legacy"; }
+
+  DType dtype(const ParamInfo& p) const override { return locate(p, 0).dtype; }
+
+  Tensor read(const ParamInfo& p) const override {
+    std::vector<Tensor> shards;
+    for (int t = 0; t < layout_.tp; ++t) shards.push_back(locate(p, t).tensor);
+    if (p.split == TpSplit::kReplicated)  // every tensor-parallel rank holds a copy: they must agree
+      for (int t = 1; t < layout_.tp; ++t)
+        if (!bitwise_equal(shards[0], shards[static_cast<size_t>(t)]))
+          fail_format(ck_->directory(), describe(p.key), " differs between tensor-parallel ranks 0 and ", t);
+    Tensor full = tp_merge(shards, p.split);
+    if (full.shape() != p.shape)
+      fail_format(ck_->directory(), describe(p.key), " assembled from ", layout_.tp, " shard(s) is ", full.describe(),
+                  " but the model needs ", p.shape.to_string());
+    return full;
+  }
+
+  void finish() const override {
+    for (const auto& [where, entry] : index_) {
+      const std::string& key = std::get<4>(where);
+      if (used_.count(where) || entry.second->kind != pickle::Kind::kTensor) continue;
+      if (key == "output_layer.weight" && config_.tied_embeddings) continue;  // the last stage's tied copy
+      fail(Status::kFormat, ck_->ranks()[entry.first].file, ": tensor '", key, "' is used by no ", family_->name,
+           " parameter");
+    }
+  }
+
+  std::vector<std::string> assets() const override { return asset_paths(root_, meta_); }
+  std::string hf_config_text() const override { return hf_text_; }
+  ParallelLayout layout() const override { return layout_; }
+
+ private:
+  using Where = std::tuple<int, int, int, int, std::string>;  // tp, pp, ep, chunk, key
+  struct Found {
+    Tensor tensor;
+    DType dtype;
+  };
+
+  Tensor shard(ParamKind kind, int tp, int pp, int ep, int chunk, int local_layer, int local_expert, int /*unused*/) const {
+    for (MegatronSpec spec : {layout_.spec, MegatronSpec::kLocal, MegatronSpec::kTransformerEngine}) {
+      Where w{tp, pp, ep, chunk, legacy_key(kind, local_layer, local_expert, config_.num_experts > 0, spec)};
+      auto it = index_.find(w);
+      if (it == index_.end()) continue;
+      if (it->second.second->kind != pickle::Kind::kTensor)
+        fail_format(ck_->ranks()[it->second.first].file, "'", std::get<4>(w), "' is not a tensor");
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        used_.insert(w);
+        // dense parameters are repeated on every expert-parallel rank; the copies are not read
+        if (ep == 0 && !is_per_expert(kind))
+          for (int e = 1; e < layout_.ep; ++e) used_.insert({tp, pp, e, chunk, std::get<4>(w)});
+      }
+      return ck_->rank_file(it->second.first).tensor(it->second.second);
+    }
+    fail(Status::kNotFound, ck_->directory(), ": ", legacy_rank_dir(tp, pp, ep, layout_.pp > 1, layout_.ep > 1),
+         (layout_.vpp > 1 ? cat(" model", chunk) : std::string()), " has no '",
+         legacy_key(kind, local_layer, local_expert, config_.num_experts > 0, layout_.spec), "'");
+  }
+
+  Found locate(const ParamInfo& p, int t) const {
+    int pp = 0, chunk = 0, local_layer = -1, ep = 0, local_expert = -1;
+    switch (p.key.kind) {
+      case ParamKind::kEmbedding: break;
+      case ParamKind::kOutput:
+      case ParamKind::kFinalNorm:
+        pp = layout_.pp - 1;
+        chunk = layout_.vpp - 1;
+        break;
+      default: {
+        LayerPlace place = place_layer(config_, layout_, p.key.layer);
+        pp = place.pp_rank;
+        chunk = place.vpp_chunk;
+        local_layer = place.local_layer;
+        if (p.key.expert >= 0) {
+          ExpertPlace e = place_expert(config_, layout_, p.key.expert);
+          ep = e.ep_rank;
+          local_expert = e.local_expert;
+        }
+      }
+    }
+    Tensor x = shard(p.key.kind, t, pp, ep, chunk, local_layer, local_expert, 0);
+    return {x, x.dtype()};
+  }
+
+  std::shared_ptr<MegatronLegacyCheckpoint> ck_;
+  std::optional<CheckpointMeta> meta_;
+  std::string hf_text_, root_;
+  ParallelLayout layout_;
+  std::map<Where, std::pair<size_t, const pickle::Node*>> index_;
+  mutable std::mutex mutex_;
+  mutable std::set<Where> used_;
+};
+
+}  // namespace
+
+std::unique_ptr<ParamSource> open_megatron_source(const std::string& path, const MegatronSourceOptions& options) {
+  IterationDir where = resolve_iteration_dir(path);
+  if (TorchDistCheckpoint::is_torch_dist_dir(where.directory)) return std::make_unique<DistSource>(path, options);
+  if (MegatronLegacyCheckpoint::is_legacy_dir(where.directory)) return std::make_unique<LegacySource>(path, options);
+  fail(Status::kNotFound, path, ": neither a Hugging Face folder nor a Megatron checkpoint (torch_dist or mp_rank_*)");
+}
+
+}  // namespace mb::bridge

@@ -1,0 +1,73 @@
+#include "bridge/model_config.h"
+
+#include "core/error.h"
+
+namespace mb::bridge {
+
+json::Value megatron_transformer_config(const ModelConfig& c) {
+  json::Value v = json::Value::object();
+  v.set("num_layers", c.num_layers);
+  v.set("hidden_size", c.hidden_size);
+  v.set("ffn_hidden_size", c.ffn_hidden_size);
+  v.set("num_attention_heads", c.num_attention_heads);
+  v.set("num_query_groups", c.num_query_groups);
+  v.set("kv_channels", c.kv_channels);
+  v.set("normalization", "RMSNorm");
+  v.set("layernorm_epsilon", c.norm_epsilon);
+  v.set("gated_linear_unit", true);
+  v.set("activation_func", "silu");
+  v.set("add_bias_linear", false);
+  v.set("add_qkv_bias", c.qkv_bias);
+  v.set("qk_layernorm", c.qk_layernorm);
+  v.set("position_embedding_type", "rope");
+  v.set("rotary_base", c.rotary_base);
+  v.set("rotary_percent", 1.0);
+  // Megatron-Core's GPTModel knows llama3 scaling by factor alone and linear scaling as interpolation; the
+  // full Hugging Face rope parameters are kept in "rope_scaling_hf" so nothing is lost.
+  const RopeScaling& r = c.rope_scaling;
+  v.set("rope_scaling", r.type == "llama3");
+  if (r.type == "llama3") v.set("rope_scaling_factor", r.factor.value_or(8.0));
+  if (r.type == "linear" && r.factor) v.set("seq_len_interpolation_factor", *r.factor);
+  if (!r.raw.is_null()) v.set("rope_scaling_hf", r.raw);
+  v.set("share_embeddings_and_output_weights", c.tied_embeddings);
+  v.set("vocab_size", c.vocab_size);
+  v.set("max_position_embeddings", c.max_position_embeddings);
+  if (c.is_moe()) {
+    v.set("num_moe_experts", c.num_experts);
+    v.set("moe_router_topk", c.moe_router_topk);
+    v.set("moe_ffn_hidden_size", c.moe_ffn_hidden_size);
+    // Megatron: pre-softmax over all experts (then top-k) is the *non*-renormalised variant
+    v.set("moe_router_pre_softmax", !c.moe_renormalize);
+  }
+  if (c.scale_emb) v.set("scale_emb", *c.scale_emb);
+  if (c.scale_depth) {
+    v.set("scale_depth", *c.scale_depth);
+    // the residual branches are scaled by scale_depth / sqrt(num_layers) (MiniCPM)
+  }
+  if (c.dim_model_base) v.set("dim_model_base", *c.dim_model_base);
+  if (c.dtype) {
+    v.set("params_dtype", dtype_torch_name(*c.dtype));
+    v.set("bf16", *c.dtype == DType::BF16);
+    v.set("fp16", *c.dtype == DType::F16);
+  }
+  return v;
+}
+
+void validate(const ModelConfig& c, const std::string& src) {
+  auto need = [&](bool ok, const char* what) {
+    if (!ok) fail_format(src, what);
+  };
+  need(c.num_layers > 0, "num_hidden_layers must be positive");
+  need(c.hidden_size > 0, "hidden_size must be positive");
+  need(c.num_attention_heads > 0, "num_attention_heads must be positive");
+  need(c.num_query_groups > 0 && c.num_attention_heads % c.num_query_groups == 0,
+       "num_key_value_heads must divide num_attention_heads");
+  need(c.kv_channels > 0, "head_dim must be positive");
+  need(c.vocab_size > 0, "vocab_size must be positive");
+  need(c.is_moe() || c.ffn_hidden_size > 0, "intermediate_size must be positive");
+  need(!c.is_moe() || (c.moe_ffn_hidden_size > 0 && c.moe_router_topk > 0 && c.moe_router_topk <= c.num_experts),
+       "mixture-of-experts sizes (experts, top-k, expert intermediate size) are inconsistent");
+  need(c.num_layers < (1 << 20) && c.num_experts < (1 << 20), "absurd layer or expert count");
+}
+
+}  // namespace mb::bridge

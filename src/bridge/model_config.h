@@ -1,0 +1,57 @@
+// The model a conversion works on, in one normalised description both sides derive from: read from a
+// Hugging Face config.json (through the family's rules) or from a Megatron checkpoint's args, and turned
+// into a Megatron-Core TransformerConfig (as JSON) or back into a Hugging Face config.json.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+#include "io/hf_config.h"
+#include "io/json.h"
+
+namespace mb::bridge {
+
+struct ModelConfig {
+  std::string family;           // registry name: "llama", "qwen3_moe", ...
+  std::string hf_architecture;  // "LlamaForCausalLM"
+  int64_t num_layers = 0;
+  int64_t hidden_size = 0;
+  int64_t ffn_hidden_size = 0;   // dense MLP
+  int64_t num_attention_heads = 0;
+  int64_t num_query_groups = 0;  // key/value heads
+  int64_t kv_channels = 0;       // head dim
+  int64_t vocab_size = 0;        // as the Hugging Face model has it
+  int64_t max_position_embeddings = 0;
+  double norm_epsilon = 1e-6;
+  double rotary_base = 10000.0;
+  RopeScaling rope_scaling;
+  bool tied_embeddings = false;
+  bool qkv_bias = false;
+  bool qk_layernorm = false;
+  // mixture of experts: every layer's MLP is a router plus num_experts gated MLPs
+  int64_t num_experts = 0;
+  int64_t moe_router_topk = 0;
+  int64_t moe_ffn_hidden_size = 0;
+  bool moe_renormalize = true;  // top-k probabilities renormalised (Mixtral; Qwen3-MoE norm_topk_prob)
+  // MiniCPM muP scales
+  std::optional<double> scale_emb;
+  std::optional<double> scale_depth;
+  std::optional<double> dim_model_base;
+  std::optional<DType> dtype;  // the checkpoint's dtype as its config states it
+  json::Value hf_config;        // the config.json this came from (null when synthesised)
+
+  bool is_moe() const { return num_experts > 0; }
+  int64_t q_rows() const { return num_attention_heads * kv_channels; }
+  int64_t kv_rows() const { return num_query_groups * kv_channels; }
+};
+
+// Megatron-Core TransformerConfig / GPTModel arguments for this model, as a JSON object using Megatron's
+// field names (num_layers, hidden_size, num_query_groups, rotary_base, moe_router_topk, ...).
+json::Value megatron_transformer_config(const ModelConfig& c);
+
+// Checks the numbers that every conversion relies on; throws an error naming `source`.
+void validate(const ModelConfig& c, const std::string& source);
+
+}  // namespace mb::bridge

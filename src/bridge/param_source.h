@@ -1,0 +1,65 @@
+// Where full Megatron parameters come from: a Hugging Face folder (tensors fused by the family's rules)
+// or a Megatron checkpoint (torch_dist global tensors, or legacy rank files whose tensor-parallel shards
+// are merged and whose pipeline stages are renumbered). Each read() returns one parameter; nothing else
+// is held in memory, so converting a model needs about as much memory as its largest parameters.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bridge/checkpoint_meta.h"
+#include "bridge/family.h"
+#include "bridge/parallel_layout.h"
+#include "core/tensor.h"
+#include "io/tensor_files.h"
+
+namespace mb::bridge {
+
+class ParamSource {
+ public:
+  virtual ~ParamSource() = default;
+  const ModelConfig& config() const { return config_; }
+  const Family& family() const { return *family_; }
+  int64_t vocab_rows() const { return vocab_rows_; }
+  const std::string& path() const { return path_; }
+  virtual const char* kind() const = 0;  // "hf", "torch_dist", "megatron_legacy"
+  // The parameters, in streaming order.
+  const std::vector<ParamInfo>& params() const { return params_; }
+  virtual DType dtype(const ParamInfo& p) const = 0;
+  virtual Tensor read(const ParamInfo& p) const = 0;
+  // After every parameter was read: checks nothing in the source was left unused.
+  virtual void finish() const {}
+  // Files to carry along to a Hugging Face folder (tokenizer files, generation_config.json), as paths,
+  // and the config.json text when the source has one.
+  virtual std::vector<std::string> assets() const { return {}; }
+  virtual std::string hf_config_text() const { return ""; }
+  // The layout a Megatron source was written with (tp/pp/vpp/ep, spec); TP1 for Hugging Face.
+  virtual ParallelLayout layout() const { return {}; }
+
+ protected:
+  void set_config(ModelConfig c, int64_t vocab_rows);
+  std::string path_;
+  ModelConfig config_;
+  const Family* family_ = nullptr;
+  int64_t vocab_rows_ = 0;
+  std::vector<ParamInfo> params_;
+};
+
+struct HfSourceOptions {
+  bool allow_unused = false;  // tensors the family does not know: an error unless this is set
+};
+std::unique_ptr<ParamSource> open_hf_source(const std::string& dir, const HfSourceOptions& options = {});
+
+struct MegatronSourceOptions {
+  std::string hf_model;  // a config.json (or its folder) describing the model; overrides what the checkpoint records
+  std::string family;    // the family to export as when the checkpoint records no Hugging Face config
+};
+std::unique_ptr<ParamSource> open_megatron_source(const std::string& path, const MegatronSourceOptions& options = {});
+
+// Either kind, judged from the files (config.json + safetensors: Hugging Face; else Megatron).
+std::unique_ptr<ParamSource> open_param_source(const std::string& path, const MegatronSourceOptions& options = {});
+bool is_hf_folder(const std::string& path);
+
+}  // namespace mb::bridge

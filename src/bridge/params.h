@@ -1,0 +1,62 @@
+// The Megatron-side parameters of a model, named by what they are rather than by any one file's spelling:
+// one ParamKey per (kind, layer, expert), each a full tensor (tensor-parallel shards merged, one layer,
+// one expert). Every conversion streams these in a fixed order -- embedding, then layer by layer
+// (and expert by expert), then the final norm and output layer -- so a converter holds one at a time.
+// How each is spelled in torch_dist or legacy files lives in megatron_names.h; how it maps to Hugging
+// Face tensors lives in each family (hf_mapping.h).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "bridge/model_config.h"
+#include "core/dims.h"
+
+namespace mb::bridge {
+
+enum class ParamKind {
+  kEmbedding,   // [vocab, hidden]
+  kOutput,      // [vocab, hidden] (absent when embeddings are tied)
+  kFinalNorm,   // [hidden]
+  kInputNorm,   // [hidden]
+  kQkv,         // [(heads + 2 * groups) * head_dim, hidden], interleaved per query group: [q..., k, v]
+  kQkvBias,     // [(heads + 2 * groups) * head_dim]
+  kQNorm,       // [head_dim]
+  kKNorm,       // [head_dim]
+  kProj,        // [hidden, heads * head_dim]
+  kPreMlpNorm,  // [hidden]
+  kFc1,         // [2 * ffn, hidden]: [gate; up]
+  kFc2,         // [hidden, ffn]
+  kRouter,      // [experts, hidden]
+  kExpertFc1,   // [2 * moe_ffn, hidden] per expert
+  kExpertFc2,   // [hidden, moe_ffn] per expert
+};
+
+// How tensor parallelism splits a parameter (Megatron's Column/RowParallelLinear, and the gated MLP
+// whose rank r holds [gate_r; up_r]).
+enum class TpSplit { kReplicated, kColumn, kGatedColumn, kRow };
+
+struct ParamKey {
+  ParamKind kind;
+  int layer = -1;   // -1: not a per-layer parameter
+  int expert = -1;  // -1: not a per-expert parameter
+  bool operator==(const ParamKey& o) const { return kind == o.kind && layer == o.layer && expert == o.expert; }
+};
+
+struct ParamInfo {
+  ParamKey key;
+  Dims shape;
+  TpSplit split;
+};
+
+const char* kind_name(ParamKind kind);  // "qkv", "expert_fc1", ...
+bool is_per_layer(ParamKind kind);
+bool is_per_expert(ParamKind kind);
+TpSplit tp_split(ParamKind kind);
+std::string describe(const ParamKey& key);  // "layer 3 expert 1 expert_fc1"
+
+// Every parameter of the model, in streaming order. `vocab_rows` is the (possibly padded) vocabulary
+// size the embedding and output layer are stored with.
+std::vector<ParamInfo> model_params(const ModelConfig& c, int64_t vocab_rows);
+
+}  // namespace mb::bridge

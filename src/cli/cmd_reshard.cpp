@@ -1,0 +1,35 @@
+// mbridge reshard --megatron-path DIR --output DIR [layout options]: Megatron -> Megatron in another layout.
+#include <cstdio>
+
+#include "bridge/convert.h"
+#include "cli/bridge_options.h"
+#include "cli/commands.h"
+#include "cli/progress_bar.h"
+#include "core/error.h"
+
+namespace mb::cli {
+
+int run_reshard(int argc, char** argv) {
+  std::set<std::string> options = kTargetOptions;
+  options.insert({"megatron-path", "output", "hf-model", "family"});
+  Args args(argc, argv, 2, options, {"no-progress", "help"});
+  if (args.has("help")) {
+    std::printf("usage: mbridge reshard --megatron-path DIR --output DIR [options]\n%s"
+                "  --hf-model DIR --family NAME    as for export, when the checkpoint stores no config.json\n",
+                kTargetHelp);
+    return 0;
+  }
+  auto in = args.get("megatron-path");
+  auto out = args.get("output");
+  if (!in || !out) fail(Status::kInvalidArgument, "--megatron-path and --output are required");
+  bridge::ReshardOptions o;
+  o.target = megatron_target(args);
+  o.source.hf_model = args.get("hf-model").value_or("");
+  o.source.family = args.get("family").value_or("");
+  o.progress = progress_bar(!args.has("no-progress"));
+  std::string dir = bridge::reshard_checkpoint(*in, *out, o);
+  std::printf("resharded %s into %s\n", in->c_str(), dir.c_str());
+  return 0;
+}
+
+}  // namespace mb::cli

@@ -1,0 +1,199 @@
+"""Bridge interop on the GPU machine: Megatron-Core and transformers read what mbridge converts.
+
+usage: PYTHONPATH=.megatron python3 tests/interop/interop_bridge.py MBRIDGE WORK_DIR [--native DIR]
+
+1. every tiny Hugging Face fixture (tests/fixtures/bridge/hf) is imported by `mbridge import --spec local`;
+   Megatron-Core builds a GPTModel from the TransformerConfig mbridge reports (`mbridge config`), loads the
+   checkpoint through its own sharded_state_dict (no missing or unexpected keys, at TP1, and at TP2 in two
+   processes), and its float32 forward is compared with the logits transformers computed;
+2. checkpoints Megatron-Core wrote itself (--native, from generate_bridge_fixtures.py; default the committed
+   ones) are exported by `mbridge export`, loaded by transformers, and its logits compared with Megatron's.
+Writes WORK_DIR/interop_bridge.json; exits 1 if any check fails.
+"""
+import json
+import os
+import subprocess
+import sys
+import traceback
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FX = os.path.join(HERE, "..", "fixtures", "bridge")
+REPORT = {}
+DENSE = ["llama2", "llama31", "llama32", "mistral", "qwen2", "qwen3"]
+MOE = ["mixtral", "qwen3_moe"]
+
+
+def mbridge(binary, *args):
+    r = subprocess.run([binary, *args], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"mbridge {' '.join(args)}: {r.stderr[-3000:]}")
+    return r.stdout
+
+
+def compare_logits(ours, ref):
+    ours = ours[..., : ref.shape[-1]].float().cpu()
+    ref = ref.float().cpu()
+    diff = (ours - ref).abs().max().item()
+    scale = ref.abs().max().item()
+    cos = torch.nn.functional.cosine_similarity(ours.flatten(), ref.flatten(), dim=0).item()
+    same_argmax = bool((ours.argmax(-1) == ref.argmax(-1)).all())
+    return {"max_abs_diff": diff, "max_abs_ref": scale, "relative": diff / scale, "cosine": cos,
+            "same_argmax": same_argmax}
+
+
+def build_gpt(cfg, tp=1, dtype=None):
+    import torch.nn.functional as F
+    from megatron.core import parallel_state as ps
+    from megatron.core.transformer.transformer_config import TransformerConfig
+    from megatron.core.models.gpt.gpt_model import GPTModel
+    from megatron.core.models.gpt.gpt_layer_specs import get_gpt_layer_local_spec
+    tc_ = cfg["transformer_config"]
+    dtype = dtype or getattr(torch, tc_.get("params_dtype", "bfloat16"))
+    kw = {}
+    if tc_.get("num_moe_experts"):
+        kw = dict(num_moe_experts=tc_["num_moe_experts"], moe_router_topk=tc_["moe_router_topk"],
+                  moe_ffn_hidden_size=tc_["moe_ffn_hidden_size"], moe_router_pre_softmax=tc_["moe_router_pre_softmax"])
+    tc = TransformerConfig(num_layers=tc_["num_layers"], hidden_size=tc_["hidden_size"],
+                           ffn_hidden_size=tc_["ffn_hidden_size"], num_attention_heads=tc_["num_attention_heads"],
+                           num_query_groups=tc_["num_query_groups"], kv_channels=tc_["kv_channels"],
+                           normalization="RMSNorm", layernorm_epsilon=tc_["layernorm_epsilon"], gated_linear_unit=True,
+                           activation_func=F.silu, add_bias_linear=False, add_qkv_bias=tc_["add_qkv_bias"],
+                           qk_layernorm=tc_["qk_layernorm"], bf16=dtype == torch.bfloat16, fp16=dtype == torch.float16,
+                           params_dtype=dtype, use_cpu_initialization=True, tensor_model_parallel_size=tp,
+                           hidden_dropout=0.0, attention_dropout=0.0, **kw)
+    spec = get_gpt_layer_local_spec(num_experts=tc_.get("num_moe_experts"), qk_layernorm=tc_["qk_layernorm"],
+                                    normalization="RMSNorm")
+    return GPTModel(config=tc, transformer_layer_spec=spec, vocab_size=tc_["padded_vocab_size"],
+                    max_sequence_length=tc_["max_position_embeddings"],
+                    pre_process=ps.is_pipeline_first_stage(), post_process=ps.is_pipeline_last_stage(),
+                    share_embeddings_and_output_weights=tc_["share_embeddings_and_output_weights"],
+                    position_embedding_type="rope", rotary_base=int(tc_["rotary_base"]),
+                    rope_scaling=tc_.get("rope_scaling", False),
+                    rope_scaling_factor=tc_.get("rope_scaling_factor", 8.0),
+                    seq_len_interpolation_factor=tc_.get("seq_len_interpolation_factor"))
+
+
+def load_strict(model, ckpt_iter_dir):
+    from megatron.core import dist_checkpointing
+    from megatron.core.dist_checkpointing.validation import StrictHandling
+    sd, missing, unexpected = dist_checkpointing.load({"model": model.sharded_state_dict()}, ckpt_iter_dir,
+                                                      strict=StrictHandling.RETURN_ALL)
+    model.load_state_dict(sd["model"], strict=False)
+    return sorted(missing), sorted(unexpected)
+
+
+def megatron_worker(rank, world, jobs, result_path, port):
+    """Each job: load an imported checkpoint at TP=world; at TP1 also run the float32 forward."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    import torch.distributed as dist
+    dist.init_process_group("nccl" if world == 1 else "gloo", rank=rank, world_size=world)
+    from megatron.core import parallel_state as ps
+    from megatron.core.tensor_parallel.random import model_parallel_cuda_manual_seed
+    from safetensors.torch import load_file
+    results = {}
+    for job in jobs:
+        name, ckpt, cfg = job["name"], job["ckpt"], job["config"]
+        r = {}
+        try:
+            ps.initialize_model_parallel(world, 1)
+            model_parallel_cuda_manual_seed(1)
+            model = build_gpt(cfg, tp=world)
+            r["missing"], r["unexpected"] = load_strict(model, ckpt)
+            if world == 1:
+                fp32 = build_gpt(cfg, dtype=torch.float32).cuda().eval()
+                fp32.load_state_dict({k: (v.float() if isinstance(v, torch.Tensor) else v)
+                                      for k, v in model.state_dict().items()}, strict=False)
+                ref = load_file(os.path.join(FX, "hf", name + ".logits.safetensors"))
+                ids = ref["input_ids"]
+                s = ids.shape[1]
+                mask = torch.ones(1, 1, s, s, dtype=torch.bool).triu(1)
+                with torch.no_grad():
+                    logits = fp32(ids.cuda(), torch.arange(s).unsqueeze(0).cuda(), mask.cuda())
+                r["logits_vs_transformers"] = compare_logits(logits, ref["logits"])
+            r["ok"] = not r["missing"] and not r["unexpected"]
+        except Exception:
+            r["ok"] = False
+            r["error"] = traceback.format_exc()[-2500:]
+        finally:
+            ps.destroy_model_parallel()
+        results[name] = r
+    gathered = [None] * world
+    dist.all_gather_object(gathered, results)
+    if rank == 0:
+        json.dump(gathered, open(result_path, "w"), indent=1, default=str)
+    dist.destroy_process_group()
+
+
+def main():
+    binary, work = sys.argv[1], sys.argv[2]
+    native = sys.argv[sys.argv.index("--native") + 1] if "--native" in sys.argv else os.path.join(FX, "mcore")
+    os.makedirs(work, exist_ok=True)
+    import torch.multiprocessing as mp
+
+    # 1. HF -> mbridge -> Megatron-Core
+    jobs = []
+    for name in DENSE + MOE:
+        out = os.path.join(work, "imported_" + name)
+        subprocess.run(["rm", "-rf", out])
+        try:
+            mbridge(binary, "import", "--hf-model", os.path.join(FX, "hf", name), "--megatron-path", out,
+                    "--spec", "local", "--no-progress")
+            cfg = json.loads(mbridge(binary, "config", out, "--json"))
+            jobs.append({"name": name, "ckpt": os.path.join(out, "iter_0000000"), "config": cfg})
+        except Exception:
+            REPORT[f"import {name}"] = {"ok": False, "error": traceback.format_exc()[-2000:]}
+    path = os.path.join(work, "tp1.json")
+    mp.spawn(megatron_worker, args=(1, jobs, path, 29910), nprocs=1, join=True)
+    for name, r in json.load(open(path))[0].items():
+        REPORT[f"Megatron-Core loads mbridge's import of {name} at TP1; float32 logits vs transformers"] = r
+    path = os.path.join(work, "tp2.json")
+    tp2_jobs = [j for j in jobs if j["name"] in ("llama31", "qwen2", "qwen3", "mixtral")]
+    mp.spawn(megatron_worker, args=(2, tp2_jobs, path, 29911), nprocs=2, join=True)
+    ranks = json.load(open(path))
+    for name in ranks[0]:
+        REPORT[f"Megatron-Core loads mbridge's import of {name} at TP2 (2 processes)"] = {
+            "ok": all(r[name]["ok"] for r in ranks), "ranks": [r[name] for r in ranks]}
+
+    # 2. Megatron-Core's own checkpoints -> mbridge -> transformers
+    import transformers
+    from safetensors.torch import load_file
+    for src, family, logits_of in (("dense_tp1/torch_dist", "llama", "dense_tp1"),
+                                   ("dense_tp2/legacy", "llama", "dense_tp1"),
+                                   ("dense_pp2/legacy", "llama", "dense_tp1"),
+                                   ("dense_tp2/torch_dist", "llama", "dense_tp1"),
+                                   ("moe_tp1/torch_dist", "mixtral", "moe_tp1"),
+                                   ("moe_tp1/legacy", "mixtral", "moe_tp1")):
+        key = f"transformers loads mbridge's export of Megatron-Core's {src}; logits vs Megatron-Core's"
+        try:
+            out = os.path.join(work, "exported_" + src.replace("/", "_"))
+            subprocess.run(["rm", "-rf", out])
+            mbridge(binary, "export", "--megatron-path", os.path.join(native, src), "--hf-path", out,
+                    "--family", family, "--no-progress")
+            model = transformers.AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32).eval()
+            ref = load_file(os.path.join(native, logits_of + ".logits.safetensors"))
+            with torch.no_grad():
+                logits = model(ref["input_ids"]).logits
+            cmp = compare_logits(logits, ref["logits"])
+            REPORT[key] = {"ok": cmp["relative"] < 1e-3, **cmp}
+        except Exception:
+            REPORT[key] = {"ok": False, "error": traceback.format_exc()[-2500:]}
+
+    for k, v in REPORT.items():
+        if "logits_vs_transformers" in v:
+            if "llama31" in k:
+                # Megatron-Core's llama3 rope scaling hard-codes low/high_freq_factor 1/4 and
+                # original_max_position_embeddings 8192; this fixture uses 32, so only loading is checked here
+                v["note"] = "Megatron-Core cannot express this fixture's llama3 rope parameters"
+                continue
+            v["ok"] = v["ok"] and v["logits_vs_transformers"]["relative"] < 1e-3
+    json.dump(REPORT, open(os.path.join(work, "interop_bridge.json"), "w"), indent=1, default=str)
+    for k, v in REPORT.items():
+        extra = v.get("logits_vs_transformers") or ({"relative": v["relative"]} if "relative" in v else "")
+        print(f"[{'ok' if v.get('ok') else 'FAIL'}] {k} {json.dumps(extra)[:160]}")
+    sys.exit(0 if all(v.get("ok") for v in REPORT.values()) else 1)
+
+
+if __name__ == "__main__":
+    main()
