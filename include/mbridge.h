@@ -172,6 +172,77 @@ MB_API mb_status mb_checkpoint_write(mb_checkpoint *checkpoint, const char *out_
  * one side only; it stays valid until the next call on `a`. */
 MB_API mb_status mb_checkpoint_compare(mb_checkpoint *a, mb_checkpoint *b, int *equal, const char **report_json);
 
+/* ---- models: Hugging Face folders and Megatron checkpoints ----------------------------------------------
+ * Supported families: mb_list_supported(). A Hugging Face folder holds config.json and safetensors weights;
+ * a Megatron checkpoint is torch_dist or legacy (mp_rank_*), at any tensor/pipeline/expert parallelism. */
+
+typedef struct mb_bridge mb_bridge;
+
+typedef struct mb_bridge_options {
+  uint32_t struct_size; /* sizeof(mb_bridge_options) */
+  const char *hf_model; /* Megatron checkpoints: config.json (or its folder) describing the model; NULL: the one
+                           mbridge stored at import, else the checkpoint's Megatron args */
+  const char *family;   /* Megatron checkpoints without a stored config: the family to read it as (NULL: guessed) */
+} mb_bridge_options;
+
+MB_API mb_bridge_options mb_bridge_default_options(void);
+MB_API mb_status mb_bridge_open(mb_bridge **out, const char *path, const mb_bridge_options *options);
+MB_API void mb_bridge_free(mb_bridge *bridge);
+MB_API const char *mb_bridge_errmsg(const mb_bridge *bridge);
+/* {"family", "architecture", "source", "transformer_config": {Megatron-Core TransformerConfig fields},
+ *  "hf_config": {...}, "layout": {"tp","pp","vpp","ep","spec"}, "parameter_count", ...}; valid until the next
+ *  call on this handle. */
+MB_API mb_status mb_bridge_info(mb_bridge *bridge, const char **json);
+/* {"families": [{"family", "architectures", "description"}]}; static storage. */
+MB_API const char *mb_list_supported(void);
+/* Whether a Hugging Face config.json (or the folder holding it) describes a supported model; *reason says why
+ * not (valid until the next mbridge call on this thread). */
+MB_API mb_status mb_can_handle(const char *config_path, int *supported, const char **reason);
+
+/* Streaming: one converted tensor at a time, without materialising the model. */
+typedef enum mb_target {
+  MB_TARGET_HF = 0,      /* Hugging Face tensors (model.layers.N.self_attn.q_proj.weight, ...) */
+  MB_TARGET_MEGATRON = 1 /* full Megatron parameters (decoder.layers.N.self_attention.linear_qkv.weight, ...) */
+} mb_target;
+
+typedef struct mb_export mb_export;
+/* The iterator keeps `bridge` in use: free the iterator first. */
+MB_API mb_status mb_export_begin(mb_export **out, mb_bridge *bridge, mb_target target);
+/* MB_OK with the next tensor (out->name and out->data valid until the next call or mb_export_free), MB_DONE
+ * after the last one, or an error. Order: embedding, layer by layer (expert by expert), final norm, output. */
+MB_API mb_status mb_export_next(mb_export *it, mb_tensor_view *out);
+MB_API void mb_export_free(mb_export *it);
+MB_API const char *mb_export_errmsg(const mb_export *it);
+
+/* One-call conversions. */
+typedef struct mb_convert_options {
+  uint32_t struct_size;       /* sizeof(mb_convert_options) */
+  mb_format format;           /* Megatron output: MB_FORMAT_TORCH_DIST (default) or MB_FORMAT_MEGATRON_LEGACY */
+  int32_t tp, pp, vpp, ep;    /* Megatron output layout (1, 1, 1, 1) */
+  int32_t local_spec;         /* 0: Transformer Engine module names (Megatron-LM's default), 1: local spec */
+  mb_dtype dtype;             /* cast every tensor (MB_DTYPE_KEEP) */
+  int64_t iteration;          /* Megatron output: iteration folder (0) */
+  int64_t vocab_divisible_by; /* pad the vocabulary to a multiple of this * tp (1) */
+  uint64_t max_shard_bytes;   /* Hugging Face output: safetensors shard size (5e9) */
+  const char *hf_model;       /* Megatron input: config.json describing the model (NULL: stored / args) */
+  const char *family;         /* Megatron input without a stored config: family (NULL: guessed) */
+  int32_t allow_unused;       /* Hugging Face input: skip tensors no parameter uses instead of failing */
+  mb_progress_fn progress;
+  void *user_data;
+} mb_convert_options;
+
+MB_API mb_convert_options mb_convert_default_options(void);
+/* Hugging Face folder -> Megatron checkpoint (megatron_path must not exist or be empty). */
+MB_API mb_status mb_import_ckpt(const char *hf_path, const char *megatron_path, const mb_convert_options *options);
+/* Megatron checkpoint -> Hugging Face folder (hf_path must not exist): safetensors, config.json, tokenizer files. */
+MB_API mb_status mb_export_ckpt(const char *megatron_path, const char *hf_path, const mb_convert_options *options);
+/* Megatron checkpoint -> Megatron checkpoint in another layout or format. */
+MB_API mb_status mb_reshard_ckpt(const char *megatron_path, const char *out_path, const mb_convert_options *options);
+/* Two models (any two of Hugging Face folders and Megatron checkpoints) compared parameter by parameter:
+ * *equal is 1 when every parameter agrees; *report_json (optional) lists each one. The report stays valid
+ * until the next mbridge call on this thread. */
+MB_API mb_status mb_verify(const char *a, const char *b, int *equal, const char **report_json);
+
 #ifdef __cplusplus
 }
 #endif

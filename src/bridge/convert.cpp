@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <map>
+#include <tuple>
 
 #include "bridge/hf_mapping.h"
 #include "core/error.h"
@@ -57,6 +59,8 @@ void stream_params(const ParamSource& src, int64_t target_vocab_rows,
     if (is_vocab(source[i].key.kind)) t = with_vocab_rows(t, c.vocab_size, target[i].shape[0]);
     sink(target[i], t);
     bar.advance(t.nbytes());
+    t = Tensor();
+    src.drop_pages();
   }
   src.finish();
   bar.finish();
@@ -137,6 +141,48 @@ RoundtripResult roundtrip(const std::string& hf_dir, const std::string& work_dir
     result.hf_dir.clear();
   }
   return result;
+}
+
+std::vector<VerifyRow> verify_models(const ParamSource& a, const ParamSource& b) {
+  std::vector<VerifyRow> rows;
+  const ModelConfig& ca = a.config();
+  const ModelConfig& cb = b.config();
+  if (ca.vocab_size != cb.vocab_size)
+    fail(Status::kInvalidArgument, "the models have different vocabularies (", ca.vocab_size, " and ", cb.vocab_size, ")");
+  auto id = [](const ParamKey& k) { return std::make_tuple(static_cast<int>(k.kind), k.layer, k.expert); };
+  std::map<std::tuple<int, int, int>, const ParamInfo*> in_b, in_a;
+  for (const ParamInfo& x : b.params()) in_b[id(x.key)] = &x;
+  for (const ParamInfo& x : a.params()) in_a[id(x.key)] = &x;
+  for (const ParamInfo& p : a.params()) {
+    VerifyRow row;
+    row.param = describe(p.key);
+    auto found = in_b.find(id(p.key));
+    const ParamInfo* q = found == in_b.end() ? nullptr : found->second;
+    Tensor ta = a.read(p);
+    if (is_vocab(p.key.kind)) ta = ta.narrow(0, 0, ca.vocab_size).contiguous();
+    row.a = ta.describe();
+    if (!q) {
+      row.note = "absent from the second model";
+      rows.push_back(std::move(row));
+      continue;
+    }
+    Tensor tb = b.read(*q);
+    if (is_vocab(q->key.kind)) tb = tb.narrow(0, 0, cb.vocab_size).contiguous();
+    row.b = tb.describe();
+    if (ta.shape() != tb.shape()) {
+      row.note = "shapes differ";
+    } else if (ta.dtype() == tb.dtype()) {
+      row.equal = bitwise_equal(ta, tb);
+      if (!row.equal) row.note = "values differ";
+    } else {
+      row.equal = bitwise_equal(ta.to(DType::F64), tb.to(DType::F64));
+      row.note = row.equal ? "values equal, dtypes differ" : "values differ";
+    }
+    rows.push_back(std::move(row));
+  }
+  for (const ParamInfo& q : b.params())
+    if (!in_a.count(id(q.key))) rows.push_back({describe(q.key), "", "", false, "absent from the first model"});
+  return rows;
 }
 
 }  // namespace mb::bridge

@@ -56,6 +56,16 @@ struct RoundtripResult {
 RoundtripResult roundtrip(const std::string& hf_dir, const std::string& work_dir, const MegatronTarget& target,
                           const ProgressFn& progress);
 
+// Two models compared parameter by parameter (any two of Hugging Face folders and Megatron checkpoints):
+// equal when the bits agree, or when only the dtype differs and the values are the same.
+struct VerifyRow {
+  std::string param;  // "layer 3 qkv"
+  std::string a, b;   // "BF16[64, 32]"
+  bool equal = false;
+  std::string note;   // why not, or "values equal, dtypes differ"
+};
+std::vector<VerifyRow> verify_models(const ParamSource& a, const ParamSource& b);
+
 // Streams every parameter of `src` into `sink`, as the target (with `target_vocab_rows` rows of
 // vocabulary) expects them; reports progress in bytes.
 void stream_params(const ParamSource& src, int64_t target_vocab_rows,

@@ -104,6 +104,9 @@ class HfSource : public ParamSource {
   }
 
   std::vector<std::string> assets() const override { return assets_; }
+  void drop_pages() const override {
+    for (const auto& f : folder_->files()) f->drop_pages();
+  }
   std::string hf_config_text() const override { return config_text_; }
 
  private:

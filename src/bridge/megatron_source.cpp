@@ -128,6 +128,7 @@ class DistSource : public ParamSource {
 
   std::vector<std::string> assets() const override { return asset_paths(root_, meta_); }
   std::string hf_config_text() const override { return hf_text_; }
+  void drop_pages() const override { ck_->drop_pages(); }
   ParallelLayout layout() const override {
     ParallelLayout L = meta_ ? meta_->layout : layout_from_args(pickle::dict_get(common_.state, "args"));
     L.spec = spec_;
@@ -233,6 +234,9 @@ class LegacySource : public ParamSource {
   std::vector<std::string> assets() const override { return asset_paths(root_, meta_); }
   std::string hf_config_text() const override { return hf_text_; }
   ParallelLayout layout() const override { return layout_; }
+  void drop_pages() const override {
+    for (size_t r = 0; r < ck_->ranks().size(); ++r) ck_->rank_file(r).drop_pages();
+  }
 
  private:
   using Where = std::tuple<int, int, int, int, std::string>;  // tp, pp, ep, chunk, key

@@ -31,6 +31,8 @@ class ParamSource {
   virtual Tensor read(const ParamInfo& p) const = 0;
   // After every parameter was read: checks nothing in the source was left unused.
   virtual void finish() const {}
+  // Between parameters: lets go of the file pages read so far (memory stays bounded on huge models).
+  virtual void drop_pages() const {}
   // Files to carry along to a Hugging Face folder (tokenizer files, generation_config.json), as paths,
   // and the config.json text when the source has one.
   virtual std::vector<std::string> assets() const { return {}; }

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "bridge/convert.h"
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "io/json.h"
@@ -9,12 +10,47 @@
 
 namespace mb::cli {
 
+namespace {
+int compare_models(const Args& args) {
+  auto a = bridge::open_param_source(args.positional(0, "A"));
+  auto b = bridge::open_param_source(args.positional(1, "B"));
+  auto rows = bridge::verify_models(*a, *b);
+  size_t different = std::count_if(rows.begin(), rows.end(), [](const bridge::VerifyRow& r) { return !r.equal; });
+  if (args.has("json")) {
+    json::Value list = json::Value::array();
+    for (const auto& r : rows) {
+      json::Value e = json::Value::object();
+      e.set("param", r.param);
+      e.set("a", r.a);
+      e.set("b", r.b);
+      e.set("equal", r.equal);
+      if (!r.note.empty()) e.set("note", r.note);
+      list.push(std::move(e));
+    }
+    json::Value out = json::Value::object();
+    out.set("params", std::move(list));
+    out.set("different", static_cast<int64_t>(different));
+    std::printf("%s\n", json::dump(out).c_str());
+  } else {
+    for (const auto& r : rows)
+      if (!r.equal || args.has("all"))
+        std::printf("%-32s %-20s %-20s %s %s\n", r.param.c_str(), r.a.c_str(), r.b.c_str(), r.equal ? "equal" : "DIFFERENT",
+                    r.note.c_str());
+    std::printf("%zu parameters compared, %zu different\n", rows.size(), different);
+  }
+  return different ? 1 : 0;
+}
+}  // namespace
+
 int run_compare(int argc, char** argv) {
-  Args args(argc, argv, 2, {"format-a", "format-b"}, {"all", "json", "help"});
+  Args args(argc, argv, 2, {"format-a", "format-b"}, {"all", "json", "models", "help"});
   if (args.has("help")) {
-    std::fputs("usage: mbridge compare A B [--format-a F] [--format-b F] [--all] [--json]\n", stdout);
+    std::fputs("usage: mbridge compare A B [--format-a F] [--format-b F] [--all] [--json]\n"
+               "       mbridge compare A B --models   compare two models (Hugging Face folders or Megatron\n"
+               "                                      checkpoints, in any layout) parameter by parameter\n", stdout);
     return 0;
   }
+  if (args.has("models")) return compare_models(args);
   auto a = open_tensor_files(args.positional(0, "A"), format_option(args, "format-a"));
   auto b = open_tensor_files(args.positional(1, "B"), format_option(args, "format-b"));
   auto rows = compare_tensor_files(*a, *b);

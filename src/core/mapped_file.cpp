@@ -52,6 +52,10 @@ MappedFile::~MappedFile() {
   if (size_ > 0) munmap(const_cast<uint8_t*>(data_), size_);
 }
 
+void MappedFile::drop_pages() const {
+  if (size_ > 0) madvise(const_cast<uint8_t*>(data_), size_, MADV_DONTNEED);
+}
+
 void MappedFile::will_need(size_t offset, size_t length) const {
   if (size_ == 0 || offset >= size_) return;
   const size_t page = 4096;

@@ -30,6 +30,9 @@ class MappedFile {
   const std::string& path() const { return path_; }
   // Tell the kernel we will read [offset, offset+length) soon (readahead).
   void will_need(size_t offset, size_t length) const;
+  // Drop the pages this mapping holds (they stay in the page cache), so a long streaming pass over a
+  // large file does not keep it all resident. Views into the file stay valid: pages come back on access.
+  void drop_pages() const;
 
  private:
   MappedFile() = default;

@@ -126,6 +126,10 @@ Tensor SafetensorsFile::tensor(std::string_view name) const {
   return tensor(*e);
 }
 
+void SafetensorsFile::drop_pages() const {
+  if (file_) file_->drop_pages();
+}
+
 void SafetensorsFile::prefetch(const SafetensorsEntry& e) const {
   if (file_) file_->will_need(static_cast<size_t>(data_start_ + e.begin), static_cast<size_t>(e.end - e.begin));
 }

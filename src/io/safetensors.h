@@ -48,6 +48,7 @@ class SafetensorsFile {
   Tensor tensor(std::string_view name) const;
   // Hint the kernel to read a tensor's bytes ahead (no-op for in-memory images).
   void prefetch(const SafetensorsEntry& entry) const;
+  void drop_pages() const;  // MappedFile::drop_pages
 
  private:
   SafetensorsFile() = default;

@@ -254,6 +254,11 @@ const DistBytes* TorchDistCheckpoint::find_bytes(std::string_view key) const {
   return it == bytes_index_.end() ? nullptr : &bytes_[it->second];
 }
 
+void TorchDistCheckpoint::drop_pages() const {
+  std::lock_guard<std::mutex> lock(files_mutex_);
+  for (auto& [name, f] : files_) f->drop_pages();
+}
+
 std::shared_ptr<MappedFile> TorchDistCheckpoint::mapped(const std::string& relative) const {
   std::lock_guard<std::mutex> lock(files_mutex_);
   auto it = files_.find(relative);

@@ -76,6 +76,7 @@ class TorchDistCheckpoint {
   };
   CommonState common_state() const;
   const json::Value& metadata_json() const { return metadata_json_; }
+  void drop_pages() const;  // of every data file mapped so far
 
  private:
   TorchDistCheckpoint() = default;

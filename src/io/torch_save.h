@@ -37,6 +37,7 @@ class TorchSaveFile {
   const std::string& source() const { return source_; }
   // The tensor a kTensor node describes, borrowing the file's bytes.
   Tensor tensor(const pickle::Node* node) const;
+  void drop_pages() const { file_->drop_pages(); }
 
  private:
   TorchSaveFile() = default;

@@ -76,6 +76,39 @@ head -c 100 "$FX/torch/views.pt" > "$T/truncated.pt"
 check "truncated" 2 "$MB" tensors "$T/truncated.pt"
 contains "truncated" "$T/err" "truncated.pt"
 
+# ---- the bridge: Hugging Face <-> Megatron ----
+BX="$2/bridge"
+check "list" 0 "$MB" list
+contains "list" "$T/out" "Qwen3MoeForCausalLM"
+check "config" 0 "$MB" config "$BX/hf/qwen2" --json
+contains "config" "$T/out" '"add_qkv_bias":true'
+check "import" 0 "$MB" import --hf-model "$BX/hf/llama32" --megatron-path "$T/mg" --tp 2 --pp 2 --format legacy --no-progress
+test -f "$T/mg/latest_checkpointed_iteration.txt" || { echo "FAIL: import wrote no tracker"; fails=$((fails + 1)); }
+test -f "$T/mg/iter_0000000/mp_rank_01_001/model_optim_rng.pt" || { echo "FAIL: no TP1/PP1 rank file"; fails=$((fails + 1)); }
+check "export" 0 "$MB" export --megatron-path "$T/mg" --hf-path "$T/hf_back" --no-progress --json
+contains "export" "$T/out" 'config.json'
+check "exported equals original" 0 "$MB" compare "$BX/hf/llama32" "$T/hf_back"
+check "model-level compare" 0 "$MB" compare "$BX/hf/llama32" "$T/mg" --models
+check "reshard" 0 "$MB" reshard --megatron-path "$T/mg" --output "$T/mg_tp1" --format torch_dist --no-progress
+check "resharded equals original" 0 "$MB" compare "$BX/hf/llama32" "$T/mg_tp1" --models
+check "roundtrip" 0 "$MB" roundtrip --hf-model "$BX/hf/qwen3_moe" --tp 2 --ep 2 --no-progress
+contains "roundtrip" "$T/out" "0 mismatches"
+check "roundtrip --json" 0 "$MB" roundtrip --hf-model "$BX/hf/qwen2" --format legacy --no-progress --json
+contains "roundtrip --json" "$T/out" '"mismatches":0'
+check "export of Megatron's own checkpoint" 0 "$MB" export --megatron-path "$BX/mcore/dense_tp2/legacy" --hf-path "$T/native_hf" --family llama --no-progress
+contains "native config" "$T/native_hf/config.json" '"LlamaForCausalLM"'
+check "bad layout" 2 "$MB" import --hf-model "$BX/hf/qwen3" --megatron-path "$T/bad" --tp 3 --no-progress
+contains "bad layout" "$T/err" "tensor parallel 3 must divide"
+test ! -e "$T/bad" || { echo "FAIL: a failed import left $T/bad behind"; fails=$((fails + 1)); }
+mkdir -p "$T/gpt2" && cp "$BX/hf/qwen3/model.safetensors" "$T/gpt2/"
+printf '{"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2"}' > "$T/gpt2/config.json"
+check "unsupported" 2 "$MB" import --hf-model "$T/gpt2" --megatron-path "$T/gpt2_out" --no-progress
+contains "unsupported" "$T/err" "GPT2LMHeadModel' is not supported"
+mkdir -p "$T/short" && cp "$BX/hf/qwen3/model.safetensors" "$T/short/"
+sed 's/"num_hidden_layers": 4/"num_hidden_layers": 5/' "$BX/hf/qwen3/config.json" > "$T/short/config.json"
+check "missing tensor" 2 "$MB" import --hf-model "$T/short" --megatron-path "$T/short_out" --no-progress
+contains "missing tensor" "$T/err" "model.layers.4.input_layernorm.weight' (layer 4 input_norm of a qwen3 model) is missing"
+
 if [ "$fails" -ne 0 ]; then
   echo "$fails CLI check(s) failed"
   exit 1

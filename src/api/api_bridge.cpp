@@ -1,0 +1,262 @@
+// C ABI: mb_bridge (a model opened for conversion), mb_export (streaming), the one-call conversions.
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "api/api_guard.h"
+#include "bridge/bridge_info.h"
+#include "bridge/convert.h"
+#include "bridge/export_stream.h"
+#include "bridge/registry.h"
+#include "mbridge.h"
+
+struct mb_bridge {
+  std::unique_ptr<mb::bridge::ParamSource> source;
+  std::string error;
+  std::string info_json;
+};
+
+struct mb_export {
+  mb_bridge* bridge = nullptr;
+  std::unique_ptr<mb::bridge::ExportStream> stream;
+  std::string error;
+  std::string name;
+  mb::Tensor tensor;
+};
+
+namespace {
+
+thread_local std::string t_scratch;  // strings handed out "until the next call on this thread"
+
+template <class T>
+void require(const T* p, const char* what) {
+  if (!p) mb::fail(mb::Status::kInvalidArgument, what, " is NULL");
+}
+
+std::string str(const char* s) { return s ? s : ""; }
+
+mb::bridge::MegatronSourceOptions source_options(const char* hf_model, const char* family) {
+  mb::bridge::MegatronSourceOptions o;
+  o.hf_model = str(hf_model);
+  o.family = str(family);
+  return o;
+}
+
+mb::ProgressFn progress_of(const mb_convert_options& o) {
+  if (!o.progress) return {};
+  mb_progress_fn fn = o.progress;
+  void* user = o.user_data;
+  return [fn, user](const std::string& stage, uint64_t done, uint64_t total) {
+    return fn(stage.c_str(), done, total, user) == 0;
+  };
+}
+
+mb_convert_options options_or_default(const mb_convert_options* o) {
+  mb::api::check_struct_size(o, sizeof(mb_convert_options), "mb_convert_options");
+  return o ? *o : mb_convert_default_options();
+}
+
+mb::bridge::MegatronTarget target_of(const mb_convert_options& o) {
+  mb::bridge::MegatronTarget t;
+  if (o.format == MB_FORMAT_TORCH_DIST || o.format == MB_FORMAT_AUTO) t.format = mb::Format::kTorchDist;
+  else if (o.format == MB_FORMAT_MEGATRON_LEGACY) t.format = mb::Format::kMegatronLegacy;
+  else mb::fail(mb::Status::kInvalidArgument, "mb_convert_options.format must be torch_dist or megatron_legacy");
+  t.layout.tp = o.tp;
+  t.layout.pp = o.pp;
+  t.layout.vpp = o.vpp;
+  t.layout.ep = o.ep;
+  t.layout.spec = o.local_spec ? mb::bridge::MegatronSpec::kLocal : mb::bridge::MegatronSpec::kTransformerEngine;
+  t.layout.vocab_divisible_by = o.vocab_divisible_by;
+  t.iteration = o.iteration;
+  if (o.dtype != MB_DTYPE_KEEP) {
+    if (o.dtype < 0 || o.dtype >= mb::kNumDTypes) mb::fail(mb::Status::kInvalidArgument, "unknown dtype");
+    t.dtype = static_cast<mb::DType>(o.dtype);
+  }
+  return t;
+}
+
+}  // namespace
+
+extern "C" {
+
+mb_bridge_options mb_bridge_default_options(void) {
+  mb_bridge_options o;
+  std::memset(&o, 0, sizeof(o));
+  o.struct_size = sizeof(o);
+  return o;
+}
+
+mb_status mb_bridge_open(mb_bridge** out, const char* path, const mb_bridge_options* options) {
+  return mb::api::guarded(nullptr, [&] {
+    require(out, "out");
+    *out = nullptr;
+    require(path, "path");
+    mb::api::check_struct_size(options, sizeof(mb_bridge_options), "mb_bridge_options");
+    auto b = std::make_unique<mb_bridge>();
+    b->source = mb::bridge::open_param_source(
+        path, options ? source_options(options->hf_model, options->family) : mb::bridge::MegatronSourceOptions{});
+    *out = b.release();
+  });
+}
+
+void mb_bridge_free(mb_bridge* bridge) { delete bridge; }
+
+const char* mb_bridge_errmsg(const mb_bridge* bridge) { return bridge ? bridge->error.c_str() : "NULL bridge"; }
+
+mb_status mb_bridge_info(mb_bridge* bridge, const char** json) {
+  if (!bridge) return mb::api::guarded(nullptr, [] { mb::fail(mb::Status::kInvalidArgument, "bridge is NULL"); });
+  return mb::api::guarded(&bridge->error, [&] {
+    require(json, "json");
+    bridge->info_json = mb::json::dump(mb::bridge::bridge_info(*bridge->source));
+    *json = bridge->info_json.c_str();
+  });
+}
+
+const char* mb_list_supported(void) {
+  static const std::string list = mb::json::dump(mb::bridge::supported_families_json());
+  return list.c_str();
+}
+
+mb_status mb_can_handle(const char* config_path, int* supported, const char** reason) {
+  return mb::api::guarded(nullptr, [&] {
+    require(config_path, "config_path");
+    require(supported, "supported");
+    mb::HfConfig config = mb::load_hf_config(config_path);
+    mb::bridge::Detection d = mb::bridge::detect_family(config);
+    *supported = 0;
+    t_scratch = d.reason;
+    if (d.family) {
+      try {
+        mb::bridge::model_config_from_hf(config);
+        *supported = 1;
+      } catch (const mb::Error& e) {
+        t_scratch = e.message();
+      }
+    }
+    if (reason) *reason = t_scratch.c_str();
+  });
+}
+
+mb_status mb_export_begin(mb_export** out, mb_bridge* bridge, mb_target target) {
+  return mb::api::guarded(bridge ? &bridge->error : nullptr, [&] {
+    require(out, "out");
+    *out = nullptr;
+    require(bridge, "bridge");
+    if (target != MB_TARGET_HF && target != MB_TARGET_MEGATRON)
+      mb::fail(mb::Status::kInvalidArgument, "unknown export target ", static_cast<int>(target));
+    auto it = std::make_unique<mb_export>();
+    it->bridge = bridge;
+    it->stream = std::make_unique<mb::bridge::ExportStream>(
+        *bridge->source, target == MB_TARGET_HF ? mb::bridge::ExportTarget::kHuggingFace
+                                                : mb::bridge::ExportTarget::kMegatron);
+    *out = it.release();
+  });
+}
+
+mb_status mb_export_next(mb_export* it, mb_tensor_view* out) {
+  if (!it) return mb::api::guarded(nullptr, [] { mb::fail(mb::Status::kInvalidArgument, "iterator is NULL"); });
+  bool done = false;
+  mb_status st = mb::api::guarded(&it->error, [&] {
+    require(out, "out");
+    if (!it->stream->next(it->name, it->tensor)) {
+      done = true;
+      return;
+    }
+    std::memset(out, 0, sizeof(*out));
+    out->name = it->name.c_str();
+    out->dtype = static_cast<mb_dtype>(it->tensor.dtype());
+    out->ndim = it->tensor.ndim();
+    for (int i = 0; i < it->tensor.ndim(); ++i) out->shape[i] = it->tensor.shape()[i];
+    out->nbytes = it->tensor.nbytes();
+    out->data = it->tensor.numel() ? it->tensor.data() : nullptr;
+    out->device = MB_DEVICE_CPU;
+  });
+  return st == MB_OK && done ? MB_DONE : st;
+}
+
+void mb_export_free(mb_export* it) { delete it; }
+
+const char* mb_export_errmsg(const mb_export* it) { return it ? it->error.c_str() : "NULL iterator"; }
+
+mb_convert_options mb_convert_default_options(void) {
+  mb_convert_options o;
+  std::memset(&o, 0, sizeof(o));
+  o.struct_size = sizeof(o);
+  o.format = MB_FORMAT_TORCH_DIST;
+  o.tp = o.pp = o.vpp = o.ep = 1;
+  o.dtype = MB_DTYPE_KEEP;
+  o.vocab_divisible_by = 1;
+  o.max_shard_bytes = 5000000000ull;
+  return o;
+}
+
+mb_status mb_import_ckpt(const char* hf_path, const char* megatron_path, const mb_convert_options* options) {
+  return mb::api::guarded(nullptr, [&] {
+    require(hf_path, "hf_path");
+    require(megatron_path, "megatron_path");
+    mb_convert_options o = options_or_default(options);
+    mb::bridge::ImportOptions io;
+    io.target = target_of(o);
+    io.source.allow_unused = o.allow_unused != 0;
+    io.progress = progress_of(o);
+    mb::bridge::import_checkpoint(hf_path, megatron_path, io);
+  });
+}
+
+mb_status mb_export_ckpt(const char* megatron_path, const char* hf_path, const mb_convert_options* options) {
+  return mb::api::guarded(nullptr, [&] {
+    require(megatron_path, "megatron_path");
+    require(hf_path, "hf_path");
+    mb_convert_options o = options_or_default(options);
+    mb::bridge::ExportOptions eo;
+    eo.source = source_options(o.hf_model, o.family);
+    if (o.dtype != MB_DTYPE_KEEP) eo.target.dtype = target_of(o).dtype;
+    if (o.max_shard_bytes) eo.target.shards.max_shard_bytes = o.max_shard_bytes;
+    eo.progress = progress_of(o);
+    mb::bridge::export_checkpoint(megatron_path, hf_path, eo);
+  });
+}
+
+mb_status mb_reshard_ckpt(const char* megatron_path, const char* out_path, const mb_convert_options* options) {
+  return mb::api::guarded(nullptr, [&] {
+    require(megatron_path, "megatron_path");
+    require(out_path, "out_path");
+    mb_convert_options o = options_or_default(options);
+    mb::bridge::ReshardOptions ro;
+    ro.source = source_options(o.hf_model, o.family);
+    ro.target = target_of(o);
+    ro.progress = progress_of(o);
+    mb::bridge::reshard_checkpoint(megatron_path, out_path, ro);
+  });
+}
+
+mb_status mb_verify(const char* a, const char* b, int* equal, const char** report_json) {
+  return mb::api::guarded(nullptr, [&] {
+    require(a, "a");
+    require(b, "b");
+    require(equal, "equal");
+    auto sa = mb::bridge::open_param_source(a);
+    auto sb = mb::bridge::open_param_source(b);
+    auto rows = mb::bridge::verify_models(*sa, *sb);
+    mb::json::Value list = mb::json::Value::array();
+    bool all = !rows.empty();
+    for (const auto& r : rows) {
+      all = all && r.equal;
+      mb::json::Value e = mb::json::Value::object();
+      e.set("param", r.param);
+      e.set("a", r.a);
+      e.set("b", r.b);
+      e.set("equal", r.equal);
+      if (!r.note.empty()) e.set("note", r.note);
+      list.push(std::move(e));
+    }
+    *equal = all ? 1 : 0;
+    mb::json::Value report = mb::json::Value::object();
+    report.set("params", std::move(list));
+    report.set("equal", all);
+    t_scratch = mb::json::dump(report);
+    if (report_json) *report_json = t_scratch.c_str();
+  });
+}
+
+}  // extern "C"
