@@ -56,6 +56,7 @@ void stream_params(const ParamSource& src, int64_t target_vocab_rows,
   Progress bar(progress, stage, total);
   for (size_t i = 0; i < source.size(); ++i) {
     Tensor t = src.read(source[i]);
+    if (i + 1 < source.size()) src.prefetch(source[i + 1]);
     if (is_vocab(source[i].key.kind)) t = with_vocab_rows(t, c.vocab_size, target[i].shape[0]);
     sink(target[i], t);
     bar.advance(t.nbytes());

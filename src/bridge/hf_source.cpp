@@ -83,6 +83,13 @@ class HfSource : public ParamSource {
     }
   }
 
+  void prefetch(const ParamInfo& p) const override {
+    for (const std::string& name : hf_names(*family_, p.key)) {
+      auto r = folder_->find(name);
+      if (r.file) r.file->prefetch(*r.entry);
+    }
+  }
+
   void finish() const override {
     std::set<std::string> ignored;
     for (const std::string& pattern : family_->ignored)

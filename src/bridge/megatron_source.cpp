@@ -98,21 +98,15 @@ class DistSource : public ParamSource {
   DType dtype(const ParamInfo& p) const override { return find(p)->dtype; }
 
   Tensor read(const ParamInfo& p) const override {
-    const DistTensor* t = find(p);
     Dims start, size;
-    if (p.key.layer >= 0) {
-      start.push_back(p.key.layer);
-      size.push_back(1);
-    }
-    if (p.key.expert >= 0) {
-      start.push_back(p.key.expert);
-      size.push_back(1);
-    }
-    for (int64_t s : p.shape) {
-      start.push_back(0);
-      size.push_back(s);
-    }
-    return ck_->read_region(t->key, start, size).reshape(p.shape);
+    region(p, &start, &size);
+    return ck_->read_region(find(p)->key, start, size).reshape(p.shape);
+  }
+
+  void prefetch(const ParamInfo& p) const override {
+    Dims start, size;
+    region(p, &start, &size);
+    ck_->prefetch_region(find(p)->key, start, size);
   }
 
   void finish() const override {
@@ -136,6 +130,22 @@ class DistSource : public ParamSource {
   }
 
  private:
+  // Where p lies in its global tensor: layers (and experts) are stacked in front of its own dimensions.
+  static void region(const ParamInfo& p, Dims* start, Dims* size) {
+    if (p.key.layer >= 0) {
+      start->push_back(p.key.layer);
+      size->push_back(1);
+    }
+    if (p.key.expert >= 0) {
+      start->push_back(p.key.expert);
+      size->push_back(1);
+    }
+    for (int64_t s : p.shape) {
+      start->push_back(0);
+      size->push_back(s);
+    }
+  }
+
   Dims global_shape(const ParamInfo& p) const {
     Dims g;
     if (p.key.layer >= 0) g.push_back(config_.num_layers);

@@ -29,6 +29,9 @@ class ParamSource {
   const std::vector<ParamInfo>& params() const { return params_; }
   virtual DType dtype(const ParamInfo& p) const = 0;
   virtual Tensor read(const ParamInfo& p) const = 0;
+  // Before read(p): starts the kernel reading p's bytes, so the disk works while the parameter
+  // before it is converted and written.
+  virtual void prefetch(const ParamInfo&) const {}
   // After every parameter was read: checks nothing in the source was left unused.
   virtual void finish() const {}
   // Between parameters: lets go of the file pages read so far (memory stays bounded on huge models).

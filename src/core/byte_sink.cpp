@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/threads.h"
 
 namespace mb {
 
@@ -52,6 +53,16 @@ void pwrite_all(int fd, const void* data, size_t n, uint64_t at, const std::stri
     at += static_cast<uint64_t>(k);
   }
 }
+
+// Large writes go out as several pwrites at once: copying into the page cache is CPU work, and one
+// core does not keep up with a fast disk.
+void pwrite_large(int fd, const void* data, size_t n, uint64_t at, const std::string& path) {
+  if (n < kParallelBytes) return pwrite_all(fd, data, n, at, path);
+  const auto* p = static_cast<const uint8_t*>(data);
+  parallel_pieces(n, kParallelPieceBytes, [&](size_t begin, size_t length) {
+    pwrite_all(fd, p + begin, length, at + begin, path);
+  });
+}
 }  // namespace
 
 OutputFile::OutputFile(std::string path) : path_(std::move(path)) {
@@ -77,7 +88,7 @@ void OutputFile::write(const void* data, size_t n) {
   if (n == 0) return;
   if (buffer_.size() + n > kBufferSize) flush_buffer();
   if (n >= kBufferSize) {
-    pwrite_all(fd_, data, n, buffer_start_, path_);
+    pwrite_large(fd_, data, n, buffer_start_, path_);
     buffer_start_ += n;
   } else {
     const auto* p = static_cast<const uint8_t*>(data);
@@ -98,7 +109,7 @@ void OutputFile::patch(uint64_t at, const void* data, size_t n) {
 
 void OutputFile::pwrite_at(uint64_t at, const void* data, size_t n) {
   flush_buffer();
-  pwrite_all(fd_, data, n, at, path_);
+  pwrite_large(fd_, data, n, at, path_);
   if (at + n > position_) position_ = at + n;
   buffer_start_ = position_;
 }

@@ -1,11 +1,13 @@
 #include "core/tensor.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <new>
 
 #include "core/cast.h"
 #include "core/error.h"
+#include "core/threads.h"
 
 namespace mb {
 
@@ -223,6 +225,17 @@ void Tensor::copy_from(const Tensor& src) {
     if (src.dtype_ != dtype_ || !src.is_contiguous() || !is_contiguous())
       fail(Status::kUnsupported, "device copies need contiguous tensors of one dtype");
     cuda_copy(mutable_data(), device(), src.data(), src.device(), nbytes());
+    return;
+  }
+  // A large copy (fusing QKV, casting a checkpoint) is split along its first dimension over several cores.
+  const int64_t rows = ndim() > 0 ? shape_[0] : 0;
+  if (rows > 1 && std::max(nbytes(), src.nbytes()) >= kParallelBytes) {
+    const size_t row_bytes = std::max(nbytes(), src.nbytes()) / static_cast<size_t>(rows);
+    const size_t rows_per_piece = std::max<size_t>(1, kParallelPieceBytes / std::max<size_t>(row_bytes, 1));
+    parallel_pieces(static_cast<size_t>(rows), rows_per_piece, [&](size_t begin, size_t length) {
+      Tensor d = narrow(0, static_cast<int64_t>(begin), static_cast<int64_t>(length));
+      d.copy_from(src.narrow(0, static_cast<int64_t>(begin), static_cast<int64_t>(length)));
+    });
     return;
   }
   const auto* s = static_cast<const uint8_t*>(src.data());

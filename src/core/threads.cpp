@@ -1,5 +1,6 @@
 #include "core/threads.h"
 
+#include <algorithm>
 #include <atomic>
 #include <exception>
 #include <mutex>
@@ -9,8 +10,11 @@
 namespace mb {
 
 size_t default_thread_count() {
-  unsigned n = std::thread::hardware_concurrency();
-  return n ? n : 1;
+  static const size_t count = [] {
+    unsigned n = std::thread::hardware_concurrency();  // reads /sys on every call: asked once
+    return n ? static_cast<size_t>(n) : size_t{1};
+  }();
+  return count;
 }
 
 void parallel_for(size_t n, size_t threads, const std::function<void(size_t)>& fn) {
@@ -39,6 +43,15 @@ void parallel_for(size_t n, size_t threads, const std::function<void(size_t)>& f
   worker();
   for (auto& t : pool) t.join();
   if (error) std::rethrow_exception(error);
+}
+
+void parallel_pieces(size_t total, size_t piece, const std::function<void(size_t, size_t)>& fn) {
+  if (total == 0) return;
+  if (piece == 0) piece = total;
+  const size_t n = (total + piece - 1) / piece;
+  // Memory and the page cache stop scaling past a few cores; more threads only add contention.
+  const size_t threads = std::min<size_t>(default_thread_count(), 8);
+  parallel_for(n, threads, [&](size_t i) { fn(i * piece, std::min(piece, total - i * piece)); });
 }
 
 }  // namespace mb

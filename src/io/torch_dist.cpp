@@ -289,6 +289,16 @@ Tensor TorchDistCheckpoint::read_region(const std::string& key, const Dims& star
     if (start[d] < 0 || size[d] < 0 || start[d] > t->shape[d] || size[d] > t->shape[d] - start[d])
       fail(Status::kInvalidArgument, "region ", start.to_string(), " + ", size.to_string(), " lies outside '", key, "' ",
            t->shape.to_string());
+  // A region inside one chunk is a view of the mapped file: no copy (the writers copy when they need to).
+  for (const DistChunk& c : t->chunks) {
+    bool inside = true;
+    for (int d = 0; d < t->shape.size() && inside; ++d)
+      inside = start[d] >= c.offsets[d] && start[d] + size[d] <= c.offsets[d] + c.sizes[d];
+    if (!inside) continue;
+    Tensor view = read_chunk(*t, c);
+    for (int d = 0; d < t->shape.size(); ++d) view = view.narrow(d, start[d] - c.offsets[d], size[d]);
+    return view;
+  }
   Tensor out = Tensor::empty(t->dtype, size);
   for (const DistChunk& c : t->chunks) {
     Dims lo = start, len = size;
@@ -310,6 +320,17 @@ Tensor TorchDistCheckpoint::read_region(const std::string& key, const Dims& star
     dst.copy_from(src);
   }
   return out;
+}
+
+void TorchDistCheckpoint::prefetch_region(const std::string& key, const Dims& start, const Dims& size) const {
+  const DistTensor* t = find(key);
+  if (!t || start.size() != t->shape.size() || size.size() != t->shape.size()) return;
+  for (const DistChunk& c : t->chunks) {
+    bool overlaps = true;
+    for (int d = 0; d < t->shape.size() && overlaps; ++d)
+      overlaps = start[d] < c.offsets[d] + c.sizes[d] && c.offsets[d] < start[d] + size[d];
+    if (overlaps) mapped(c.file)->will_need(c.offset, c.length);
+  }
 }
 
 Tensor TorchDistCheckpoint::read(const std::string& key) const {

@@ -63,8 +63,11 @@ class TorchDistCheckpoint {
   const DistBytes* find_bytes(std::string_view key) const;
 
   Tensor read(const std::string& key) const;
-  // The sub-tensor [start, start+size) of a global tensor, touching only the chunks that overlap it.
+  // The sub-tensor [start, start+size) of a global tensor, touching only the chunks that overlap it; a view of
+  // the mapped file (read-only) when one chunk holds all of it.
   Tensor read_region(const std::string& key, const Dims& start, const Dims& size) const;
+  // Starts the kernel reading the chunks that overlap a region (readahead), without waiting for them.
+  void prefetch_region(const std::string& key, const Dims& start, const Dims& size) const;
   ByteView read_bytes(const DistBytes& item) const;
   // A bytes item that is itself a torch.save archive (Megatron's ShardedObjects).
   std::shared_ptr<TorchSaveFile> open_bytes_as_torch_save(const DistBytes& item) const;

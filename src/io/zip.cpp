@@ -1,7 +1,5 @@
 #include "io/zip.h"
 
-#include <zlib.h>
-
 #include <algorithm>
 #include <cstring>
 #include <unordered_set>
@@ -10,18 +8,6 @@
 #include "core/paths.h"
 
 namespace mb {
-
-uint32_t crc32_of(const void* data, size_t n, uint32_t crc) {
-  const auto* p = static_cast<const Bytef*>(data);
-  uLong c = crc;
-  while (n > 0) {
-    uInt k = static_cast<uInt>(std::min<size_t>(n, 1u << 30));
-    c = ::crc32(c, p, k);
-    p += k;
-    n -= k;
-  }
-  return static_cast<uint32_t>(c);
-}
 
 namespace {
 

@@ -11,10 +11,9 @@
 
 #include "core/byte_sink.h"
 #include "core/mapped_file.h"
+#include "io/crc32.h"
 
 namespace mb {
-
-uint32_t crc32_of(const void* data, size_t n, uint32_t crc = 0);
 
 struct ZipEntry {
   std::string name;

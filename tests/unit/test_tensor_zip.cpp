@@ -1,10 +1,13 @@
 // The tensor type (views, copies, casts, concatenation) and the zip container.
 #include <cstring>
 #include <numeric>
+#include <string>
+#include <vector>
 
 #include "core/error.h"
 #include "core/float_formats.h"
 #include "core/tensor.h"
+#include "core/threads.h"
 #include "io/zip.h"
 #include "support/test_support.h"
 
@@ -117,4 +120,39 @@ TEST(Zip, WriteReadAlignedAndZip64) {
     EXPECT_EQ(std::string(reinterpret_cast<const char*>(three.data), three.size), "abcdef");
     EXPECT_EQ(r.data(*r.find("a/two")).size, big.size());
   }
+}
+
+TEST(Crc32, StandardCheckValue) {
+  const char* s = "123456789";  // the CRC-32 catalogue's check input; its CRC is 0xCBF43926
+  EXPECT_EQ(crc32_of(s, 9), 0xCBF43926u);
+  std::string long_input;
+  for (int i = 0; i < 20; ++i) long_input += s;  // 180 bytes: takes the folding path
+  EXPECT_EQ(crc32_of(long_input.data(), long_input.size()), crc32_portable(long_input.data(), long_input.size()));
+}
+
+TEST(Crc32, FoldingMatchesZlibAtEveryLengthAlignmentAndStart) {
+  std::vector<uint8_t> bytes(1 << 20);
+  uint32_t seed = 12345;
+  auto next = [&] { return seed = seed * 1664525u + 1013904223u; };
+  for (uint8_t& b : bytes) b = static_cast<uint8_t>(next() >> 24);
+  for (size_t n = 0; n < 600; ++n)
+    for (size_t offset : {0, 1, 7, 16, 63}) {
+      uint32_t start = n % 3 ? next() : 0;
+      ASSERT_EQ(crc32_of(bytes.data() + offset, n, start), crc32_portable(bytes.data() + offset, n, start))
+          << "n=" << n << " offset=" << offset;
+    }
+  for (int i = 0; i < 50; ++i) {
+    size_t offset = next() % 64, n = next() % (bytes.size() - 64);
+    ASSERT_EQ(crc32_of(bytes.data() + offset, n, 0), crc32_portable(bytes.data() + offset, n, 0)) << "n=" << n;
+  }
+  // Continuing a CRC piece by piece gives the CRC of the whole.
+  uint32_t pieces = crc32_of(bytes.data(), 1000);
+  pieces = crc32_of(bytes.data() + 1000, bytes.size() - 1000, pieces);
+  EXPECT_EQ(pieces, crc32_portable(bytes.data(), bytes.size()));
+}
+
+TEST(Crc32, LargeBuffersSplitOverThreadsGiveTheSameCrc) {
+  std::vector<uint8_t> bytes(kParallelBytes * 2 + kParallelPieceBytes / 3 + 5);  // pieces plus a short one
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<uint8_t>((i * 2654435761u) >> 13);
+  EXPECT_EQ(crc32_of(bytes.data(), bytes.size(), 0x1234567u), crc32_portable(bytes.data(), bytes.size(), 0x1234567u));
 }
