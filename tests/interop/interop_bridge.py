@@ -21,7 +21,7 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 FX = os.path.join(HERE, "..", "fixtures", "bridge")
 REPORT = {}
-DENSE = ["llama2", "llama31", "llama32", "mistral", "qwen2", "qwen3"]
+DENSE = ["llama2", "llama31", "llama32", "mistral", "qwen2", "qwen3", "minicpm"]
 MOE = ["mixtral", "qwen3_moe"]
 
 
@@ -75,6 +75,21 @@ def build_gpt(cfg, tp=1, dtype=None):
                     seq_len_interpolation_factor=tc_.get("seq_len_interpolation_factor"))
 
 
+def apply_minicpm_scales(model, tc_):
+    """MiniCPM's muP scales, which Megatron-Core's GPTModel has no option for, as hooks around its modules:
+    embeddings * scale_emb, each residual branch * scale_depth / sqrt(layers), final hidden / (hidden /
+    dim_model_base) before the output layer. The numbers come from the TransformerConfig mbridge reports."""
+    if "scale_emb" not in tc_:
+        return
+    residual = tc_["scale_depth"] / tc_["num_layers"] ** 0.5
+    model.embedding.register_forward_hook(lambda m, a, out: out * tc_["scale_emb"])
+    for layer in model.decoder.layers:
+        for branch in (layer.self_attention, layer.mlp):
+            branch.register_forward_hook(lambda m, a, out: (out[0] * residual, out[1]))
+    shrink = tc_["hidden_size"] / tc_["dim_model_base"]
+    model.output_layer.register_forward_pre_hook(lambda m, a: (a[0] / shrink, *a[1:]))
+
+
 def load_strict(model, ckpt_iter_dir):
     from megatron.core import dist_checkpointing
     from megatron.core.dist_checkpointing.validation import StrictHandling
@@ -105,6 +120,7 @@ def megatron_worker(rank, world, jobs, result_path, port):
                 fp32 = build_gpt(cfg, dtype=torch.float32).cuda().eval()
                 fp32.load_state_dict({k: (v.float() if isinstance(v, torch.Tensor) else v)
                                       for k, v in model.state_dict().items()}, strict=False)
+                apply_minicpm_scales(fp32, cfg["transformer_config"])
                 ref = load_file(os.path.join(FX, "hf", name + ".logits.safetensors"))
                 ids = ref["input_ids"]
                 s = ids.shape[1]
@@ -149,7 +165,7 @@ def main():
     for name, r in json.load(open(path))[0].items():
         REPORT[f"Megatron-Core loads mbridge's import of {name} at TP1; float32 logits vs transformers"] = r
     path = os.path.join(work, "tp2.json")
-    tp2_jobs = [j for j in jobs if j["name"] in ("llama31", "qwen2", "qwen3", "mixtral")]
+    tp2_jobs = [j for j in jobs if j["name"] in ("llama31", "qwen2", "qwen3", "mixtral", "minicpm")]
     mp.spawn(megatron_worker, args=(2, tp2_jobs, path, 29911), nprocs=2, join=True)
     ranks = json.load(open(path))
     for name in ranks[0]:

@@ -28,7 +28,7 @@ std::string name_of(const Case& c) {
 
 std::vector<Case> cases() {
   std::vector<Case> out;
-  const char* dense[] = {"llama2", "llama31", "llama32", "mistral", "qwen2", "qwen3"};
+  const char* dense[] = {"llama2", "llama31", "llama32", "mistral", "qwen2", "qwen3", "minicpm"};
   const char* moe[] = {"mixtral", "qwen3_moe"};
   for (Format f : {Format::kTorchDist, Format::kMegatronLegacy}) {
     for (const char* fam : dense) {
