@@ -6,7 +6,8 @@
  *    file, tensor and cause — is kept per thread (mb_last_error) and, for calls on a handle, on the
  *    handle too (mb_checkpoint_errmsg), because some hosts (Go) move work between OS threads.
  *  - Objects are opaque handles made by an open/create function and released by one free function,
- *    which accepts NULL. Out-parameters come first, `void *user_data` last.
+ *    which accepts NULL. Open/begin functions take their out-parameter first; other calls take theirs
+ *    last; `void *user_data` always comes last.
  *  - Option structs start with `struct_size`; get one from its *_default_options() function, change
  *    the fields you need and pass a pointer. Newer library versions accept older (smaller) structs.
  *  - No C++ exception crosses this boundary and the library never aborts the host process.
@@ -125,7 +126,7 @@ typedef struct mb_checkpoint mb_checkpoint;
 typedef struct mb_open_options {
   uint32_t struct_size;     /* sizeof(mb_open_options) */
   mb_format format;         /* MB_FORMAT_AUTO */
-  int32_t verify_checksums; /* 0: check CRC-32 of every zip entry (reads all bytes once) when non-zero */
+  int32_t verify_checksums; /* non-zero: check the CRC-32 of every zip entry (reads all bytes once); 0: don't */
 } mb_open_options;
 
 MB_API mb_open_options mb_open_default_options(void);
@@ -151,7 +152,7 @@ MB_API mb_status mb_checkpoint_read(mb_checkpoint *checkpoint, const char *name,
 
 typedef struct mb_write_options {
   uint32_t struct_size;      /* sizeof(mb_write_options) */
-  mb_format format;          /* required: the format to write */
+  mb_format format;          /* the format to write (MB_FORMAT_SAFETENSORS) */
   uint64_t max_shard_bytes;  /* safetensors: split into shards of at most this many bytes (5e9) */
   int32_t files;             /* torch_dist: number of .distcp files (1) */
   int32_t chunks;            /* torch_dist: chunks per tensor, along its first dimension (1) */
@@ -189,9 +190,9 @@ MB_API mb_bridge_options mb_bridge_default_options(void);
 MB_API mb_status mb_bridge_open(mb_bridge **out, const char *path, const mb_bridge_options *options);
 MB_API void mb_bridge_free(mb_bridge *bridge);
 MB_API const char *mb_bridge_errmsg(const mb_bridge *bridge);
-/* {"family", "architecture", "source", "transformer_config": {Megatron-Core TransformerConfig fields},
- *  "hf_config": {...}, "layout": {"tp","pp","vpp","ep","spec"}, "parameter_count", ...}; valid until the next
- *  call on this handle. */
+/* {"family", "architecture", "path", "source", "transformer_config": {Megatron-Core TransformerConfig fields,
+ *  padded_vocab_size}, "hf_config": {...}, "layout": {"tp","pp","vpp","ep","spec"}, "megatron_parameters",
+ *  "parameter_count", ...}; valid until the next call on this handle. */
 MB_API mb_status mb_bridge_info(mb_bridge *bridge, const char **json);
 /* {"families": [{"family", "architectures", "description"}]}; static storage. */
 MB_API const char *mb_list_supported(void);
@@ -209,7 +210,10 @@ typedef struct mb_export mb_export;
 /* The iterator keeps `bridge` in use: free the iterator first. */
 MB_API mb_status mb_export_begin(mb_export **out, mb_bridge *bridge, mb_target target);
 /* MB_OK with the next tensor (out->name and out->data valid until the next call or mb_export_free), MB_DONE
- * after the last one, or an error. Order: embedding, layer by layer (expert by expert), final norm, output. */
+ * after the last one, or an error. Order: embedding, layer by layer (expert by expert), final norm, output.
+ * After the last tensor, a Hugging Face source is checked for tensors no parameter used: that is an error
+ * (MB_ERR_FORMAT, naming them) instead of MB_DONE. An iterator that returned an error keeps returning it.
+ * MB_TARGET_MEGATRON names parameters as the Transformer Engine spec does. Views are always CPU memory. */
 MB_API mb_status mb_export_next(mb_export *it, mb_tensor_view *out);
 MB_API void mb_export_free(mb_export *it);
 MB_API const char *mb_export_errmsg(const mb_export *it);
@@ -234,9 +238,11 @@ typedef struct mb_convert_options {
 MB_API mb_convert_options mb_convert_default_options(void);
 /* Hugging Face folder -> Megatron checkpoint (megatron_path must not exist or be empty). */
 MB_API mb_status mb_import_ckpt(const char *hf_path, const char *megatron_path, const mb_convert_options *options);
-/* Megatron checkpoint -> Hugging Face folder (hf_path must not exist): safetensors, config.json, tokenizer files. */
+/* Megatron checkpoint -> Hugging Face folder (hf_path must not exist): safetensors, config.json, tokenizer files.
+ * Uses dtype, max_shard_bytes, hf_model, family and progress; the Megatron format and layout fields are ignored. */
 MB_API mb_status mb_export_ckpt(const char *megatron_path, const char *hf_path, const mb_convert_options *options);
-/* Megatron checkpoint -> Megatron checkpoint in another layout or format. */
+/* Megatron checkpoint -> Megatron checkpoint in another layout or format (a Hugging Face folder is accepted as
+ * the source too, as by mb_import_ckpt). */
 MB_API mb_status mb_reshard_ckpt(const char *megatron_path, const char *out_path, const mb_convert_options *options);
 /* Two models (any two of Hugging Face folders and Megatron checkpoints) compared parameter by parameter:
  * *equal is 1 when every parameter agrees; *report_json (optional) lists each one. The report stays valid

@@ -1,6 +1,7 @@
 // C ABI: mb_bridge (a model opened for conversion), mb_export (streaming), the one-call conversions.
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "api/api_guard.h"
@@ -22,6 +23,8 @@ struct mb_export {
   std::string error;
   std::string name;
   mb::Tensor tensor;
+  mb_status failed = MB_OK;  // a stream that failed stays failed: it has already moved past the parameter
+  std::string failure;
 };
 
 namespace {
@@ -56,6 +59,12 @@ mb_convert_options options_or_default(const mb_convert_options* o) {
   return o ? *o : mb_convert_default_options();
 }
 
+std::optional<mb::DType> dtype_of(const mb_convert_options& o) {
+  if (o.dtype == MB_DTYPE_KEEP) return std::nullopt;
+  if (o.dtype < 0 || o.dtype >= mb::kNumDTypes) mb::fail(mb::Status::kInvalidArgument, "unknown dtype");
+  return static_cast<mb::DType>(o.dtype);
+}
+
 mb::bridge::MegatronTarget target_of(const mb_convert_options& o) {
   mb::bridge::MegatronTarget t;
   if (o.format == MB_FORMAT_TORCH_DIST || o.format == MB_FORMAT_AUTO) t.format = mb::Format::kTorchDist;
@@ -68,10 +77,7 @@ mb::bridge::MegatronTarget target_of(const mb_convert_options& o) {
   t.layout.spec = o.local_spec ? mb::bridge::MegatronSpec::kLocal : mb::bridge::MegatronSpec::kTransformerEngine;
   t.layout.vocab_divisible_by = o.vocab_divisible_by;
   t.iteration = o.iteration;
-  if (o.dtype != MB_DTYPE_KEEP) {
-    if (o.dtype < 0 || o.dtype >= mb::kNumDTypes) mb::fail(mb::Status::kInvalidArgument, "unknown dtype");
-    t.dtype = static_cast<mb::DType>(o.dtype);
-  }
+  t.dtype = dtype_of(o);
   return t;
 }
 
@@ -156,6 +162,11 @@ mb_status mb_export_begin(mb_export** out, mb_bridge* bridge, mb_target target) 
 mb_status mb_export_next(mb_export* it, mb_tensor_view* out) {
   if (!it) return mb::api::guarded(nullptr, [] { mb::fail(mb::Status::kInvalidArgument, "iterator is NULL"); });
   bool done = false;
+  if (it->failed != MB_OK) {
+    it->error = it->failure;
+    mb::api::set_last_error(it->failure);
+    return it->failed;
+  }
   mb_status st = mb::api::guarded(&it->error, [&] {
     require(out, "out");
     if (!it->stream->next(it->name, it->tensor)) {
@@ -171,6 +182,10 @@ mb_status mb_export_next(mb_export* it, mb_tensor_view* out) {
     out->data = it->tensor.numel() ? it->tensor.data() : nullptr;
     out->device = MB_DEVICE_CPU;
   });
+  if (st != MB_OK && out) {  // (a NULL `out` is the caller's mistake, not the stream's)
+    it->failed = st;
+    it->failure = it->error;
+  }
   return st == MB_OK && done ? MB_DONE : st;
 }
 
@@ -210,7 +225,7 @@ mb_status mb_export_ckpt(const char* megatron_path, const char* hf_path, const m
     mb_convert_options o = options_or_default(options);
     mb::bridge::ExportOptions eo;
     eo.source = source_options(o.hf_model, o.family);
-    if (o.dtype != MB_DTYPE_KEEP) eo.target.dtype = target_of(o).dtype;
+    eo.target.dtype = dtype_of(o);  // the Megatron format and layout fields do not apply to an export
     if (o.max_shard_bytes) eo.target.shards.max_shard_bytes = o.max_shard_bytes;
     eo.progress = progress_of(o);
     mb::bridge::export_checkpoint(megatron_path, hf_path, eo);

@@ -52,8 +52,7 @@ class HfSource : public ParamSource {
     const int64_t vocab = c.vocab_size;
     set_config(std::move(c), vocab);
     folder_ = SafetensorsFolder::open(dir);
-    for (const std::string& name : list_directory(dir))
-      if (is_asset(name) && is_regular_file(join_path(dir, name))) assets_.push_back(join_path(dir, name));
+    assets_ = hf_asset_files(dir);
   }
 
   const char* kind() const override { return "hf"; }
@@ -139,6 +138,13 @@ std::unique_ptr<ParamSource> open_hf_source(const std::string& dir, const HfSour
 std::unique_ptr<ParamSource> open_param_source(const std::string& path, const MegatronSourceOptions& options) {
   if (is_hf_folder(path)) return open_hf_source(path);
   return open_megatron_source(path, options);
+}
+
+std::vector<std::string> hf_asset_files(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const std::string& name : list_directory(dir))
+    if (is_asset(name) && is_regular_file(join_path(dir, name))) out.push_back(join_path(dir, name));
+  return out;
 }
 
 }  // namespace mb::bridge

@@ -43,6 +43,9 @@ pickle::Node* make_megatron_args(pickle::Document& d, const ModelConfig& c, cons
       {"moe_router_topk", i(c.is_moe() ? c.moe_router_topk : 2)},
       {"moe_ffn_hidden_size", c.is_moe() ? i(c.moe_ffn_hidden_size) : none()},
       {"moe_router_pre_softmax", b(c.is_moe() && !c.moe_renormalize)},
+      // the Transformer Engine spec's expert names are TEGroupedMLP's (mlp.experts.linear_fc1.weightE), which
+      // Megatron builds only with --moe-grouped-gemm (gpt_layer_specs.py); the local spec's are SequentialMLP's
+      {"moe_grouped_gemm", b(c.is_moe() && L.spec == MegatronSpec::kTransformerEngine)},
       {"tensor_model_parallel_size", i(L.tp)},
       {"pipeline_model_parallel_size", i(L.pp)},
       {"virtual_pipeline_model_parallel_size", L.vpp > 1 ? i(L.vpp) : none()},

@@ -43,12 +43,31 @@ Described describe_model(const pickle::Node* state, const MegatronSourceOptions&
   return d;
 }
 
+// Optimizer state that a training run saved next to the model in the same torch_dist checkpoint: Megatron-Core
+// names it "optimizer.state.<param key>" / "optimizer.distributed.dp_group_idx_N...."
+// (megatron/core/optimizer/optimizer.py, distrib_optimizer.py), prefixed "chained_N." when several
+// optimizers are chained (ChainedOptimizer: MoE expert parameters). A conversion reads the model only.
+bool is_optimizer_state(const std::string& key) {
+  size_t at = 0;
+  if (key.rfind("chained_", 0) == 0) {
+    at = 8;
+    while (at < key.size() && key[at] >= '0' && key[at] <= '9') ++at;
+    if (at == 8 || at >= key.size() || key[at] != '.') return false;
+    ++at;
+  }
+  return key.compare(at, 10, "optimizer.") == 0;
+}
+
 std::string checkpoint_root(const std::string& path) {
   if (is_regular_file(join_path(path, kTrackerFileName))) return path;
   return parent_path(path);
 }
 
-std::vector<std::string> asset_paths(const std::string& root, const std::optional<CheckpointMeta>& meta) {
+// Tokenizer and generation files for an export: those of the --hf-model folder when one is given (they go
+// with its config.json), else those mbridge stored in <root>/mbridge_hf/ at import.
+std::vector<std::string> asset_paths(const std::string& root, const std::optional<CheckpointMeta>& meta,
+                                     const MegatronSourceOptions& o) {
+  if (!o.hf_model.empty() && is_directory(o.hf_model)) return hf_asset_files(o.hf_model);
   std::vector<std::string> out;
   if (!meta) return out;
   for (const std::string& a : meta->assets) {
@@ -72,6 +91,7 @@ class DistSource : public ParamSource {
     meta_ = d.meta;
     hf_text_ = d.hf_config_text;
     root_ = checkpoint_root(path);
+    assets_ = asset_paths(root_, meta_, o);
     const DistTensor* emb = ck_->find(dist_key(ParamKind::kEmbedding, false, MegatronSpec::kLocal));
     if (!emb || emb->shape.size() != 2)
       fail_format(ck_->directory(), "no embedding.word_embeddings.weight: not a GPT model checkpoint");
@@ -114,13 +134,13 @@ class DistSource : public ParamSource {
     for (const ParamInfo& p : params_) known.insert(find(p)->key);
     std::vector<std::string> unknown;
     for (const DistTensor& t : ck_->tensors())
-      if (!known.count(t.key)) unknown.push_back(t.key);
+      if (!known.count(t.key) && !is_optimizer_state(t.key)) unknown.push_back(t.key);
     if (!unknown.empty())
       fail(Status::kFormat, ck_->directory(), ": ", unknown.size(), " tensor(s) no ", family_->name,
-           " parameter uses, e.g. '", unknown[0], "' (optimizer state or another architecture?)");
+           " parameter uses, e.g. '", unknown[0], "' (another architecture, or a module mbridge does not know?)");
   }
 
-  std::vector<std::string> assets() const override { return asset_paths(root_, meta_); }
+  std::vector<std::string> assets() const override { return assets_; }
   std::string hf_config_text() const override { return hf_text_; }
   void drop_pages() const override { ck_->drop_pages(); }
   ParallelLayout layout() const override {
@@ -163,6 +183,7 @@ class DistSource : public ParamSource {
   std::shared_ptr<TorchDistCheckpoint> ck_;
   TorchDistCheckpoint::CommonState common_;
   std::optional<CheckpointMeta> meta_;
+  std::vector<std::string> assets_;
   std::string hf_text_, root_;
   MegatronSpec spec_ = MegatronSpec::kLocal;
 };
@@ -179,6 +200,7 @@ class LegacySource : public ParamSource {
     meta_ = d.meta;
     hf_text_ = d.hf_config_text;
     root_ = checkpoint_root(path);
+    assets_ = asset_paths(root_, meta_, o);
     layout_.tp = ck_->tp_size();
     layout_.pp = ck_->pp_size();
     layout_.ep = ck_->ep_size();
@@ -241,7 +263,7 @@ class LegacySource : public ParamSource {
     }
   }
 
-  std::vector<std::string> assets() const override { return asset_paths(root_, meta_); }
+  std::vector<std::string> assets() const override { return assets_; }
   std::string hf_config_text() const override { return hf_text_; }
   ParallelLayout layout() const override { return layout_; }
   void drop_pages() const override {
@@ -303,6 +325,7 @@ class LegacySource : public ParamSource {
 
   std::shared_ptr<MegatronLegacyCheckpoint> ck_;
   std::optional<CheckpointMeta> meta_;
+  std::vector<std::string> assets_;
   std::string hf_text_, root_;
   ParallelLayout layout_;
   std::map<Where, std::pair<size_t, const pickle::Node*>> index_;

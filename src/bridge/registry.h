@@ -9,15 +9,7 @@
 
 namespace mb::bridge {
 
-// One per file in src/bridge/models/.
-const Family& llama_family();
-const Family& mistral_family();
-const Family& mixtral_family();
-const Family& qwen2_family();
-const Family& qwen3_family();
-const Family& qwen3_moe_family();
-const Family& minicpm_family();
-
+// Every family defined in src/bridge/models/ (each file's `const Family& NAME_family()`), by name.
 const std::vector<const Family*>& all_families();
 const Family* find_family(const std::string& name);
 

@@ -11,6 +11,10 @@ namespace mb::cli {
 
 int run_list(int argc, char** argv) {
   Args args(argc, argv, 2, {}, {"json", "help"});
+  if (args.has("help")) {
+    std::fputs("usage: mbridge list [--json]\n", stdout);
+    return 0;
+  }
   if (args.has("json")) {
     std::printf("%s\n", json::dump(bridge::supported_families_json()).c_str());
     return 0;

@@ -6,16 +6,18 @@
 #include "cli/commands.h"
 #include "cli/progress_bar.h"
 #include "core/error.h"
+#include "io/json.h"
 
 namespace mb::cli {
 
 int run_reshard(int argc, char** argv) {
   std::set<std::string> options = kTargetOptions;
   options.insert({"megatron-path", "output", "hf-model", "family"});
-  Args args(argc, argv, 2, options, {"no-progress", "help"});
+  Args args(argc, argv, 2, options, {"no-progress", "json", "help"});
   if (args.has("help")) {
     std::printf("usage: mbridge reshard --megatron-path DIR --output DIR [options]\n%s"
-                "  --hf-model DIR --family NAME    as for export, when the checkpoint stores no config.json\n",
+                "  --hf-model DIR --family NAME    as for export, when the checkpoint stores no config.json\n"
+                "  --no-progress --json\n",
                 kTargetHelp);
     return 0;
   }
@@ -28,7 +30,14 @@ int run_reshard(int argc, char** argv) {
   o.source.family = args.get("family").value_or("");
   o.progress = progress_bar(!args.has("no-progress"));
   std::string dir = bridge::reshard_checkpoint(*in, *out, o);
-  std::printf("resharded %s into %s\n", in->c_str(), dir.c_str());
+  if (args.has("json")) {
+    json::Value v = json::Value::object();
+    v.set("source", *in);
+    v.set("output", dir);
+    std::printf("%s\n", json::dump(v).c_str());
+  } else {
+    std::printf("resharded %s into %s\n", in->c_str(), dir.c_str());
+  }
   return 0;
 }
 

@@ -53,6 +53,11 @@ std::shared_ptr<MegatronLegacyCheckpoint> MegatronLegacyCheckpoint::open(const s
   auto ck = std::make_shared<MegatronLegacyCheckpoint>();
   ck->directory_ = where.directory;
   ck->iteration_ = where.iteration;
+  struct Found {
+    std::string name, file;
+    std::vector<int> parts;
+  };
+  std::vector<Found> found;
   std::vector<int> parts;
   size_t width = 0;
   for (const std::string& name : list_directory(ck->directory_)) {
@@ -62,11 +67,30 @@ std::shared_ptr<MegatronLegacyCheckpoint> MegatronLegacyCheckpoint::open(const s
     if (width == 0) width = parts.size();
     if (parts.size() != width)
       fail_format(ck->directory_, "rank folders mix naming schemes (", name, ")");
+    found.push_back({name, file, parts});
+  }
+  // "mp_rank_TT_NNN" holds a pipeline rank, except when the run had expert parallelism and no pipeline
+  // parallelism: Megatron's get_checkpoint_name (megatron/training/checkpointing.py) then appends the
+  // expert rank right after the tensor rank. Only the saved args tell the two apart.
+  bool second_is_expert = false;
+  if (width == 2) {
+    auto first = TorchSaveFile::open(found[0].file, options);
+    const pickle::Node* args = pickle::dict_get(first->root(), "args");
+    auto size_of = [&](const char* key) -> int64_t {
+      const pickle::Node* v = args ? pickle::object_attr(args, key) : nullptr;
+      return v && v->kind == pickle::Kind::kInt ? pickle::as_int(v, found[0].file, key) : 1;
+    };
+    second_is_expert = size_of("expert_model_parallel_size") > 1 && size_of("pipeline_model_parallel_size") == 1;
+  }
+  const bool has_pp = width > 1 && !second_is_expert;
+  const bool has_ep = width > 2 || second_is_expert;
+  for (const Found& f : found) {
     LegacyRank r;
-    r.tp = parts[0];
-    r.pp = parts.size() > 1 ? parts[1] : 0;
-    r.ep = parts.size() > 2 ? parts[2] : -1;
-    r.file = file;
+    r.tp = f.parts[0];
+    r.pp = has_pp ? f.parts[1] : 0;
+    r.ep = has_ep ? f.parts.back() : -1;
+    r.dir_name = f.name;
+    r.file = f.file;
     ck->ranks_.push_back(r);
   }
   if (ck->ranks_.empty())
@@ -81,9 +105,9 @@ std::shared_ptr<MegatronLegacyCheckpoint> MegatronLegacyCheckpoint::open(const s
   // every rank of the grid must be there: a missing shard would silently drop weights
   for (int t = 0; t < ck->tp_size_; ++t)
     for (int p = 0; p < ck->pp_size_; ++p)
-      for (int e = width > 2 ? 0 : -1; e < (width > 2 ? ck->ep_size_ : 0); ++e)
+      for (int e = has_ep ? 0 : -1; e < (has_ep ? ck->ep_size_ : 0); ++e)
         if (!seen.count({t, p, e}))
-          fail_format(ck->directory_, "rank folder ", legacy_rank_dir(t, p, e, width > 1, width > 2),
+          fail_format(ck->directory_, "rank folder ", legacy_rank_dir(t, p, e, has_pp, has_ep),
                       " is missing (tensor parallel ", ck->tp_size_, ", pipeline parallel ", ck->pp_size_, ")");
   std::sort(ck->ranks_.begin(), ck->ranks_.end(), [](const LegacyRank& a, const LegacyRank& b) {
     return std::tie(a.pp, a.ep, a.tp) < std::tie(b.pp, b.ep, b.tp);
@@ -118,8 +142,11 @@ const pickle::Node* MegatronLegacyCheckpoint::args() const {
 
 std::string legacy_rank_dir(int tp, int pp, int ep, bool pipeline_parallel, bool expert_parallel) {
   char buf[64];
+  // as Megatron's get_checkpoint_name: the pipeline rank only with pipeline parallelism, the expert rank
+  // appended only with expert parallelism
   if (!pipeline_parallel && !expert_parallel) std::snprintf(buf, sizeof(buf), "mp_rank_%02d", tp);
   else if (!expert_parallel) std::snprintf(buf, sizeof(buf), "mp_rank_%02d_%03d", tp, pp);
+  else if (!pipeline_parallel) std::snprintf(buf, sizeof(buf), "mp_rank_%02d_%03d", tp, ep);
   else std::snprintf(buf, sizeof(buf), "mp_rank_%02d_%03d_%03d", tp, pp, ep);
   return buf;
 }

@@ -21,7 +21,8 @@ struct LegacyRank {
   int tp = 0;
   int pp = 0;
   int ep = -1;  // -1: the folder name has no expert rank
-  std::string file;  // the model_optim_rng.pt path
+  std::string dir_name;  // the rank folder as found ("mp_rank_01_002")
+  std::string file;      // the model_optim_rng.pt path
 };
 
 class MegatronLegacyCheckpoint {

@@ -209,7 +209,7 @@ class LegacyFiles : public TensorFiles {
     path_ = path;
     for (size_t r = 0; r < ck_->ranks().size(); ++r) {
       const LegacyRank& rank = ck_->ranks()[r];
-      std::string rank_dir = legacy_rank_dir(rank.tp, rank.pp, rank.ep, ck_->pp_size() > 1, rank.ep >= 0);
+      const std::string& rank_dir = rank.dir_name;
       auto models = ck_->models(r);
       for (const auto& [model_name, model] : models) {
         std::string prefix = models.size() > 1 ? rank_dir + "/" + model_name + "/" : rank_dir + "/";

@@ -47,6 +47,30 @@ static int cancel_at_once(const char *stage, uint64_t done, uint64_t total, void
 }
 
 /* The bridge: open a model, describe it, stream it, convert it both ways, verify. */
+/* A copy of the Hugging Face model in `model` whose config.json claims one layer fewer than its weights hold
+ * (the weights are linked, not copied): streaming it must end in an error naming the unused tensors. */
+static int make_model_with_unused_tensors(const char *model, const char *dir) {
+  char path[8192], text[16384];
+  snprintf(path, sizeof(path), "%s/config.json", model);
+  FILE *f = fopen(path, "rb");
+  if (!f) return 0;
+  size_t n = fread(text, 1, sizeof(text) - 1, f);
+  fclose(f);
+  text[n] = 0;
+  char *layers = strstr(text, "\"num_hidden_layers\": 4");
+  if (!layers || mkdir(dir, 0755) != 0) return 0;
+  layers[strlen("\"num_hidden_layers\": ")] = '3';
+  snprintf(path, sizeof(path), "%s/config.json", dir);
+  f = fopen(path, "wb");
+  if (!f) return 0;
+  fwrite(text, 1, n, f);
+  fclose(f);
+  char weights[8192];
+  snprintf(weights, sizeof(weights), "%s/model.safetensors", model);
+  snprintf(path, sizeof(path), "%s/model.safetensors", dir);
+  return symlink(weights, path) == 0;
+}
+
 static void test_bridge(const char *fixtures, const char *scratch) {
   char model[4096], unsupported[4096], megatron[4096], back[4096];
   snprintf(model, sizeof(model), "%s/bridge/hf/qwen3", fixtures);
@@ -96,6 +120,23 @@ static void test_bridge(const char *fixtures, const char *scratch) {
   mb_checkpoint_free(ck);
   mb_bridge_free(b);
 
+  /* a stream that fails stays failed (it has moved past the parameter); unused tensors are an error */
+  char fewer[4096];
+  snprintf(fewer, sizeof(fewer), "%s/fewer_layers", scratch);
+  CHECK(make_model_with_unused_tensors(model, fewer));
+  CHECK(mb_bridge_open(&b, fewer, NULL) == MB_OK);
+  if (b) {
+    CHECK(mb_export_begin(&it, b, MB_TARGET_HF) == MB_OK);
+    while ((st = mb_export_next(it, &v)) == MB_OK) {
+    }
+    CHECK(st == MB_ERR_FORMAT);
+    CHECK(strstr(mb_export_errmsg(it), "model.layers.3.") != NULL);
+    CHECK(mb_export_next(it, &v) == MB_ERR_FORMAT);
+    CHECK(strstr(mb_last_error(), "model.layers.3.") != NULL);
+    mb_export_free(it);
+    mb_bridge_free(b);
+  }
+
   /* one-call conversions: HF -> Megatron (legacy, TP2 PP2) -> HF, verified */
   mb_convert_options o = mb_convert_default_options();
   o.format = MB_FORMAT_MEGATRON_LEGACY;
@@ -105,6 +146,18 @@ static void test_bridge(const char *fixtures, const char *scratch) {
   CHECK(mb_import_ckpt(model, megatron, &o) == MB_ERR_INVALID_ARGUMENT); /* not empty */
   CHECK(strstr(mb_last_error(), "not empty") != NULL);
   CHECK(mb_export_ckpt(megatron, back, NULL) == MB_OK);
+  /* an export takes the options an import was given (format and layout do not apply to it) */
+  char back32[4096];
+  snprintf(back32, sizeof(back32), "%s/hf_back_f32", scratch);
+  mb_convert_options to_f32 = o;
+  to_f32.format = MB_FORMAT_SAFETENSORS;
+  to_f32.dtype = MB_DTYPE_F32;
+  CHECK(mb_export_ckpt(megatron, back32, &to_f32) == MB_OK);
+  mb_checkpoint *f32 = NULL;
+  CHECK(mb_checkpoint_open(&f32, back32, NULL) == MB_OK);
+  mb_tensor_view first;
+  CHECK(f32 && mb_checkpoint_tensor_info(f32, 0, &first) == MB_OK && first.dtype == MB_DTYPE_F32);
+  mb_checkpoint_free(f32);
   int equal = 0;
   const char *report = NULL;
   CHECK(mb_verify(model, megatron, &equal, &report) == MB_OK && equal == 1);

@@ -57,6 +57,8 @@ contains "round trip equal" "$T/out" "21 tensors compared, 0 different"
 check "torch_dist equal" 0 "$MB" compare "$HF" "$T/dist"
 check "verify" 0 "$MB" verify "$T/model.pt" --no-progress
 contains "verify" "$T/out" "ok: 21 tensors"
+check "verify --json" 0 "$MB" verify "$T/model.pt" --no-progress --json
+contains "verify --json" "$T/out" '"tensors":21'
 check "legacy names" 0 "$MB" tensors "$T/legacy"
 contains "legacy names" "$T/out" "mp_rank_00/lm_head.weight"
 
@@ -72,6 +74,8 @@ cp "$FX/torch/dtypes.pt" "$T/damaged.pt"
 printf '\xff' | dd of="$T/damaged.pt" bs=1 seek=2000 conv=notrunc status=none
 check "verify damaged" 1 "$MB" verify "$T/damaged.pt" --no-progress
 contains "verify damaged" "$T/out" "damaged.pt"
+check "verify damaged --json" 1 "$MB" verify "$T/damaged.pt" --no-progress --json
+contains "verify damaged --json" "$T/out" '"ok":false'
 head -c 100 "$FX/torch/views.pt" > "$T/truncated.pt"
 check "truncated" 2 "$MB" tensors "$T/truncated.pt"
 contains "truncated" "$T/err" "truncated.pt"
@@ -90,6 +94,8 @@ contains "export" "$T/out" 'config.json'
 check "exported equals original" 0 "$MB" compare "$BX/hf/llama32" "$T/hf_back"
 check "model-level compare" 0 "$MB" compare "$BX/hf/llama32" "$T/mg" --models
 check "reshard" 0 "$MB" reshard --megatron-path "$T/mg" --output "$T/mg_tp1" --format torch_dist --no-progress
+check "reshard --json" 0 "$MB" reshard --megatron-path "$T/mg" --output "$T/mg_json" --no-progress --json
+contains "reshard --json" "$T/out" '"output":'
 check "resharded equals original" 0 "$MB" compare "$BX/hf/llama32" "$T/mg_tp1" --models
 check "roundtrip" 0 "$MB" roundtrip --hf-model "$BX/hf/qwen3_moe" --tp 2 --ep 2 --no-progress
 contains "roundtrip" "$T/out" "0 mismatches"
@@ -97,6 +103,10 @@ check "roundtrip --json" 0 "$MB" roundtrip --hf-model "$BX/hf/qwen2" --format le
 contains "roundtrip --json" "$T/out" '"mismatches":0'
 check "export of Megatron's own checkpoint" 0 "$MB" export --megatron-path "$BX/mcore/dense_tp2/legacy" --hf-path "$T/native_hf" --family llama --no-progress
 contains "native config" "$T/native_hf/config.json" '"LlamaForCausalLM"'
+# --hf-model describes a checkpoint another tool wrote: its config.json and its tokenizer files go along
+check "export with --hf-model" 0 "$MB" export --megatron-path "$BX/mcore/dense_tp1/torch_dist" --hf-path "$T/native_hf2" --hf-model "$BX/hf/llama31" --no-progress
+test -f "$T/native_hf2/tokenizer.json" || { echo "FAIL: --hf-model's tokenizer.json not exported"; fails=$((fails + 1)); }
+cmp -s "$T/native_hf2/config.json" "$BX/hf/llama31/config.json" || { echo "FAIL: --hf-model's config.json not exported as it is"; fails=$((fails + 1)); }
 check "bad layout" 2 "$MB" import --hf-model "$BX/hf/qwen3" --megatron-path "$T/bad" --tp 3 --no-progress
 contains "bad layout" "$T/err" "tensor parallel 3 must divide"
 test ! -e "$T/bad" || { echo "FAIL: a failed import left $T/bad behind"; fails=$((fails + 1)); }

@@ -21,8 +21,12 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 FX = os.path.join(HERE, "..", "fixtures", "bridge")
 REPORT = {}
-DENSE = ["llama2", "llama31", "llama32", "mistral", "qwen2", "qwen3", "minicpm"]
-MOE = ["mixtral", "qwen3_moe"]
+
+
+def fixture_models():
+    """Every model folder in tests/fixtures/bridge/hf (a new family's fixture is checked by being there)."""
+    root = os.path.join(FX, "hf")
+    return sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
 
 
 def mbridge(binary, *args):
@@ -150,7 +154,7 @@ def main():
 
     # 1. HF -> mbridge -> Megatron-Core
     jobs = []
-    for name in DENSE + MOE:
+    for name in fixture_models():
         out = os.path.join(work, "imported_" + name)
         subprocess.run(["rm", "-rf", out])
         try:

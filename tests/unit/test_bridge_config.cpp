@@ -4,8 +4,11 @@
 #include "bridge/model_config.h"
 #include "bridge/registry.h"
 #include "core/error.h"
+#include "core/paths.h"
 #include "io/hf_config.h"
 #include "support/test_support.h"
+
+#include <set>
 
 using namespace mb;
 using namespace mb::bridge;
@@ -36,6 +39,13 @@ TEST(BridgeConfig, EveryFixtureIsDetectedAsItsFamily) {
     Detection d = detect_family(load_hf_config(config_path(f.dir)));
     ASSERT_NE(d.family, nullptr) << f.dir << ": " << d.reason;
     EXPECT_EQ(d.family->name, f.family) << f.dir;
+  }
+  // and a fixture added for a new family is at least recognised
+  const std::string root = mbtest::fixture("bridge/hf");
+  for (const std::string& dir : list_directory(root)) {
+    if (!is_directory(join_path(root, dir))) continue;
+    Detection d = detect_family(load_hf_config(join_path(root, dir)));
+    EXPECT_NE(d.family, nullptr) << dir << ": " << d.reason;
   }
 }
 
@@ -121,4 +131,18 @@ TEST(BridgeConfig, UnsupportedModelsSayWhy) {
   refused(R"({"architectures": ["LlamaForCausalLM"], "hidden_size": 8, "num_hidden_layers": 1,
       "num_attention_heads": 3, "num_key_value_heads": 2, "intermediate_size": 16, "vocab_size": 10})",
           "num_key_value_heads");
+}
+
+TEST(BridgeConfig, FamiliesHaveUniqueNamesAndArchitectures) {
+  // the list is generated from src/bridge/models/*.cpp; two files claiming one architecture would make
+  // detection depend on file order
+  std::set<std::string> names, architectures;
+  for (const Family* f : all_families()) {
+    EXPECT_TRUE(names.insert(f->name).second) << f->name;
+    EXPECT_FALSE(f->architectures.empty()) << f->name;
+    EXPECT_FALSE(f->mappings.empty()) << f->name;
+    for (const std::string& a : f->architectures) EXPECT_TRUE(architectures.insert(a).second) << a;
+    EXPECT_EQ(find_family(f->name), f);
+  }
+  EXPECT_EQ(names.size(), 7u);
 }

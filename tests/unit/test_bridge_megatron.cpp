@@ -10,7 +10,9 @@
 #include "io/megatron_legacy.h"
 #include "io/safetensors_sharded.h"
 #include "io/tensor_files.h"
+#include "io/megatron_tracker.h"
 #include "io/torch_dist.h"
+#include "io/torch_save.h"
 #include "support/test_support.h"
 
 using namespace mb;
@@ -191,5 +193,84 @@ TEST(BridgeMegatron, LegacyImportMatchesMegatronsRankFiles) {
       ++compared;
     }
     EXPECT_GT(compared, 10u);
+  }
+}
+
+TEST(BridgeMegatron, OptimizerStateInTorchDistIsSkippedButUnknownTensorsAreNot) {
+  // A training run saves optimizer state in the same torch_dist checkpoint as the model; export reads past it.
+  std::string work = mbtest::scratch_dir("optimizer_state");
+  std::string hf = mbtest::fixture("bridge/hf/qwen3");
+  ImportOptions io;
+  io.target.fsync = false;
+  import_checkpoint(hf, work + "/imported", io);
+  auto ck = TorchDistCheckpoint::open(join_path(work + "/imported", "iter_0000000"));
+  const TorchDistCheckpoint& src = *ck;
+  auto rewrite = [&](const std::string& root, const std::vector<std::string>& extra_keys) {
+    DistWriteOptions o;
+    o.fsync = false;
+    TorchDistWriter w(join_path(root, "iter_0000000"), 1, o);
+    for (const DistTensor& t : src.tensors()) w.add_tensor(t.key, src.read(t.key));
+    const std::string& some_param = src.tensors()[0].key;
+    for (const std::string& k : extra_keys) w.add_tensor(k + some_param, src.read(some_param).to(DType::F32));
+    for (const DistBytes& b : src.byte_items()) {
+      if (b.key == "common_state/shard_0_1") continue;
+      ByteView v = src.read_bytes(b);
+      w.add_bytes(b.key, std::string(reinterpret_cast<const char*>(v.data), v.size), 0);
+    }
+    TorchDistCheckpoint::CommonState common = src.common_state();
+    TorchSaveWriter cw;
+    w.set_common_state(cw, cw.import(*common.file, common.state));
+    w.finish();
+    write_tracker(root, 0);
+    make_directories(join_path(root, "mbridge_hf"));
+    for (const std::string& f : list_directory(join_path(work + "/imported", "mbridge_hf")))
+      mbtest::write_file(join_path(join_path(root, "mbridge_hf"), f),
+                         mbtest::read_file(join_path(join_path(work + "/imported", "mbridge_hf"), f)));
+  };
+  rewrite(work + "/trained", {"optimizer.state.exp_avg.", "optimizer.state.fp32_param.", "chained_1.optimizer.state.exp_avg_sq."});
+  ExportOptions eo;
+  eo.target.fsync = false;
+  export_checkpoint(work + "/trained", work + "/hf", eo);
+  auto a = open_tensor_files(hf);
+  auto b = open_tensor_files(work + "/hf");
+  for (const CompareRow& row : compare_tensor_files(*a, *b)) EXPECT_TRUE(row.equal) << row.name;
+
+  rewrite(work + "/unknown", {"mystery."});
+  try {
+    export_checkpoint(work + "/unknown", work + "/hf_unknown", eo);
+    ADD_FAILURE() << "a tensor no parameter uses was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("mystery."), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(path_exists(work + "/hf_unknown"));
+}
+
+TEST(BridgeMegatron, LegacyRankFoldersAreNamedAsMegatronNamesThem) {
+  // megatron/training/checkpointing.py get_checkpoint_name: mp_rank_TT, then _PPP with pipeline parallelism,
+  // then _EEE with expert parallelism -- so at PP 1 the expert rank follows the tensor rank directly
+  struct Case {
+    int pp, ep;
+    const char* last_folder;
+  };
+  for (const Case& c : {Case{1, 1, "mp_rank_00"}, Case{2, 1, "mp_rank_00_001"}, Case{1, 2, "mp_rank_00_001"},
+                        Case{2, 2, "mp_rank_00_001_001"}}) {
+    SCOPED_TRACE(c.last_folder);
+    std::string work = mbtest::scratch_dir(cat("rank_names_pp", c.pp, "_ep", c.ep));
+    ImportOptions io;
+    io.target.format = Format::kMegatronLegacy;
+    io.target.layout.pp = c.pp;
+    io.target.layout.ep = c.ep;
+    io.target.fsync = false;
+    import_checkpoint(mbtest::fixture("bridge/hf/mixtral"), work + "/mg", io);
+    std::vector<std::string> folders = list_directory(work + "/mg/iter_0000000");
+    ASSERT_EQ(folders.size(), static_cast<size_t>(c.pp * c.ep));
+    EXPECT_EQ(folders.back(), c.last_folder);
+    // and read back with the ranks where they belong
+    auto ck = MegatronLegacyCheckpoint::open(work + "/mg");
+    EXPECT_EQ(ck->pp_size(), c.pp);
+    EXPECT_EQ(std::max(ck->ep_size(), 1), c.ep);
+    // the Transformer Engine spec's grouped expert names need --moe-grouped-gemm in Megatron
+    const pickle::Node* grouped = pickle::object_attr(ck->args(), "moe_grouped_gemm");
+    EXPECT_TRUE(grouped && pickle::as_bool(grouped, "args", "moe_grouped_gemm"));
   }
 }

@@ -5,6 +5,7 @@
 #include "bridge/registry.h"
 #include "core/error.h"
 #include "core/paths.h"
+#include "io/hf_config.h"
 #include "io/safetensors_sharded.h"
 #include "io/tensor_files.h"
 #include "support/test_support.h"
@@ -15,7 +16,7 @@ using namespace mb::bridge;
 namespace {
 
 struct Case {
-  const char* family_dir;
+  std::string family_dir;
   Format format;
   int tp, pp, vpp, ep;
   MegatronSpec spec;
@@ -26,23 +27,27 @@ std::string name_of(const Case& c) {
              c.vpp > 1 ? cat("_vpp", c.vpp) : "", c.ep > 1 ? cat("_ep", c.ep) : "", c.spec == MegatronSpec::kLocal ? "_local" : "");
 }
 
+void PrintTo(const Case& c, std::ostream* os) { *os << name_of(c); }
+
+// Every model folder in tests/fixtures/bridge/hf is a case, so a new family's fixture is tested by being there.
 std::vector<Case> cases() {
   std::vector<Case> out;
-  const char* dense[] = {"llama2", "llama31", "llama32", "mistral", "qwen2", "qwen3", "minicpm"};
-  const char* moe[] = {"mixtral", "qwen3_moe"};
+  const std::string root = mbtest::fixture("bridge/hf");
   for (Format f : {Format::kTorchDist, Format::kMegatronLegacy}) {
-    for (const char* fam : dense) {
-      out.push_back({fam, f, 1, 1, 1, 1, MegatronSpec::kTransformerEngine});
-      out.push_back({fam, f, 2, 2, 1, 1, MegatronSpec::kTransformerEngine});
+    for (const std::string& dir : list_directory(root)) {
+      if (!is_directory(join_path(root, dir))) continue;
+      if (load_hf_config(join_path(root, dir)).num_experts > 0) {
+        out.push_back({dir, f, 1, 1, 1, 1, MegatronSpec::kTransformerEngine});
+        out.push_back({dir, f, 2, 2, 1, 2, MegatronSpec::kTransformerEngine});
+        out.push_back({dir, f, 1, 1, 1, 2, MegatronSpec::kLocal});
+      } else {
+        out.push_back({dir, f, 1, 1, 1, 1, MegatronSpec::kTransformerEngine});
+        out.push_back({dir, f, 2, 2, 1, 1, MegatronSpec::kTransformerEngine});
+      }
     }
     out.push_back({"llama31", f, 4, 1, 1, 1, MegatronSpec::kLocal});
     out.push_back({"qwen3", f, 4, 2, 1, 1, MegatronSpec::kLocal});
     out.push_back({"llama32", f, 1, 2, 2, 1, MegatronSpec::kTransformerEngine});  // tied, virtual pipeline
-    for (const char* fam : moe) {
-      out.push_back({fam, f, 1, 1, 1, 1, MegatronSpec::kTransformerEngine});
-      out.push_back({fam, f, 2, 2, 1, 2, MegatronSpec::kTransformerEngine});
-      out.push_back({fam, f, 1, 1, 1, 2, MegatronSpec::kLocal});
-    }
   }
   return out;
 }
@@ -62,14 +67,14 @@ TEST_P(Roundtrip, BitExact) {
   t.layout.spec = c.spec;
   t.fsync = false;
   std::string work = mbtest::scratch_dir(name_of(c));
-  RoundtripResult r = roundtrip(mbtest::fixture(std::string("bridge/hf/") + c.family_dir), work, t, {});
+  RoundtripResult r = roundtrip(mbtest::fixture("bridge/hf/" + c.family_dir), work, t, {});
   ASSERT_FALSE(r.rows.empty());
   for (const RoundtripRow& row : r.rows) EXPECT_TRUE(row.matches) << row.name << " " << row.dtype << row.shape;
   // the exported folder is a complete Hugging Face model: config.json byte-identical, assets carried along
-  std::string src = mbtest::fixture(std::string("bridge/hf/") + c.family_dir);
+  std::string src = mbtest::fixture("bridge/hf/" + c.family_dir);
   EXPECT_EQ(mbtest::read_file(join_path(r.hf_dir, "config.json")), mbtest::read_file(join_path(src, "config.json")));
   EXPECT_TRUE(is_regular_file(join_path(r.hf_dir, "generation_config.json")));
-  if (std::string(c.family_dir) == "llama31") {
+  if (c.family_dir == "llama31") {
     EXPECT_EQ(mbtest::read_file(join_path(r.hf_dir, "tokenizer.json")), mbtest::read_file(join_path(src, "tokenizer.json")));
   }
 }

@@ -19,8 +19,7 @@ struct Layout {
 const Layout kLayouts[] = {{"tp1", 1, 1}, {"tp2", 2, 1}, {"pp2", 1, 2}};
 
 std::string rank_name(const MegatronLegacyCheckpoint& ck, size_t i) {
-  const LegacyRank& r = ck.ranks()[i];
-  return legacy_rank_dir(r.tp, r.pp, r.ep, ck.pp_size() > 1, r.ep >= 0);
+  return ck.ranks()[i].dir_name;
 }
 }  // namespace
 
