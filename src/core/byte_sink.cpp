@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/mapped_file.h"
 #include "core/threads.h"
 
 namespace mb {
@@ -54,13 +55,43 @@ void pwrite_all(int fd, const void* data, size_t n, uint64_t at, const std::stri
   }
 }
 
-// Large writes go out as several pwrites at once: copying into the page cache is CPU work, and one
-// core does not keep up with a fast disk.
+// Cleared the first time the kernel refuses copy_file_range for a reason that will not change (another
+// filesystem, an old kernel), so later writes do not try again.
+std::atomic<bool> g_copy_range_works{true};
+
+// Bytes that are a view of a mapped input file go file to file inside the kernel, as cp does: no page
+// faults on the mapping, no copy through user memory. Whatever the kernel does not copy is written from
+// memory, so the result is the same bytes either way.
+void write_piece(int fd, const uint8_t* p, size_t n, uint64_t at, MappedRange src, const std::string& path) {
+  if (src.fd >= 0 && g_copy_range_works.load(std::memory_order_relaxed)) {
+    auto src_off = static_cast<off_t>(src.offset);
+    auto dst_off = static_cast<off_t>(at);
+    while (n > 0) {
+      ssize_t k = ::copy_file_range(src.fd, &src_off, fd, &dst_off, n, 0);
+      if (k < 0 && errno == EINTR) continue;
+      if (k <= 0) {
+        if (k < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP || errno == EBADF))
+          g_copy_range_works = false;
+        break;
+      }
+      p += k;
+      at += static_cast<uint64_t>(k);
+      n -= static_cast<size_t>(k);
+    }
+  }
+  pwrite_all(fd, p, n, at, path);
+}
+
+// Large writes go out in pieces on several cores at once: copying into the page cache is CPU work, and
+// one core does not keep up with a fast disk.
 void pwrite_large(int fd, const void* data, size_t n, uint64_t at, const std::string& path) {
-  if (n < kParallelBytes) return pwrite_all(fd, data, n, at, path);
   const auto* p = static_cast<const uint8_t*>(data);
+  const MappedRange src = find_mapped_range(data, n);
+  if (n < kParallelBytes) return write_piece(fd, p, n, at, src, path);
   parallel_pieces(n, kParallelPieceBytes, [&](size_t begin, size_t length) {
-    pwrite_all(fd, p + begin, length, at + begin, path);
+    MappedRange piece = src;
+    piece.offset += begin;
+    write_piece(fd, p + begin, length, at + begin, piece, path);
   });
 }
 }  // namespace

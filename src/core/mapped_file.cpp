@@ -8,10 +8,36 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <map>
+#include <mutex>
 
 #include "core/error.h"
 
 namespace mb {
+
+namespace {
+// Live mappings that kept their descriptor, by base address. The number of descriptors kept is bounded so
+// that a checkpoint of thousands of files does not run the process out of them (the rest close at once
+// and their bytes are written the ordinary way).
+constexpr size_t kMaxKeptDescriptors = 256;
+struct Registered {
+  size_t size;
+  int fd;
+};
+std::mutex g_mutex;
+std::map<uintptr_t, Registered> g_mappings;
+}  // namespace
+
+MappedRange find_mapped_range(const void* data, size_t n) {
+  const auto p = reinterpret_cast<uintptr_t>(data);
+  std::lock_guard<std::mutex> lock(g_mutex);
+  auto it = g_mappings.upper_bound(p);
+  if (it == g_mappings.begin()) return {};
+  --it;
+  const uintptr_t base = it->first;
+  if (p - base > it->second.size || n > it->second.size - (p - base)) return {};
+  return {it->second.fd, static_cast<uint64_t>(p - base)};
+}
 
 std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -40,15 +66,25 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
       fail(Status::kIo, path, ": cannot map ", f->size_, " bytes: ", std::strerror(e));
     }
     f->data_ = static_cast<const uint8_t*>(p);
+    std::lock_guard<std::mutex> lock(g_mutex);
+    if (g_mappings.size() < kMaxKeptDescriptors) {
+      g_mappings[reinterpret_cast<uintptr_t>(p)] = {f->size_, fd};
+      f->fd_ = fd;
+    }
   } else {
     static const uint8_t kEmpty = 0;
     f->data_ = &kEmpty;
   }
-  ::close(fd);
+  if (f->fd_ < 0) ::close(fd);
   return f;
 }
 
 MappedFile::~MappedFile() {
+  if (fd_ >= 0) {
+    std::lock_guard<std::mutex> lock(g_mutex);
+    g_mappings.erase(reinterpret_cast<uintptr_t>(data_));
+    ::close(fd_);
+  }
   if (size_ > 0) munmap(const_cast<uint8_t*>(data_), size_);
 }
 

@@ -17,6 +17,15 @@ struct ByteView {
   bool contains(uint64_t offset, uint64_t length) const { return offset <= size && length <= size - offset; }
 };
 
+// Where a pointer range comes from when it lies inside one live MappedFile: its open descriptor and the file
+// offset. A writer given such bytes can ask the kernel to copy file to file (copy_file_range, what cp does)
+// instead of faulting the pages in and copying them through user memory.
+struct MappedRange {
+  int fd = -1;  // -1: not inside a mapping that kept its descriptor
+  uint64_t offset = 0;
+};
+MappedRange find_mapped_range(const void* data, size_t n);
+
 class MappedFile {
  public:
   static std::shared_ptr<MappedFile> open(const std::string& path);
@@ -39,6 +48,7 @@ class MappedFile {
   std::string path_;
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
+  int fd_ = -1;  // kept open (up to a limit) for find_mapped_range
 };
 
 }  // namespace mb
