@@ -42,7 +42,8 @@ std::atomic<uint64_t> g_tmp_counter{0};
 
 void stream_params(const ParamSource& src, int64_t target_vocab_rows,
                    const std::function<void(const ParamInfo&, const Tensor&)>& sink, const ProgressFn& progress,
-                   const std::string& stage) {
+                   const std::string& stage,
+                   const std::function<void(const ParamInfo&, const std::vector<Tensor>&)>& blocks_sink) {
   const ModelConfig& c = src.config();
   std::vector<ParamInfo> target = model_params(c, target_vocab_rows);
   const std::vector<ParamInfo>& source = src.params();
@@ -55,6 +56,15 @@ void stream_params(const ParamSource& src, int64_t target_vocab_rows,
   }
   Progress bar(progress, stage, total);
   for (size_t i = 0; i < source.size(); ++i) {
+    if (blocks_sink && !is_vocab(source[i].key.kind)) {
+      std::vector<Tensor> blocks = src.read_row_blocks(source[i]);
+      if (i + 1 < source.size()) src.prefetch(source[i + 1]);
+      blocks_sink(target[i], blocks);
+      for (const Tensor& b : blocks) bar.advance(b.nbytes());
+      blocks.clear();
+      src.drop_pages();
+      continue;
+    }
     Tensor t = src.read(source[i]);
     if (i + 1 < source.size()) src.prefetch(source[i + 1]);
     if (is_vocab(source[i].key.kind)) t = with_vocab_rows(t, c.vocab_size, target[i].shape[0]);
@@ -71,7 +81,9 @@ std::string import_checkpoint(const std::string& hf_dir, const std::string& mega
   auto src = open_hf_source(hf_dir, o.source);
   const int64_t rows = padded_vocab(src->config(), o.target.layout);
   MegatronWriter writer(megatron_root, src->config(), rows, o.target, meta_for(*src, o.target.layout), src->assets());
-  stream_params(*src, rows, [&](const ParamInfo& p, const Tensor& t) { writer.write(p, t); }, o.progress, "import");
+  stream_params(
+      *src, rows, [&](const ParamInfo& p, const Tensor& t) { writer.write(p, t); }, o.progress, "import",
+      [&](const ParamInfo& p, const std::vector<Tensor>& blocks) { writer.write_blocks(p, blocks); });
   return writer.finish();
 }
 
@@ -91,7 +103,9 @@ std::string reshard_checkpoint(const std::string& megatron_path, const std::stri
   auto src = open_param_source(megatron_path, o.source);
   const int64_t rows = padded_vocab(src->config(), o.target.layout);
   MegatronWriter writer(megatron_root, src->config(), rows, o.target, meta_for(*src, o.target.layout), src->assets());
-  stream_params(*src, rows, [&](const ParamInfo& p, const Tensor& t) { writer.write(p, t); }, o.progress, "reshard");
+  stream_params(
+      *src, rows, [&](const ParamInfo& p, const Tensor& t) { writer.write(p, t); }, o.progress, "reshard",
+      [&](const ParamInfo& p, const std::vector<Tensor>& blocks) { writer.write_blocks(p, blocks); });
   return writer.finish();
 }
 

@@ -67,9 +67,11 @@ struct VerifyRow {
 std::vector<VerifyRow> verify_models(const ParamSource& a, const ParamSource& b);
 
 // Streams every parameter of `src` into `sink`, as the target (with `target_vocab_rows` rows of
-// vocabulary) expects them; reports progress in bytes.
+// vocabulary) expects them; reports progress in bytes. With `blocks_sink`, parameters go there as the
+// source's row blocks instead (ParamSource::read_row_blocks), except the vocabulary ones, which may be padded.
 void stream_params(const ParamSource& src, int64_t target_vocab_rows,
                    const std::function<void(const ParamInfo&, const Tensor&)>& sink, const ProgressFn& progress,
-                   const std::string& stage);
+                   const std::string& stage,
+                   const std::function<void(const ParamInfo&, const std::vector<Tensor>&)>& blocks_sink = {});
 
 }  // namespace mb::bridge

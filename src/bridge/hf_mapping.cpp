@@ -89,14 +89,22 @@ Tensor hf_to_megatron(const HfMapping& m, const ModelConfig& c, const ParamInfo&
       }
       return Tensor::cat(pieces, 0);
     }
-    case HfRule::kGated: {
-      Dims half = with_rows(info.shape, info.shape[0] / 2);
-      expect_shape(parts[0], half, names[0]);
-      expect_shape(parts[1], half, names[1]);
-      return Tensor::cat({parts[0], parts[1]}, 0);
-    }
+    case HfRule::kGated:
+      return Tensor::cat(hf_to_megatron_blocks(m, c, info, parts, names), 0);
   }
   fail(Status::kInternal, "unknown mapping rule");
+}
+
+std::vector<Tensor> hf_to_megatron_blocks(const HfMapping& m, const ModelConfig& c, const ParamInfo& info,
+                                          const std::vector<Tensor>& parts, const std::vector<std::string>& names) {
+  if (m.rule != HfRule::kGated) return {hf_to_megatron(m, c, info, parts, names)};
+  if (parts.at(0).dtype() != parts.at(1).dtype())
+    fail(Status::kFormat, "tensors '", names[0], "' and '", names[1], "' differ in dtype (",
+         dtype_name(parts[0].dtype()), " vs ", dtype_name(parts[1].dtype()), ")");
+  Dims half = with_rows(info.shape, info.shape[0] / 2);
+  expect_shape(parts[0], half, names[0]);
+  expect_shape(parts[1], half, names[1]);
+  return {parts[0], parts[1]};
 }
 
 std::vector<Tensor> megatron_to_hf(const HfMapping& m, const ModelConfig& c, const ParamInfo& info, const Tensor& param) {

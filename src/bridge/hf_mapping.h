@@ -19,6 +19,11 @@ std::vector<std::string> hf_names(const Family& family, const ParamKey& key);
 // output layer are padded with zero rows up to info.shape[0]).
 Tensor hf_to_megatron(const HfMapping& m, const ModelConfig& c, const ParamInfo& info, const std::vector<Tensor>& parts,
                       const std::vector<std::string>& names);
+// The same parameter as blocks of rows whose concatenation along dim 0 is what hf_to_megatron returns, left
+// unconcatenated where the rule allows (gate and up, which are views of the mapped files): a writer can store
+// them without assembling the parameter in memory. Other rules give the one assembled tensor.
+std::vector<Tensor> hf_to_megatron_blocks(const HfMapping& m, const ModelConfig& c, const ParamInfo& info,
+                                          const std::vector<Tensor>& parts, const std::vector<std::string>& names);
 // The Megatron parameter -> its Hugging Face parts (padding rows dropped), in the rule's order.
 std::vector<Tensor> megatron_to_hf(const HfMapping& m, const ModelConfig& c, const ParamInfo& info, const Tensor& param);
 

@@ -65,18 +65,20 @@ class HfSource : public ParamSource {
   }
 
   Tensor read(const ParamInfo& p) const override {
-    const HfMapping& m = mapping_for(*family_, p.key.kind);
-    std::vector<std::string> names = hf_names(*family_, p.key);
-    std::vector<Tensor> parts;
-    for (const std::string& name : names) {
-      auto r = folder_->find(name);
-      if (!r.file) missing(name, p);
-      parts.push_back(r.file->tensor(*r.entry));
-      std::lock_guard<std::mutex> lock(mutex_);
-      used_.insert(name);
-    }
+    std::vector<std::string> names;
+    std::vector<Tensor> parts = hf_parts(p, &names);
     try {
-      return hf_to_megatron(m, config_, p, parts, names);
+      return hf_to_megatron(mapping_for(*family_, p.key.kind), config_, p, parts, names);
+    } catch (const Error& e) {
+      fail(e.status(), path_, ": ", e.message());
+    }
+  }
+
+  std::vector<Tensor> read_row_blocks(const ParamInfo& p) const override {
+    std::vector<std::string> names;
+    std::vector<Tensor> parts = hf_parts(p, &names);
+    try {
+      return hf_to_megatron_blocks(mapping_for(*family_, p.key.kind), config_, p, parts, names);
     } catch (const Error& e) {
       fail(e.status(), path_, ": ", e.message());
     }
@@ -116,6 +118,20 @@ class HfSource : public ParamSource {
   std::string hf_config_text() const override { return config_text_; }
 
  private:
+  // The Hugging Face tensors of p (views of the mapped files), in the rule's order; marks them used.
+  std::vector<Tensor> hf_parts(const ParamInfo& p, std::vector<std::string>* names) const {
+    *names = hf_names(*family_, p.key);
+    std::vector<Tensor> parts;
+    for (const std::string& name : *names) {
+      auto r = folder_->find(name);
+      if (!r.file) missing(name, p);
+      parts.push_back(r.file->tensor(*r.entry));
+      std::lock_guard<std::mutex> lock(mutex_);
+      used_.insert(name);
+    }
+    return parts;
+  }
+
   [[noreturn]] void missing(const std::string& name, const ParamInfo& p) const {
     fail(Status::kNotFound, path_, ": tensor '", name, "' (", describe(p.key), " of a ", family_->name,
          " model) is missing");

@@ -47,7 +47,9 @@ struct MegatronWriter::Impl {
   int file_index(int tp, int pp, int ep) const { return (pp * L().ep + ep) * L().tp + tp; }
 
   // ---- torch_dist ----
-  void write_dist(const ParamInfo& info, const Tensor& x) {
+  void write_dist(const ParamInfo& info, const Tensor& x) { write_dist_chunks(info, tp_chunks(x, info.split, L().tp)); }
+
+  void write_dist_chunks(const ParamInfo& info, const std::vector<TpChunk>& chunks) {
     const std::string key = dist_key(info.key.kind, moe(), L().spec);
     Dims global, prefix, lead;
     if (info.key.layer >= 0) {
@@ -64,7 +66,7 @@ struct MegatronWriter::Impl {
     }
     for (int64_t s : info.shape) global.push_back(s);
     const int pp = stage_of(info.key).first;
-    for (const TpChunk& c : tp_chunks(x, info.split, L().tp)) {
+    for (const TpChunk& c : chunks) {
       Dims offsets = prefix, shape = lead;
       for (int64_t o : c.offsets) offsets.push_back(o);
       for (int64_t s : c.data.shape()) shape.push_back(s);
@@ -215,6 +217,15 @@ void MegatronWriter::write(const ParamInfo& info, const Tensor& full) {
   Tensor x = impl_->target.dtype ? full.to(*impl_->target.dtype) : full;
   if (impl_->dist) impl_->write_dist(info, x);
   else impl_->write_legacy(info, x);
+}
+
+void MegatronWriter::write_blocks(const ParamInfo& info, const std::vector<Tensor>& blocks) {
+  if (blocks.size() == 2 && impl_->dist && info.split == TpSplit::kGatedColumn) {
+    auto cast = [&](const Tensor& t) { return impl_->target.dtype ? t.to(*impl_->target.dtype) : t; };
+    impl_->write_dist_chunks(info, tp_chunks_gated(cast(blocks[0]), cast(blocks[1]), impl_->L().tp));
+    return;
+  }
+  write(info, blocks.size() == 1 ? blocks[0] : Tensor::cat(blocks, 0));
 }
 
 std::string MegatronWriter::finish() {

@@ -34,6 +34,9 @@ class MegatronWriter {
                  CheckpointMeta meta, std::vector<std::string> assets);
   ~MegatronWriter();
   void write(const ParamInfo& info, const Tensor& full);
+  // The parameter as row blocks (ParamSource::read_row_blocks): a gated parameter's gate and up go into a
+  // torch_dist checkpoint straight from the source's files; anything else is concatenated and written.
+  void write_blocks(const ParamInfo& info, const std::vector<Tensor>& blocks);
   std::string finish();  // returns the iteration folder
 
  private:

@@ -89,27 +89,12 @@ std::vector<TpChunk> tp_chunks(const Tensor& full, TpSplit split, int tp) {
   Dims zero = full.shape();
   for (int d = 0; d < zero.size(); ++d) zero[d] = 0;
   std::vector<TpChunk> chunks;
-  if (split == TpSplit::kReplicated || tp == 1) {
-    if (split == TpSplit::kGatedColumn) {  // Megatron writes gate and up as two chunks even at TP 1
-      const int64_t half = full.size(0) / 2;
-      Dims up = zero;
-      up[0] = half;
-      chunks.push_back({0, zero, full.narrow(0, 0, half)});
-      chunks.push_back({0, up, full.narrow(0, half, half)});
-      return chunks;
-    }
-    chunks.push_back({0, zero, full});
-    return chunks;
-  }
   if (split == TpSplit::kGatedColumn) {
-    const int64_t half = full.size(0) / 2, part = half / tp;
-    for (int r = 0; r < tp; ++r) {
-      Dims g = zero, u = zero;
-      g[0] = r * part;
-      u[0] = half + r * part;
-      chunks.push_back({r, g, full.narrow(0, r * part, part)});
-      chunks.push_back({r, u, full.narrow(0, half + r * part, part)});
-    }
+    const int64_t half = full.size(0) / 2;
+    return tp_chunks_gated(full.narrow(0, 0, half), full.narrow(0, half, half), tp);
+  }
+  if (split == TpSplit::kReplicated || tp == 1) {
+    chunks.push_back({0, zero, full});
     return chunks;
   }
   const int dim = split == TpSplit::kRow ? 1 : 0;
@@ -118,6 +103,24 @@ std::vector<TpChunk> tp_chunks(const Tensor& full, TpSplit split, int tp) {
     Dims o = zero;
     o[dim] = r * part;
     chunks.push_back({r, o, full.narrow(dim, r * part, part)});
+  }
+  return chunks;
+}
+
+std::vector<TpChunk> tp_chunks_gated(const Tensor& gate, const Tensor& up, int tp) {
+  // Megatron writes gate and up as separate chunks, even at TP 1: rank r holds rows [r*part, (r+1)*part) of
+  // each half, at those offsets in the gate half and at half + those in the up half.
+  if (gate.shape() != up.shape()) fail(Status::kInternal, "gate and up differ in shape");
+  const int64_t half = gate.size(0), part = half / tp;
+  Dims zero = gate.shape();
+  for (int d = 0; d < zero.size(); ++d) zero[d] = 0;
+  std::vector<TpChunk> chunks;
+  for (int r = 0; r < tp; ++r) {
+    Dims g = zero, u = zero;
+    g[0] = r * part;
+    u[0] = half + r * part;
+    chunks.push_back({r, g, gate.narrow(0, r * part, part)});
+    chunks.push_back({r, u, up.narrow(0, r * part, part)});
   }
   return chunks;
 }

@@ -63,5 +63,8 @@ struct TpChunk {
   Tensor data;
 };
 std::vector<TpChunk> tp_chunks(const Tensor& full, TpSplit split, int tp);
+// The chunks of a gated parameter [gate; up] from its two halves, without concatenating them: every chunk
+// lies inside one half (offsets as tp_chunks gives them).
+std::vector<TpChunk> tp_chunks_gated(const Tensor& gate, const Tensor& up, int tp);
 
 }  // namespace mb::bridge

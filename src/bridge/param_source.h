@@ -29,6 +29,9 @@ class ParamSource {
   const std::vector<ParamInfo>& params() const { return params_; }
   virtual DType dtype(const ParamInfo& p) const = 0;
   virtual Tensor read(const ParamInfo& p) const = 0;
+  // read(p) as blocks of rows, unconcatenated where the source holds them apart (Hugging Face gate and up):
+  // lets a writer store them straight from the source's files. By default the one block read(p).
+  virtual std::vector<Tensor> read_row_blocks(const ParamInfo& p) const { return {read(p)}; }
   // Before read(p): starts the kernel reading p's bytes, so the disk works while the parameter
   // before it is converted and written.
   virtual void prefetch(const ParamInfo&) const {}

@@ -3,6 +3,8 @@
 // form) exported through mbridge; resharding; what the import writes, checked against Megatron's own files.
 #include "bridge/convert.h"
 #include "bridge/megatron_names.h"
+#include "bridge/parallel_layout.h"
+#include "bridge/param_source.h"
 #include "bridge/registry.h"
 #include "core/error.h"
 #include "core/paths.h"
@@ -272,5 +274,45 @@ TEST(BridgeMegatron, LegacyRankFoldersAreNamedAsMegatronNamesThem) {
     // the Transformer Engine spec's grouped expert names need --moe-grouped-gemm in Megatron
     const pickle::Node* grouped = pickle::object_attr(ck->args(), "moe_grouped_gemm");
     EXPECT_TRUE(grouped && pickle::as_bool(grouped, "args", "moe_grouped_gemm"));
+  }
+}
+
+TEST(BridgeMegatron, GatedChunksFromTheHalvesEqualChunksOfTheAssembledParameter) {
+  // an import writes gate and up straight from the Hugging Face files; the chunks must be those of [gate; up]
+  Tensor gate = Tensor::empty(DType::I32, Dims{8, 3}), up = Tensor::empty(DType::I32, Dims{8, 3});
+  for (int i = 0; i < 24; ++i) {
+    gate.mutable_data_as<int32_t>()[i] = i;
+    up.mutable_data_as<int32_t>()[i] = 100 + i;
+  }
+  Tensor full = Tensor::cat({gate, up}, 0);
+  for (int tp : {1, 2, 4}) {
+    SCOPED_TRACE(tp);
+    std::vector<TpChunk> a = tp_chunks(full, TpSplit::kGatedColumn, tp), b = tp_chunks_gated(gate, up, tp);
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+      EXPECT_EQ(a[i].tp_rank, b[i].tp_rank);
+      EXPECT_EQ(a[i].offsets, b[i].offsets);
+      EXPECT_TRUE(mbtest::BitwiseEqual(a[i].data.contiguous(), b[i].data.contiguous()));
+    }
+  }
+}
+
+TEST(BridgeMegatron, ImportWithACastWritesTheSameValues) {
+  // the gate/up path casts each half itself: F32 import of a bf16 model, then compared value by value
+  std::string work = mbtest::scratch_dir("import_cast");
+  std::string hf = mbtest::fixture("bridge/hf/qwen3");
+  for (int tp : {1, 2}) {
+    ImportOptions io;
+    io.target.dtype = DType::F32;
+    io.target.layout.tp = tp;
+    io.target.fsync = false;
+    std::string out = cat(work, "/tp", tp);
+    import_checkpoint(hf, out, io);
+    auto a = open_param_source(hf);
+    auto b = open_param_source(out);
+    for (const VerifyRow& r : verify_models(*a, *b)) {
+      EXPECT_TRUE(r.equal) << r.param << ": " << r.note;
+      EXPECT_NE(r.b.find("F32"), std::string::npos) << r.param << " " << r.b;
+    }
   }
 }
