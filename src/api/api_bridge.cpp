@@ -253,21 +253,11 @@ mb_status mb_verify(const char* a, const char* b, int* equal, const char** repor
     auto sa = mb::bridge::open_param_source(a);
     auto sb = mb::bridge::open_param_source(b);
     auto rows = mb::bridge::verify_models(*sa, *sb);
-    mb::json::Value list = mb::json::Value::array();
     bool all = !rows.empty();
-    for (const auto& r : rows) {
-      all = all && r.equal;
-      mb::json::Value e = mb::json::Value::object();
-      e.set("param", r.param);
-      e.set("a", r.a);
-      e.set("b", r.b);
-      e.set("equal", r.equal);
-      if (!r.note.empty()) e.set("note", r.note);
-      list.push(std::move(e));
-    }
+    for (const auto& r : rows) all = all && r.equal;
     *equal = all ? 1 : 0;
     mb::json::Value report = mb::json::Value::object();
-    report.set("params", std::move(list));
+    report.set("params", mb::bridge::verify_rows_json(rows));
     report.set("equal", all);
     t_scratch = mb::json::dump(report);
     if (report_json) *report_json = t_scratch.c_str();

@@ -50,4 +50,18 @@ json::Value supported_families_json() {
   return v;
 }
 
+json::Value verify_rows_json(const std::vector<VerifyRow>& rows) {
+  json::Value list = json::Value::array();
+  for (const VerifyRow& r : rows) {
+    json::Value e = json::Value::object();
+    e.set("param", r.param);
+    e.set("a", r.a);
+    e.set("b", r.b);
+    e.set("equal", r.equal);
+    if (!r.note.empty()) e.set("note", r.note);
+    list.push(std::move(e));
+  }
+  return list;
+}
+
 }  // namespace mb::bridge

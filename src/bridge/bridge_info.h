@@ -3,6 +3,7 @@
 // What mb_bridge_info and `mbridge config` print.
 #pragma once
 
+#include "bridge/convert.h"
 #include "bridge/param_source.h"
 #include "io/json.h"
 
@@ -11,5 +12,7 @@ namespace mb::bridge {
 json::Value bridge_info(const ParamSource& source);
 // {"families": [{"family", "architectures", "description"}...]}
 json::Value supported_families_json();
+// [{"param", "a", "b", "equal", "note"?}...]: a verify_models report, as mb_verify and `compare --models` give it.
+json::Value verify_rows_json(const std::vector<VerifyRow>& rows);
 
 }  // namespace mb::bridge

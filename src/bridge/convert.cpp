@@ -56,35 +56,36 @@ void stream_params(const ParamSource& src, int64_t target_vocab_rows,
   }
   Progress bar(progress, stage, total);
   for (size_t i = 0; i < source.size(); ++i) {
-    if (blocks_sink && !is_vocab(source[i].key.kind)) {
-      std::vector<Tensor> blocks = src.read_row_blocks(source[i]);
-      if (i + 1 < source.size()) src.prefetch(source[i + 1]);
-      blocks_sink(target[i], blocks);
-      for (const Tensor& b : blocks) bar.advance(b.nbytes());
-      blocks.clear();
-      src.drop_pages();
-      continue;
-    }
-    Tensor t = src.read(source[i]);
+    const bool vocab = is_vocab(source[i].key.kind);
+    const bool as_blocks = blocks_sink && !vocab;
+    std::vector<Tensor> blocks = as_blocks ? src.read_row_blocks(source[i]) : std::vector<Tensor>{src.read(source[i])};
     if (i + 1 < source.size()) src.prefetch(source[i + 1]);
-    if (is_vocab(source[i].key.kind)) t = with_vocab_rows(t, c.vocab_size, target[i].shape[0]);
-    sink(target[i], t);
-    bar.advance(t.nbytes());
-    t = Tensor();
+    if (vocab) blocks[0] = with_vocab_rows(blocks[0], c.vocab_size, target[i].shape[0]);
+    if (as_blocks) blocks_sink(target[i], blocks);
+    else sink(target[i], blocks[0]);
+    for (const Tensor& b : blocks) bar.advance(b.nbytes());
+    blocks.clear();  // before the pages behind them are dropped
     src.drop_pages();
   }
   src.finish();
   bar.finish();
 }
 
-std::string import_checkpoint(const std::string& hf_dir, const std::string& megatron_root, const ImportOptions& o) {
-  auto src = open_hf_source(hf_dir, o.source);
-  const int64_t rows = padded_vocab(src->config(), o.target.layout);
-  MegatronWriter writer(megatron_root, src->config(), rows, o.target, meta_for(*src, o.target.layout), src->assets());
+namespace {
+// Any source into a Megatron checkpoint at megatron_root: what import and reshard both do.
+std::string write_megatron(const ParamSource& src, const std::string& megatron_root, const MegatronTarget& target,
+                           const ProgressFn& progress, const std::string& stage) {
+  const int64_t rows = padded_vocab(src.config(), target.layout);
+  MegatronWriter writer(megatron_root, src.config(), rows, target, meta_for(src, target.layout), src.assets());
   stream_params(
-      *src, rows, [&](const ParamInfo& p, const Tensor& t) { writer.write(p, t); }, o.progress, "import",
+      src, rows, [&](const ParamInfo& p, const Tensor& t) { writer.write(p, t); }, progress, stage,
       [&](const ParamInfo& p, const std::vector<Tensor>& blocks) { writer.write_blocks(p, blocks); });
   return writer.finish();
+}
+}  // namespace
+
+std::string import_checkpoint(const std::string& hf_dir, const std::string& megatron_root, const ImportOptions& o) {
+  return write_megatron(*open_hf_source(hf_dir, o.source), megatron_root, o.target, o.progress, "import");
 }
 
 std::vector<std::string> export_checkpoint(const std::string& megatron_path, const std::string& hf_dir,
@@ -100,13 +101,7 @@ std::vector<std::string> export_checkpoint(const std::string& megatron_path, con
 
 std::string reshard_checkpoint(const std::string& megatron_path, const std::string& megatron_root,
                                const ReshardOptions& o) {
-  auto src = open_param_source(megatron_path, o.source);
-  const int64_t rows = padded_vocab(src->config(), o.target.layout);
-  MegatronWriter writer(megatron_root, src->config(), rows, o.target, meta_for(*src, o.target.layout), src->assets());
-  stream_params(
-      *src, rows, [&](const ParamInfo& p, const Tensor& t) { writer.write(p, t); }, o.progress, "reshard",
-      [&](const ParamInfo& p, const std::vector<Tensor>& blocks) { writer.write_blocks(p, blocks); });
-  return writer.finish();
+  return write_megatron(*open_param_source(megatron_path, o.source), megatron_root, o.target, o.progress, "reshard");
 }
 
 bool RoundtripResult::all_match() const {

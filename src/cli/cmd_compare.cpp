@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "bridge/bridge_info.h"
 #include "bridge/convert.h"
 #include "cli/args.h"
 #include "cli/commands.h"
@@ -17,18 +18,8 @@ int compare_models(const Args& args) {
   auto rows = bridge::verify_models(*a, *b);
   size_t different = std::count_if(rows.begin(), rows.end(), [](const bridge::VerifyRow& r) { return !r.equal; });
   if (args.has("json")) {
-    json::Value list = json::Value::array();
-    for (const auto& r : rows) {
-      json::Value e = json::Value::object();
-      e.set("param", r.param);
-      e.set("a", r.a);
-      e.set("b", r.b);
-      e.set("equal", r.equal);
-      if (!r.note.empty()) e.set("note", r.note);
-      list.push(std::move(e));
-    }
     json::Value out = json::Value::object();
-    out.set("params", std::move(list));
+    out.set("params", bridge::verify_rows_json(rows));
     out.set("different", static_cast<int64_t>(different));
     std::printf("%s\n", json::dump(out).c_str());
   } else {

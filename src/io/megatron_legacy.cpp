@@ -73,8 +73,9 @@ std::shared_ptr<MegatronLegacyCheckpoint> MegatronLegacyCheckpoint::open(const s
   // parallelism: Megatron's get_checkpoint_name (megatron/training/checkpointing.py) then appends the
   // expert rank right after the tensor rank. Only the saved args tell the two apart.
   bool second_is_expert = false;
+  std::shared_ptr<TorchSaveFile> first;  // opened here already: kept, not parsed twice
   if (width == 2) {
-    auto first = TorchSaveFile::open(found[0].file, options);
+    first = TorchSaveFile::open(found[0].file, options);
     const pickle::Node* args = pickle::dict_get(first->root(), "args");
     auto size_of = [&](const char* key) -> int64_t {
       const pickle::Node* v = args ? pickle::object_attr(args, key) : nullptr;
@@ -112,7 +113,8 @@ std::shared_ptr<MegatronLegacyCheckpoint> MegatronLegacyCheckpoint::open(const s
   std::sort(ck->ranks_.begin(), ck->ranks_.end(), [](const LegacyRank& a, const LegacyRank& b) {
     return std::tie(a.pp, a.ep, a.tp) < std::tie(b.pp, b.ep, b.tp);
   });
-  for (const LegacyRank& r : ck->ranks_) ck->files_.push_back(TorchSaveFile::open(r.file, options));
+  for (const LegacyRank& r : ck->ranks_)
+    ck->files_.push_back(first && r.file == found[0].file ? first : TorchSaveFile::open(r.file, options));
   return ck;
 }
 

@@ -24,8 +24,7 @@ const Family& llama_family() {
       v.set("mlp_bias", false);
       return v;
     };
-    f.mappings = llama_attention_mappings(false, false);
-    for (auto& m : llama_dense_mlp_mappings()) f.mappings.push_back(m);
+    f.mappings = llama_dense_mappings(false, false);
     f.ignored = llama_ignored();
     return f;
   }();

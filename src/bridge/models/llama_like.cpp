@@ -76,12 +76,12 @@ std::vector<HfMapping> llama_attention_mappings(bool qkv_bias, bool qk_norm) {
   return m;
 }
 
-std::vector<HfMapping> llama_dense_mlp_mappings() {
-  return {
-      {ParamKind::kFc1, HfRule::kGated,
-       {"model.layers.{layer}.mlp.gate_proj.weight", "model.layers.{layer}.mlp.up_proj.weight"}},
-      {ParamKind::kFc2, HfRule::kDirect, {"model.layers.{layer}.mlp.down_proj.weight"}},
-  };
+std::vector<HfMapping> llama_dense_mappings(bool qkv_bias, bool qk_norm) {
+  std::vector<HfMapping> m = llama_attention_mappings(qkv_bias, qk_norm);
+  m.push_back({ParamKind::kFc1, HfRule::kGated,
+               {"model.layers.{layer}.mlp.gate_proj.weight", "model.layers.{layer}.mlp.up_proj.weight"}});
+  m.push_back({ParamKind::kFc2, HfRule::kDirect, {"model.layers.{layer}.mlp.down_proj.weight"}});
+  return m;
 }
 
 std::vector<std::string> llama_ignored() { return {"model.layers.{layer}.self_attn.rotary_emb.inv_freq"}; }

@@ -17,8 +17,8 @@ json::Value llama_like_hf_config(const ModelConfig& c, const std::string& archit
 
 // embed_tokens, lm_head, model.norm, the two layer norms, q/k/v (+ biases, + q/k norms when asked), o_proj
 std::vector<HfMapping> llama_attention_mappings(bool qkv_bias, bool qk_norm);
-// gate_proj / up_proj / down_proj of a dense MLP
-std::vector<HfMapping> llama_dense_mlp_mappings();
+// The attention mappings above plus gate_proj / up_proj / down_proj of a dense MLP: a whole dense model
+std::vector<HfMapping> llama_dense_mappings(bool qkv_bias, bool qk_norm);
 
 // Rotary inverse-frequency buffers older checkpoints carry.
 std::vector<std::string> llama_ignored();

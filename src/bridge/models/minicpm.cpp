@@ -30,8 +30,7 @@ const Family& minicpm_family() {
       if (c.dim_model_base) v.set("dim_model_base", *c.dim_model_base);
       return v;
     };
-    f.mappings = llama_attention_mappings(false, false);
-    for (auto& m : llama_dense_mlp_mappings()) f.mappings.push_back(m);
+    f.mappings = llama_dense_mappings(false, false);
     f.ignored = llama_ignored();
     return f;
   }();

@@ -13,8 +13,7 @@ const Family& mistral_family() {
     f.model_types = {"mistral"};
     f.config_from_hf = [](const HfConfig& h) { return llama_like_config(h, "mistral"); };
     f.hf_config_for = [](const ModelConfig& c) { return llama_like_hf_config(c, "MistralForCausalLM", "mistral"); };
-    f.mappings = llama_attention_mappings(false, false);
-    for (auto& m : llama_dense_mlp_mappings()) f.mappings.push_back(m);
+    f.mappings = llama_dense_mappings(false, false);
     f.ignored = llama_ignored();
     return f;
   }();

@@ -17,8 +17,7 @@ const Family& qwen2_family() {
       return c;
     };
     f.hf_config_for = [](const ModelConfig& c) { return llama_like_hf_config(c, "Qwen2ForCausalLM", "qwen2"); };
-    f.mappings = llama_attention_mappings(true, false);
-    for (auto& m : llama_dense_mlp_mappings()) f.mappings.push_back(m);
+    f.mappings = llama_dense_mappings(true, false);
     return f;
   }();
   return f;

@@ -24,8 +24,7 @@ const Family& qwen3_family() {
       v.set("attention_bias", false);
       return v;
     };
-    f.mappings = llama_attention_mappings(false, true);
-    for (auto& m : llama_dense_mlp_mappings()) f.mappings.push_back(m);
+    f.mappings = llama_dense_mappings(false, true);
     return f;
   }();
   return f;
