@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <future>
 #include <unordered_set>
 
 #include "core/error.h"
 #include "core/paths.h"
+#include "core/threads.h"
 
 namespace mb {
 
@@ -216,8 +218,17 @@ void ZipWriter::begin_entry(const std::string& name, uint64_t size) {
 
 void ZipWriter::write(const void* data, size_t n) {
   if (!in_entry_ || n > entry_remaining_) fail(Status::kInternal, "zip writer: more data than the entry announced");
-  entry_crc_ = crc32_of(data, n, entry_crc_);
-  sink_.write(data, n);
+  if (n < kParallelBytes) {
+    entry_crc_ = crc32_of(data, n, entry_crc_);
+    sink_.write(data, n);
+  } else {
+    // The checksum and the write read the same bytes: run side by side, the shorter hides in the longer
+    // (the write is bound by the kernel's copy into the page cache, the checksum by page faults on the source).
+    // The future's destructor waits for the checksum should the write throw.
+    std::future<uint32_t> crc = std::async(std::launch::async, [&] { return crc32_of(data, n, entry_crc_); });
+    sink_.write(data, n);
+    entry_crc_ = crc.get();
+  }
   entry_remaining_ -= n;
 }
 
