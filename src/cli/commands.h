@@ -14,5 +14,8 @@ int run_reshard(int argc, char** argv);
 int run_roundtrip(int argc, char** argv);
 int run_list(int argc, char** argv);
 int run_config(int argc, char** argv);
+int run_tokenize(int argc, char** argv);
+int run_detokenize(int argc, char** argv);
+int run_chat_template(int argc, char** argv);
 
 }  // namespace mb::cli

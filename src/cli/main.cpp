@@ -30,6 +30,12 @@ usage: mbridge <command> [arguments]
                       write every tensor of SRC to DST in another file format, names unchanged (no layout change)
   compare A B         compare two checkpoints tensor by tensor, bit for bit (exit 1 on a difference)
   verify PATH         read every byte of every tensor and check zip CRCs (exit 1 on damage)
+  tokenize --tokenizer DIR|FILE (--text TEXT | --input FILE)
+                      token ids of a text, as Hugging Face tokenizers gives them
+  detokenize --tokenizer DIR|FILE (--ids 1,2,3 | --input FILE)
+                      the text of token ids
+  chat-template --tokenizer DIR --messages FILE [--add-generation-prompt]
+                      a conversation rendered with the model's chat template (--json: with its ids)
   version             print the version
 
 PATH is a .safetensors file, a Hugging Face folder, a torch.save .pt file, or a Megatron checkpoint
@@ -64,6 +70,9 @@ int main(int argc, char** argv) {
     if (cmd == "transcode") return mb::cli::run_transcode(argc, argv);
     if (cmd == "compare") return mb::cli::run_compare(argc, argv);
     if (cmd == "verify") return mb::cli::run_verify(argc, argv);
+    if (cmd == "tokenize") return mb::cli::run_tokenize(argc, argv);
+    if (cmd == "detokenize") return mb::cli::run_detokenize(argc, argv);
+    if (cmd == "chat-template") return mb::cli::run_chat_template(argc, argv);
     std::fprintf(stderr, "mbridge: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
     return 2;
   } catch (const mb::Error& e) {

@@ -133,6 +133,39 @@ Value convert(simdjson::dom::element e, int depth, const std::string& source) {
   fail_format(source, "unknown JSON element");
 }
 
+// Python's json writes integers of any size (tokenizer_config.json's model_max_length is often 1e30 written
+// out in full), which simdjson refuses. Integers of more than 19 digits outside strings get a ".0" so they
+// read as doubles, as Python would convert them; everything else is left as it is.
+std::string widen_big_integers(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 16);
+  bool in_string = false;
+  for (size_t i = 0; i < text.size();) {
+    char c = text[i];
+    if (in_string) {
+      out.push_back(c);
+      if (c == '\\' && i + 1 < text.size()) out.push_back(text[++i]);
+      else if (c == '"') in_string = false;
+      ++i;
+      continue;
+    }
+    if (c == '"') in_string = true;
+    if (c >= '0' && c <= '9' && (i == 0 || !(text[i - 1] == '.' || text[i - 1] == 'e' || text[i - 1] == 'E' ||
+                                            (text[i - 1] >= '0' && text[i - 1] <= '9')))) {
+      size_t j = i;
+      while (j < text.size() && text[j] >= '0' && text[j] <= '9') ++j;
+      bool integer = j == text.size() || (text[j] != '.' && text[j] != 'e' && text[j] != 'E');
+      out.append(text.substr(i, j - i));
+      if (integer && j - i > 19) out += ".0";
+      i = j;
+      continue;
+    }
+    out.push_back(c);
+    ++i;
+  }
+  return out;
+}
+
 }  // namespace
 
 Value parse(std::string_view text, const std::string& source) {
@@ -140,6 +173,10 @@ Value parse(std::string_view text, const std::string& source) {
   simdjson::padded_string padded(text);
   simdjson::dom::element root;
   auto err = parser.parse(padded).get(root);
+  if (err == simdjson::NUMBER_ERROR) {
+    simdjson::padded_string widened(widen_big_integers(text));
+    if (!parser.parse(widened).get(root)) return convert(root, 0, source);
+  }
   if (err) fail_format(source, "invalid JSON: ", simdjson::error_message(err));
   return convert(root, 0, source);
 }

@@ -170,6 +170,79 @@ static void test_bridge(const char *fixtures, const char *scratch) {
   CHECK(strstr(mb_last_error(), "tensor parallel 3") != NULL);
 }
 
+/* Expected ids and texts below come from Hugging Face tokenizers 0.23.2 (its Node binding) on the same file. */
+static void test_tokenizer(const char *fixtures, const char *scratch) {
+  mb_tokenizer *tok = NULL;
+  CHECK(mb_tokenizer_load(&tok, "/nonexistent/tokenizer.json") == MB_ERR_NOT_FOUND);
+  CHECK(tok == NULL && strstr(mb_last_error(), "/nonexistent/tokenizer.json") != NULL);
+  CHECK(mb_tokenizer_load(&tok, join(fixtures, "bridge/hf/llama31")) == MB_OK);
+  if (!tok) return;
+  const int32_t *ids = NULL;
+  size_t count = 0;
+  CHECK(mb_tokenizer_encode(tok, "a b c</s>", 9, 1, &ids, &count) == MB_OK);
+  const int32_t want[] = {3, 21, 4, 21, 5, 1};
+  CHECK(count == 6 && memcmp(ids, want, sizeof(want)) == 0);
+  int32_t copy[6];
+  memcpy(copy, ids, sizeof(copy));
+  const char *text = NULL;
+  size_t length = 0;
+  CHECK(mb_tokenizer_decode(tok, copy, 6, 0, &text, &length) == MB_OK);
+  CHECK(text && strcmp(text, "a b c</s>") == 0 && length == 9);
+  CHECK(mb_tokenizer_decode(tok, copy, 6, 1, &text, NULL) == MB_OK);
+  CHECK(text && strcmp(text, "a b c") == 0);
+  CHECK(mb_tokenizer_encode(tok, "h\xc3\xa9llo", 6, 1, &ids, &count) == MB_OK); /* no token for the e-acute: dropped */
+  CHECK(count == 3 && ids[0] == 10 && ids[1] == 12 && ids[2] == 38);
+  CHECK(mb_tokenizer_encode(tok, "bad \xff", 5, 1, &ids, &count) == MB_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(mb_tokenizer_errmsg(tok), "UTF-8") != NULL);
+  CHECK(mb_tokenizer_token_to_id(tok, "</s>") == 1);
+  CHECK(mb_tokenizer_token_to_id(tok, "no such token") == -1);
+  CHECK(mb_tokenizer_id_to_token(tok, 1) && strcmp(mb_tokenizer_id_to_token(tok, 1), "</s>") == 0);
+  CHECK(mb_tokenizer_id_to_token(tok, 1 << 30) == NULL);
+  const char *info = NULL;
+  CHECK(mb_tokenizer_info(tok, &info) == MB_OK);
+  CHECK(info && strstr(info, "\"eos_token\":\"</s>\"") != NULL);
+
+  CHECK(mb_tokenizer_apply_chat_template(tok, "[{\"role\": \"user\", \"content\": \"hi\"}]", 1, NULL, &text) ==
+        MB_ERR_NOT_FOUND); /* this folder has no chat template */
+
+  /* a folder with a chat template: the fixture's tokenizer.json and a one-line template */
+  char folder[2100], link_to[2200];
+  snprintf(folder, sizeof(folder), "%.2048s/chat", scratch);
+  mkdir(folder, 0755);
+  snprintf(link_to, sizeof(link_to), "%s/tokenizer.json", folder);
+  CHECK(symlink(join(fixtures, "bridge/hf/llama31/tokenizer.json"), link_to) == 0);
+  char config_path[2200];
+  snprintf(config_path, sizeof(config_path), "%s/tokenizer_config.json", folder);
+  FILE *config = fopen(config_path, "w");
+  if (config) {
+    fputs("{\"bos_token\": \"<s>\", \"chat_template\": \"{{ bos_token }}{% for m in messages %}[{{ m.role }}] "
+          "{{ m.content | trim }}\\n{% endfor %}{% if add_generation_prompt %}[assistant]{% endif %}\"}", config);
+    fclose(config);
+  }
+  mb_tokenizer *chat = NULL;
+  CHECK(mb_tokenizer_load(&chat, folder) == MB_OK);
+  if (chat) {
+    CHECK(mb_tokenizer_apply_chat_template(chat, "[{\"role\": \"user\", \"content\": \" hi \"}]", 1, NULL, &text) == MB_OK);
+    CHECK(text && strcmp(text, "<s>[user] hi\n[assistant]") == 0);
+    CHECK(mb_tokenizer_apply_chat_template(chat, "not json", 0, NULL, &text) == MB_ERR_FORMAT);
+  }
+  mb_tokenizer_free(chat);
+
+  mb_decode_stream *stream = NULL;
+  CHECK(mb_decode_stream_begin(&stream, tok, 0) == MB_OK);
+  char joined[64] = "";
+  for (int i = 0; i < 6 && stream; ++i) {
+    CHECK(mb_decode_stream_step(stream, want[i], &text, NULL) == MB_OK);
+    strncat(joined, text, sizeof(joined) - strlen(joined) - 1);
+  }
+  if (stream) CHECK(mb_decode_stream_finish(stream, &text, NULL) == MB_OK);
+  strncat(joined, text, sizeof(joined) - strlen(joined) - 1);
+  CHECK(strcmp(joined, "a b c</s>") == 0);
+  mb_decode_stream_free(stream);
+  mb_tokenizer_free(tok);
+  mb_tokenizer_free(NULL);
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: %s FIXTURES_DIR SCRATCH_DIR\n", argv[0]);
@@ -298,6 +371,7 @@ int main(int argc, char **argv) {
   CHECK(strstr(mb_last_error(), bad) != NULL);
   mb_set_log_callback(NULL, MB_LOG_INFO, NULL);
   test_bridge(fixtures, scratch);
+  test_tokenizer(fixtures, scratch);
 
   if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
   else printf("C ABI: all checks passed\n");

@@ -119,6 +119,31 @@ sed 's/"num_hidden_layers": 4/"num_hidden_layers": 5/' "$BX/hf/qwen3/config.json
 check "missing tensor" 2 "$MB" import --hf-model "$T/short" --megatron-path "$T/short_out" --no-progress
 contains "missing tensor" "$T/err" "model.layers.4.input_layernorm.weight' (layer 4 input_norm of a qwen3 model) is missing"
 
+# tokenizer commands on the fixture's tokenizer.json (expected ids from Hugging Face tokenizers 0.23.2)
+TK="$BX/hf/llama31"
+check "tokenize" 0 "$MB" tokenize --tokenizer "$TK" --text "a b c</s>" --json
+contains "tokenize" "$T/out" "^\[3,21,4,21,5,1\]$"
+printf '"a b c</s>"\n"hello world"\n' > "$T/texts.jsonl"
+check "tokenize --input" 0 "$MB" tokenize --tokenizer "$TK/tokenizer.json" --input "$T/texts.jsonl"
+contains "tokenize --input" "$T/out" "^55 62$"
+check "detokenize" 0 "$MB" detokenize --tokenizer "$TK" --ids 3,21,4,21,5,1 --skip-special
+contains "detokenize" "$T/out" "^a b c$"
+printf '[3,21,4,21,5,1]\n[55,62]\n' > "$T/ids.jsonl"
+check "detokenize --input --json" 0 "$MB" detokenize --tokenizer "$TK" --input "$T/ids.jsonl" --json
+contains "detokenize --input --json" "$T/out" '^"hello world"$'
+printf 'bad \xff' > "$T/bad.txt"
+check "tokenize invalid UTF-8" 2 "$MB" tokenize --tokenizer "$TK" --text "$(cat "$T/bad.txt")"
+contains "tokenize invalid UTF-8" "$T/err" "not valid UTF-8"
+mkdir -p "$T/chat" && cp "$TK/tokenizer.json" "$T/chat/"
+printf '{"bos_token": "<s>", "chat_template": "{{ bos_token }}{%% for m in messages %%}[{{ m.role }}] {{ m.content }}\\n{%% endfor %%}"}' > "$T/chat/tokenizer_config.json"
+printf '[{"role": "user", "content": "a b"}]' > "$T/messages.json"
+check "chat-template" 0 "$MB" chat-template --tokenizer "$T/chat" --messages "$T/messages.json" --json
+contains "chat-template" "$T/out" '"text":"<s>\[user\] a b\\n","ids":\[0,'
+check "chat-template without a template" 2 "$MB" chat-template --tokenizer "$TK" --messages "$T/messages.json"
+contains "chat-template without a template" "$T/err" "no chat template"
+check "tokenize without a tokenizer" 2 "$MB" tokenize --tokenizer "$T" --text x
+contains "tokenize without a tokenizer" "$T/err" "no tokenizer.json"
+
 if [ "$fails" -ne 0 ]; then
   echo "$fails CLI check(s) failed"
   exit 1

@@ -97,3 +97,15 @@ TEST(HfConfig, BadFieldsAreNamed) {
   }
   EXPECT_THROW(parse_hf_config(json::parse(R"({"torch_dtype": "float128"})", "c.json"), "c.json"), Error);
 }
+
+TEST(Json, IntegersTooBigForSixtyFourBitsReadAsDoublesAsPythonWritesThem) {
+  // tokenizer_config.json files carry model_max_length = int(1e30) written out in full
+  json::Value v = json::parse(R"({"model_max_length": 1000000000000000019884624838656, "s": "12345678901234567890123",
+                                  "n": [-98765432109876543210987, 1.5e3, 7]})", "tokenizer_config.json");
+  EXPECT_DOUBLE_EQ(v.find("model_max_length")->as_number(), 1e30);
+  EXPECT_EQ(v.find("s")->as_string(), "12345678901234567890123");
+  EXPECT_DOUBLE_EQ(v.find("n")->items()[0].as_number(), -98765432109876543210987.0);
+  EXPECT_DOUBLE_EQ(v.find("n")->items()[1].as_number(), 1500.0);
+  EXPECT_EQ(v.find("n")->items()[2].as_int(), 7);
+  EXPECT_THROW(json::parse(R"({"a": 12x})", "bad.json"), Error);
+}
