@@ -249,6 +249,51 @@ MB_API mb_status mb_reshard_ckpt(const char *megatron_path, const char *out_path
  * until the next mbridge call on this thread. */
 MB_API mb_status mb_verify(const char *a, const char *b, int *equal, const char **report_json);
 
+/* ---- running a model ------------------------------------------------------------------------------------
+ * The weights of an opened model (Hugging Face folder or Megatron checkpoint of any layout) loaded onto a
+ * backend, logits for token sequences, and generation. Backends: MB_DEVICE_CPU, the float32 reference (exact,
+ * slow; what CI runs). MB_DEVICE_CUDA is MB_ERR_UNSUPPORTED until the CUDA backend lands. */
+
+typedef struct mb_model mb_model;
+
+typedef struct mb_load_options {
+  uint32_t struct_size;  /* sizeof(mb_load_options) */
+  mb_device_type device; /* MB_DEVICE_CPU (default) */
+  int device_index;      /* which GPU, for MB_DEVICE_CUDA */
+} mb_load_options;
+
+MB_API mb_load_options mb_load_default_options(void);
+/* Reads every parameter of the bridge's model; the bridge may be freed afterwards. */
+MB_API mb_status mb_load_weights(mb_model **out, mb_bridge *bridge, const mb_load_options *options);
+MB_API void mb_model_free(mb_model *model);
+MB_API const char *mb_model_errmsg(const mb_model *model);
+MB_API int64_t mb_model_vocab_size(const mb_model *model); /* -1 for NULL */
+/* Logits of one sequence (positions 0..count-1): *logits is count x vocab_size float32, row by row, valid until
+ * the next call on this handle. */
+MB_API mb_status mb_forward(mb_model *model, const int32_t *ids, size_t count, const float **logits);
+
+typedef struct mb_generate_options {
+  uint32_t struct_size;     /* sizeof(mb_generate_options) */
+  int64_t max_new_tokens;   /* 16 */
+  double temperature;       /* 0: greedy (argmax) */
+  int64_t top_k;            /* 0: no limit */
+  double top_p;             /* 1: no limit */
+  uint64_t seed;            /* sampling is reproducible for a seed */
+  const int32_t *stop_ids;  /* a sequence ends after one of these (e.g. eos ids from generation_config.json) */
+  size_t stop_count;
+} mb_generate_options;
+
+/* Called for every generated token as it is chosen; return 0 to end that sequence, nonzero to go on. */
+typedef int (*mb_token_fn)(size_t sequence, int64_t step, int32_t token, void *user_data);
+
+MB_API mb_generate_options mb_generate_default_options(void);
+/* Generates for `count` prompts (prompts[i] has prompt_lengths[i] ids, at least one). *generated holds every
+ * sequence's new ids one after another and *generated_lengths how many each has; both stay valid until the next
+ * call on this handle. on_token may be NULL. */
+MB_API mb_status mb_generate(mb_model *model, const int32_t *const *prompts, const size_t *prompt_lengths, size_t count,
+                             const mb_generate_options *options, mb_token_fn on_token, void *user_data,
+                             const int32_t **generated, const size_t **generated_lengths);
+
 /* ---- tokenizers ----------------------------------------------------------------------------------------
  * Hugging Face tokenizer.json files (byte-level BPE and SentencePiece-style BPE with byte fallback), run as
  * the `tokenizers` library runs them: the same ids, the same decoded text. Text is UTF-8 with an explicit

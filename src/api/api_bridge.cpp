@@ -4,18 +4,13 @@
 #include <optional>
 #include <string>
 
+#include "api/api_bridge_handle.h"
 #include "api/api_guard.h"
 #include "bridge/bridge_info.h"
 #include "bridge/convert.h"
 #include "bridge/export_stream.h"
 #include "bridge/registry.h"
 #include "mbridge.h"
-
-struct mb_bridge {
-  std::unique_ptr<mb::bridge::ParamSource> source;
-  std::string error;
-  std::string info_json;
-};
 
 struct mb_export {
   mb_bridge* bridge = nullptr;

@@ -92,3 +92,31 @@ Format format_option(const Args& args, const char* name) {
 }
 
 }  // namespace mb::cli
+
+namespace mb::cli {
+
+std::vector<int32_t> parse_token_ids(const std::string& text, const char* option) {
+  std::vector<int32_t> ids;
+  std::string cur;
+  auto flush = [&] {
+    if (cur.empty()) return;
+    size_t used = 0;
+    long long v = -1;
+    try {
+      v = std::stoll(cur, &used);
+    } catch (...) {
+      used = 0;
+    }
+    if (used != cur.size() || v < 0 || v > INT32_MAX) fail(Status::kInvalidArgument, option, ": '", cur, "' is not a token id");
+    ids.push_back(static_cast<int32_t>(v));
+    cur.clear();
+  };
+  for (char c : text) {
+    if (c == ',' || c == ' ' || c == '[' || c == ']') flush();
+    else cur.push_back(c);
+  }
+  flush();
+  return ids;
+}
+
+}  // namespace mb::cli

@@ -2,6 +2,7 @@
 // and missing values are errors that say which option is wrong.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <set>
@@ -30,6 +31,8 @@ class Args {
 };
 
 uint64_t parse_size(const std::string& text);
+// Token ids written "1,2,3", "1 2 3" or "[1, 2, 3]"; errors name `option`.
+std::vector<int32_t> parse_token_ids(const std::string& text, const char* option);
 
 // The format named by option --<name> ("auto" when absent); an unknown name is an error.
 Format format_option(const Args& args, const char* name);

@@ -55,30 +55,6 @@ std::string ids_text(const std::vector<int32_t>& ids, bool as_json) {
   return as_json ? s + "]" : s;
 }
 
-std::vector<int32_t> parse_ids(const std::string& text) {
-  std::vector<int32_t> ids;
-  std::string cur;
-  auto flush = [&] {
-    if (cur.empty()) return;
-    size_t used = 0;
-    long long v = -1;
-    try {
-      v = std::stoll(cur, &used);
-    } catch (...) {
-      used = 0;
-    }
-    if (used != cur.size() || v < 0 || v > INT32_MAX) fail(Status::kInvalidArgument, "--ids: '", cur, "' is not a token id");
-    ids.push_back(static_cast<int32_t>(v));
-    cur.clear();
-  };
-  for (char c : text) {
-    if (c == ',' || c == ' ' || c == '[' || c == ']') flush();
-    else cur.push_back(c);
-  }
-  flush();
-  return ids;
-}
-
 }  // namespace
 
 int run_tokenize(int argc, char** argv) {
@@ -152,7 +128,7 @@ int run_detokenize(int argc, char** argv) {
     std::fputc('\n', stdout);
   };
   if (auto ids = args.get("ids")) {
-    print(parse_ids(*ids));
+    print(parse_token_ids(*ids, "--ids"));
     return 0;
   }
   const std::string input = *args.get("input");

@@ -17,5 +17,6 @@ int run_config(int argc, char** argv);
 int run_tokenize(int argc, char** argv);
 int run_detokenize(int argc, char** argv);
 int run_chat_template(int argc, char** argv);
+int run_generate(int argc, char** argv);
 
 }  // namespace mb::cli

@@ -30,6 +30,8 @@ usage: mbridge <command> [arguments]
                       write every tensor of SRC to DST in another file format, names unchanged (no layout change)
   compare A B         compare two checkpoints tensor by tensor, bit for bit (exit 1 on a difference)
   verify PATH         read every byte of every tensor and check zip CRCs (exit 1 on damage)
+  generate (--hf-model DIR | --megatron-path DIR) (--prompt TEXT | --prompt-ids 1,2,3) [--max-new-tokens N]
+                      generate text with the model (CPU float32 reference backend), step by step
   tokenize --tokenizer DIR|FILE (--text TEXT | --input FILE)
                       token ids of a text, as Hugging Face tokenizers gives them
   detokenize --tokenizer DIR|FILE (--ids 1,2,3 | --input FILE)
@@ -73,6 +75,7 @@ int main(int argc, char** argv) {
     if (cmd == "tokenize") return mb::cli::run_tokenize(argc, argv);
     if (cmd == "detokenize") return mb::cli::run_detokenize(argc, argv);
     if (cmd == "chat-template") return mb::cli::run_chat_template(argc, argv);
+    if (cmd == "generate") return mb::cli::run_generate(argc, argv);
     std::fprintf(stderr, "mbridge: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
     return 2;
   } catch (const mb::Error& e) {

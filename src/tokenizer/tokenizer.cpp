@@ -147,7 +147,7 @@ std::string Tokenizer::apply_chat_template(const json::Value& messages, bool add
   if (chat_template_.empty()) fail(Status::kNotFound, source_, ": the tokenizer folder has no chat template");
   if (!messages.is_array()) fail(Status::kInvalidArgument, "chat messages must be a JSON array");
   if (!extra.is_null() && !extra.is_object()) fail(Status::kInvalidArgument, "chat template variables must be a JSON object");
-  if (!template_) template_ = std::make_shared<jinja::Template>(chat_template_);
+  std::call_once(template_once_, [&] { template_ = std::make_shared<jinja::Template>(chat_template_); });
   // What transformers passes: the special tokens by name, messages, tools and documents (None unless
   // given), add_generation_prompt, then the caller's variables.
   jinja::Value context = jinja::Value::new_dict();

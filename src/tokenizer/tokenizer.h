@@ -2,10 +2,12 @@
 // library (added tokens, normalizer, pre-tokenizer, BPE model, post-processor; decoder on the way back),
 // giving the same ids. A folder may be given instead of the file: tokenizer.json is read from it, with
 // tokenizer_config.json (chat template, bos/eos names) and generation_config.json (eos ids) when present.
+// A loaded Tokenizer is immutable: its const methods may be called from several threads at once.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -69,7 +71,8 @@ class Tokenizer {
   std::unique_ptr<AddedVocabulary> added_;
   std::string chat_template_, bos_token_, eos_token_;
   std::vector<std::pair<std::string, std::string>> special_token_names_;  // bos_token, eos_token, ... by name
-  mutable std::shared_ptr<jinja::Template> template_;  // parsed on first use
+  mutable std::once_flag template_once_;              // the chat template is parsed on first use
+  mutable std::shared_ptr<jinja::Template> template_;
   std::vector<int32_t> eos_ids_;
 };
 

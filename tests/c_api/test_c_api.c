@@ -243,6 +243,87 @@ static void test_tokenizer(const char *fixtures, const char *scratch) {
   mb_tokenizer_free(NULL);
 }
 
+/* Running a model on the CPU backend: logits equal the ones transformers computed (read back through the
+ * checkpoint API), greedy generation equals argmax of recomputed logits, options and errors. */
+static int generated_calls = 0;
+static int count_tokens(size_t sequence, int64_t step, int32_t token, void *user) {
+  (void)sequence, (void)step, (void)token, (void)user;
+  ++generated_calls;
+  return 1;
+}
+
+static void test_model(const char *fixtures) {
+  mb_bridge *bridge = NULL;
+  CHECK(mb_bridge_open(&bridge, join(fixtures, "bridge/hf/llama31"), NULL) == MB_OK);
+  if (!bridge) return;
+  mb_model *model = NULL;
+  mb_load_options lo = mb_load_default_options();
+  lo.device = MB_DEVICE_CUDA;
+  CHECK(mb_load_weights(&model, bridge, &lo) == MB_ERR_UNSUPPORTED && model == NULL);
+  CHECK(mb_load_weights(&model, bridge, NULL) == MB_OK);
+  mb_bridge_free(bridge); /* the model keeps what it needs */
+  if (!model) return;
+  const int64_t vocab = mb_model_vocab_size(model);
+  CHECK(vocab == 256);
+
+  mb_checkpoint *ref = NULL;
+  CHECK(mb_checkpoint_open(&ref, join(fixtures, "bridge/hf/llama31.logits.safetensors"), NULL) == MB_OK);
+  if (ref) {
+    mb_tensor_view ids_view, logits_view;
+    CHECK(mb_checkpoint_read(ref, "input_ids", MB_DTYPE_KEEP, &ids_view) == MB_OK);
+    int32_t ids[64];
+    size_t n = (size_t)ids_view.shape[1];
+    for (size_t i = 0; i < n && i < 64; ++i) ids[i] = (int32_t)((const int64_t *)ids_view.data)[i];
+    const float *logits = NULL;
+    CHECK(mb_forward(model, ids, n, &logits) == MB_OK);
+    CHECK(mb_checkpoint_read(ref, "logits", MB_DTYPE_F32, &logits_view) == MB_OK);
+    double max_diff = 0, max_ref = 0;
+    for (size_t i = 0; logits && i < n * (size_t)vocab; ++i) {
+      double want = ((const float *)logits_view.data)[i], diff = logits[i] - want;
+      if (diff < 0) diff = -diff;
+      if (want < 0) want = -want;
+      if (diff > max_diff) max_diff = diff;
+      if (want > max_ref) max_ref = want;
+    }
+    CHECK(max_ref > 0 && max_diff / max_ref < 1e-4);
+    mb_checkpoint_free(ref);
+  }
+
+  int32_t prompt_a[] = {1, 17, 42}, prompt_b[] = {5};
+  const int32_t *prompts[] = {prompt_a, prompt_b};
+  size_t lengths[] = {3, 1};
+  mb_generate_options go = mb_generate_default_options();
+  go.max_new_tokens = 6;
+  const int32_t *generated = NULL;
+  const size_t *generated_lengths = NULL;
+  CHECK(mb_generate(model, prompts, lengths, 2, &go, count_tokens, NULL, &generated, &generated_lengths) == MB_OK);
+  CHECK(generated_lengths && generated_lengths[0] == 6 && generated_lengths[1] == 6 && generated_calls == 12);
+  if (generated && generated_lengths) {
+    int32_t first[6], seq[16] = {1, 17, 42};
+    memcpy(first, generated, sizeof(first));
+    for (int step = 0; step < 6; ++step) { /* greedy: the argmax of the logits of the sequence so far */
+      const float *logits = NULL;
+      CHECK(mb_forward(model, seq, (size_t)(3 + step), &logits) == MB_OK);
+      if (!logits) break;
+      const float *last = logits + (size_t)(2 + step) * (size_t)vocab;
+      int32_t best = 0;
+      for (int32_t v = 1; v < vocab; ++v)
+        if (last[v] > last[best]) best = v;
+      CHECK(first[step] == best);
+      seq[3 + step] = best;
+    }
+    go.stop_ids = &first[1];
+    go.stop_count = 1;
+    CHECK(mb_generate(model, prompts, lengths, 1, &go, NULL, NULL, &generated, &generated_lengths) == MB_OK);
+    CHECK(generated_lengths[0] <= 2 && generated[generated_lengths[0] - 1] == first[1]);
+  }
+  size_t empty = 0;
+  CHECK(mb_generate(model, prompts, &empty, 1, &go, NULL, NULL, &generated, &generated_lengths) == MB_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(mb_model_errmsg(model), "empty") != NULL);
+  mb_model_free(model);
+  mb_model_free(NULL);
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: %s FIXTURES_DIR SCRATCH_DIR\n", argv[0]);
@@ -372,6 +453,7 @@ int main(int argc, char **argv) {
   mb_set_log_callback(NULL, MB_LOG_INFO, NULL);
   test_bridge(fixtures, scratch);
   test_tokenizer(fixtures, scratch);
+  test_model(fixtures);
 
   if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
   else printf("C ABI: all checks passed\n");

@@ -107,6 +107,18 @@ contains "native config" "$T/native_hf/config.json" '"LlamaForCausalLM"'
 check "export with --hf-model" 0 "$MB" export --megatron-path "$BX/mcore/dense_tp1/torch_dist" --hf-path "$T/native_hf2" --hf-model "$BX/hf/llama31" --no-progress
 test -f "$T/native_hf2/tokenizer.json" || { echo "FAIL: --hf-model's tokenizer.json not exported"; fails=$((fails + 1)); }
 cmp -s "$T/native_hf2/config.json" "$BX/hf/llama31/config.json" || { echo "FAIL: --hf-model's config.json not exported as it is"; fails=$((fails + 1)); }
+# generation: the same tokens from the Hugging Face folder and from the TP2/PP2 legacy checkpoint imported above
+check "generate from Hugging Face" 0 "$MB" generate --hf-model "$BX/hf/llama32" --prompt-ids 1,17,42 --max-new-tokens 6 --json
+cp "$T/out" "$T/gen_hf.json"
+contains "generate from Hugging Face" "$T/gen_hf.json" '"generated_ids":\[[0-9]*,[0-9]*,[0-9]*,[0-9]*,[0-9]*,[0-9]*\]'
+check "generate from Megatron" 0 "$MB" generate --megatron-path "$T/mg" --prompt-ids 1,17,42 --max-new-tokens 6 --json
+cmp -s "$T/out" "$T/gen_hf.json" || { echo "FAIL: generate from the Megatron checkpoint differs from Hugging Face"; fails=$((fails + 1)); }
+check "generate step by step" 0 "$MB" generate --hf-model "$BX/hf/llama31" --prompt "hello world" --max-new-tokens 3
+contains "generate step by step" "$T/out" "^step 0 top 5: "
+contains "generate step by step" "$T/out" "^step 2: "
+check "generate --prompt without a tokenizer" 2 "$MB" generate --hf-model "$BX/hf/llama32" --prompt "hi"
+contains "generate --prompt without a tokenizer" "$T/err" "needs a tokenizer"
+check "generate on cuda" 2 "$MB" generate --hf-model "$BX/hf/llama32" --prompt-ids 1 --device cuda
 check "bad layout" 2 "$MB" import --hf-model "$BX/hf/qwen3" --megatron-path "$T/bad" --tp 3 --no-progress
 contains "bad layout" "$T/err" "tensor parallel 3 must divide"
 test ! -e "$T/bad" || { echo "FAIL: a failed import left $T/bad behind"; fails=$((fails + 1)); }

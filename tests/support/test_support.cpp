@@ -1,5 +1,9 @@
 #include "support/test_support.h"
 
+#include <dirent.h>
+
+#include <algorithm>
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -174,6 +178,24 @@ std::string rewrite_torch_dist(const mb::TorchDistCheckpoint& src, const std::st
   std::string dir = w.finish();
   mb::write_tracker(root, src.iteration());
   return dir;
+}
+
+}  // namespace mbtest
+
+namespace mbtest {
+
+std::vector<std::string> names_with_suffix(const std::string& dir, const std::string& suffix) {
+  std::vector<std::string> names;
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d)) {
+      std::string f = e->d_name;
+      if (f.size() > suffix.size() && f.compare(f.size() - suffix.size(), suffix.size(), suffix) == 0)
+        names.push_back(f.substr(0, f.size() - suffix.size()));
+    }
+    closedir(d);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
 }
 
 }  // namespace mbtest

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "core/tensor.h"
 #include "io/json.h"
@@ -18,6 +19,8 @@ namespace mbtest {
 std::string fixture(const std::string& relative);  // tests/fixtures/<relative>
 std::string scratch_dir(const std::string& name);  // a fresh, empty folder for one test
 std::string read_file(const std::string& path);
+// The names of the files in `dir` that end with `suffix`, the suffix cut off, sorted.
+std::vector<std::string> names_with_suffix(const std::string& dir, const std::string& suffix);
 void write_file(const std::string& path, const std::string& bytes);
 
 // Mirrors describe() in the fixture generator; tensors are named by their path like it does.

@@ -4,8 +4,6 @@
 // tokenizers' (tests/fixtures/tokenizer/synthetic/*.expected.jsonl, from generate_references_node.js).
 #include <gtest/gtest.h>
 
-#include <dirent.h>
-
 #include <algorithm>
 #include <fstream>
 #include <string>
@@ -14,30 +12,14 @@
 #include "core/error.h"
 #include "io/json.h"
 #include "tokenizer/decode_stream.h"
+#include "support/test_support.h"
 #include "tokenizer/tokenizer.h"
 
 using namespace mb;
 
-namespace {
-std::vector<std::string> synthetic_names() {
-  std::vector<std::string> names;
-  const std::string dir = std::string(MB_FIXTURES_DIR) + "/tokenizer/synthetic";
-  if (DIR* d = opendir(dir.c_str())) {
-    while (dirent* e = readdir(d)) {
-      std::string f = e->d_name;
-      const std::string suffix = ".expected.jsonl";
-      if (f.size() > suffix.size() && f.compare(f.size() - suffix.size(), suffix.size(), suffix) == 0)
-        names.push_back(f.substr(0, f.size() - suffix.size()));
-    }
-    closedir(d);
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
-}  // namespace
 
 TEST(TokenizerSynthetic, EveryFileMatchesHuggingFaceTokenizers) {
-  const std::vector<std::string> names = synthetic_names();
+  const std::vector<std::string> names = mbtest::names_with_suffix(mbtest::fixture("tokenizer/synthetic"), ".expected.jsonl");
   ASSERT_GE(names.size(), 3u);
   for (const std::string& name : names) {
     const std::string dir = std::string(MB_FIXTURES_DIR) + "/tokenizer/synthetic/";

@@ -1,0 +1,116 @@
+// C ABI: mb_model (weights on a backend), mb_forward, mb_generate (include/mbridge.h, "running a model").
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "api/api_bridge_handle.h"
+#include "api/api_guard.h"
+#include "engine/cpu/cpu_model.h"
+#include "engine/generate.h"
+#include "mbridge.h"
+
+struct mb_model {
+  std::unique_ptr<mb::engine::CpuModel> cpu;
+  std::string error;
+  std::vector<float> logits;              // the last mb_forward
+  std::vector<int32_t> generated;         // the last mb_generate, sequences back to back
+  std::vector<size_t> generated_lengths;
+};
+
+namespace {
+template <class T>
+void require(const T* p, const char* name) {
+  if (!p) mb::fail(mb::Status::kInvalidArgument, name, " is NULL");
+}
+}  // namespace
+
+mb_load_options mb_load_default_options(void) {
+  mb_load_options o{};
+  o.struct_size = sizeof(mb_load_options);
+  o.device = MB_DEVICE_CPU;
+  return o;
+}
+
+mb_generate_options mb_generate_default_options(void) {
+  mb_generate_options o{};
+  o.struct_size = sizeof(mb_generate_options);
+  o.max_new_tokens = 16;
+  o.top_p = 1.0;
+  return o;
+}
+
+mb_status mb_load_weights(mb_model** out, mb_bridge* bridge, const mb_load_options* options) {
+  return mb::api::guarded(nullptr, [&] {
+    require(out, "out");
+    *out = nullptr;
+    require(bridge, "bridge");
+    mb::api::check_struct_size(options, sizeof(mb_load_options), "mb_load_options");
+    const mb_load_options o = options ? *options : mb_load_default_options();
+    if (o.device != MB_DEVICE_CPU)
+      mb::fail(mb::Status::kUnsupported, "only the CPU backend (MB_DEVICE_CPU) can run models so far");
+    auto handle = std::make_unique<mb_model>();
+    handle->cpu = std::make_unique<mb::engine::CpuModel>(*bridge->source);
+    *out = handle.release();
+  });
+}
+
+void mb_model_free(mb_model* model) { delete model; }
+
+const char* mb_model_errmsg(const mb_model* model) { return model ? model->error.c_str() : "NULL model"; }
+
+int64_t mb_model_vocab_size(const mb_model* model) { return model ? model->cpu->config().vocab_size : -1; }
+
+mb_status mb_forward(mb_model* model, const int32_t* ids, size_t count, const float** logits) {
+  if (!model) return mb::api::guarded(nullptr, [] { mb::fail(mb::Status::kInvalidArgument, "model is NULL"); });
+  return mb::api::guarded(&model->error, [&] {
+    require(logits, "logits");
+    if (!ids || count == 0) mb::fail(mb::Status::kInvalidArgument, "mb_forward needs at least one token id");
+    model->logits = model->cpu->forward(std::vector<int32_t>(ids, ids + count));
+    *logits = model->logits.data();
+  });
+}
+
+mb_status mb_generate(mb_model* model, const int32_t* const* prompts, const size_t* prompt_lengths, size_t count,
+                      const mb_generate_options* options, mb_token_fn on_token, void* user_data,
+                      const int32_t** generated, const size_t** generated_lengths) {
+  if (!model) return mb::api::guarded(nullptr, [] { mb::fail(mb::Status::kInvalidArgument, "model is NULL"); });
+  return mb::api::guarded(&model->error, [&] {
+    require(generated, "generated");
+    require(generated_lengths, "generated_lengths");
+    if (count > 0) {
+      require(prompts, "prompts");
+      require(prompt_lengths, "prompt_lengths");
+    }
+    mb::api::check_struct_size(options, sizeof(mb_generate_options), "mb_generate_options");
+    const mb_generate_options o = options ? *options : mb_generate_default_options();
+    mb::engine::GenerateOptions g;
+    g.max_new_tokens = o.max_new_tokens;
+    g.sampling.temperature = o.temperature;
+    g.sampling.top_k = o.top_k;
+    g.sampling.top_p = o.top_p;
+    g.sampling.seed = o.seed;
+    if (o.stop_count) {
+      require(o.stop_ids, "stop_ids");
+      g.stop_ids.assign(o.stop_ids, o.stop_ids + o.stop_count);
+    }
+    std::vector<std::vector<int32_t>> input(count);
+    for (size_t s = 0; s < count; ++s) {
+      if (!prompts[s] && prompt_lengths[s]) mb::fail(mb::Status::kInvalidArgument, "prompts[", s, "] is NULL");
+      input[s].assign(prompts[s], prompts[s] + prompt_lengths[s]);
+    }
+    mb::engine::TokenCallback callback;
+    if (on_token)
+      callback = [&](size_t sequence, int64_t step, int32_t token, const float*) {
+        return on_token(sequence, step, token, user_data) != 0;
+      };
+    auto out = mb::engine::generate(*model->cpu, input, g, callback);
+    model->generated.clear();
+    model->generated_lengths.clear();
+    for (const auto& seq : out) {
+      model->generated.insert(model->generated.end(), seq.begin(), seq.end());
+      model->generated_lengths.push_back(seq.size());
+    }
+    *generated = model->generated.data();
+    *generated_lengths = model->generated_lengths.data();
+  });
+}

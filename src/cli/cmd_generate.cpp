@@ -1,0 +1,134 @@
+// mbridge generate (--hf-model DIR | --megatron-path DIR) (--prompt TEXT | --prompt-ids 1,2,3) [options]
+// The model's weights on the CPU reference backend, then generation, printed step by step as the seed script
+// does (the top 5 at step 0, then every chosen token), or as one JSON object with --json.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "bridge/param_source.h"
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "core/error.h"
+#include "core/paths.h"
+#include "engine/cpu/cpu_model.h"
+#include "engine/generate.h"
+#include "io/json.h"
+#include "tokenizer/tokenizer.h"
+
+namespace mb::cli {
+namespace {
+
+const char* kUsage = R"(usage: mbridge generate (--hf-model DIR | --megatron-path DIR) (--prompt TEXT | --prompt-ids 1,2,3) [options]
+  --hf-model DIR        a Hugging Face folder (with --megatron-path: the config.json describing the checkpoint)
+  --megatron-path DIR   a Megatron checkpoint, any format and layout
+  --family NAME         a Megatron checkpoint without a stored config: the family to read it as
+  --tokenizer DIR|FILE  tokenizer.json or its folder (default: the Hugging Face folder, when it has one)
+  --prompt TEXT         the prompt as text (encoded with the tokenizer, special tokens added)
+  --prompt-ids IDS      the prompt as token ids
+  --max-new-tokens N    16
+  --temperature T       0 (greedy)
+  --top-k K  --top-p P  --seed S
+  --stop-ids IDS        stop after one of these (default: eos ids of generation_config.json or the tokenizer)
+  --device cpu          the backend (cpu: the float32 reference; cuda is not available yet)
+  --json                {"prompt_ids", "generated_ids", "text"} on stdout
+)";
+
+std::vector<int32_t> generation_config_eos(const std::string& folder) {
+  std::vector<int32_t> ids;
+  const std::string path = folder + "/generation_config.json";
+  if (folder.empty() || !is_regular_file(path)) return ids;
+  json::Value g = json::parse_file(path);
+  if (const json::Value* eos = g.find("eos_token_id")) {
+    if (eos->is_array())
+      for (const json::Value& id : eos->items()) ids.push_back(static_cast<int32_t>(id.as_int(path)));
+    else if (eos->is_int())
+      ids.push_back(static_cast<int32_t>(eos->as_int()));
+  }
+  return ids;
+}
+
+std::string token_text(const Tokenizer* tok, int32_t id) {
+  if (!tok) return "";
+  return json::quote(tok->decode({id}, false));
+}
+
+}  // namespace
+
+int run_generate(int argc, char** argv) {
+  Args args(argc, argv, 2,
+            {"hf-model", "megatron-path", "family", "tokenizer", "prompt", "prompt-ids", "max-new-tokens", "temperature",
+             "top-k", "top-p", "seed", "stop-ids", "device"},
+            {"json", "help"});
+  if (args.has("help")) {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  const auto hf = args.get("hf-model"), megatron = args.get("megatron-path");
+  if (!hf && !megatron) fail(Status::kInvalidArgument, "give --hf-model or --megatron-path");
+  if (args.get("prompt").has_value() == args.get("prompt-ids").has_value())
+    fail(Status::kInvalidArgument, "give exactly one of --prompt and --prompt-ids");
+  if (args.get("device").value_or("cpu") != "cpu")
+    fail(Status::kUnsupported, "--device ", *args.get("device"), ": only the CPU reference backend runs models so far");
+
+  std::unique_ptr<bridge::ParamSource> source;
+  if (megatron) {
+    bridge::MegatronSourceOptions o;
+    o.hf_model = hf.value_or("");
+    o.family = args.get("family").value_or("");
+    source = bridge::open_megatron_source(*megatron, o);
+  } else {
+    source = bridge::open_hf_source(*hf);
+  }
+  std::string tokenizer_path = args.get("tokenizer").value_or("");
+  if (tokenizer_path.empty() && hf && is_regular_file(*hf + "/tokenizer.json")) tokenizer_path = *hf;
+  std::unique_ptr<Tokenizer> tok;
+  if (!tokenizer_path.empty()) tok = Tokenizer::load(tokenizer_path);
+  if (args.get("prompt") && !tok) fail(Status::kInvalidArgument, "--prompt needs a tokenizer (--tokenizer, or a --hf-model folder with one)");
+
+  std::vector<int32_t> prompt = args.get("prompt") ? tok->encode(*args.get("prompt")) : parse_token_ids(*args.get("prompt-ids"), "--prompt-ids");
+  engine::GenerateOptions g;
+  g.max_new_tokens = args.get_int("max-new-tokens", 16);
+  g.sampling.temperature = args.get("temperature") ? std::stod(*args.get("temperature")) : 0.0;
+  g.sampling.top_k = args.get_int("top-k", 0);
+  g.sampling.top_p = args.get("top-p") ? std::stod(*args.get("top-p")) : 1.0;
+  g.sampling.seed = static_cast<uint64_t>(args.get_int("seed", 0));
+  if (auto stop = args.get("stop-ids")) g.stop_ids = parse_token_ids(*stop, "--stop-ids");
+  else if (tok && !tok->eos_token_ids().empty()) g.stop_ids = tok->eos_token_ids();
+  else g.stop_ids = generation_config_eos(hf.value_or(""));
+
+  const bool as_json = args.has("json");
+  engine::CpuModel model(*source);
+  source.reset();  // every parameter is in the model now
+  const int64_t V = model.config().vocab_size;
+  if (!as_json) {
+    std::printf("prompt ids: %s\n", json::dump([&] {
+                  json::Value a = json::Value::array();
+                  for (int32_t id : prompt) a.push(int64_t{id});
+                  return a;
+                }()).c_str());
+  }
+  auto generated = engine::generate(model, {prompt}, g, [&](size_t, int64_t step, int32_t token, const float* logits) {
+    if (as_json) return true;
+    if (step == 0) {
+      std::printf("step 0 top 5:");
+      for (auto [id, logit] : engine::top_logits(logits, V, 5)) std::printf(" %d (%.4f)%s%s", id, logit, tok ? " " : "", token_text(tok.get(), id).c_str());
+      std::printf("\n");
+    }
+    std::printf("step %lld: %d %s\n", static_cast<long long>(step), token, token_text(tok.get(), token).c_str());
+    std::fflush(stdout);
+    return true;
+  })[0];
+
+  json::Value out = json::Value::object();
+  json::Value p = json::Value::array(), gen = json::Value::array();
+  for (int32_t id : prompt) p.push(int64_t{id});
+  for (int32_t id : generated) gen.push(int64_t{id});
+  out.set("prompt_ids", std::move(p));
+  out.set("generated_ids", std::move(gen));
+  if (tok) out.set("text", tok->decode(generated, true));
+  if (as_json) std::printf("%s\n", json::dump(out).c_str());
+  else if (tok) std::printf("text: %s\n", json::quote(tok->decode(generated, true)).c_str());
+  return 0;
+}
+
+}  // namespace mb::cli

@@ -1,0 +1,230 @@
+#include "engine/cpu/cpu_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "bridge/param_source.h"
+#include "bridge/params.h"
+#include "core/error.h"
+#include "core/tensor.h"
+
+namespace mb::engine {
+namespace {
+
+using bridge::ParamKind;
+
+// out[r] = sum_k w[r][k] * x[k] for a row-major weight [rows x cols].
+void matvec(const float* w, const float* x, int64_t rows, int64_t cols, float* out) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = w + r * cols;
+    double acc = 0;  // double accumulation: the reference should not add error of its own
+    for (int64_t k = 0; k < cols; ++k) acc += double(row[k]) * double(x[k]);
+    out[r] = static_cast<float>(acc);
+  }
+}
+
+void rms_norm(const float* x, const float* weight, int64_t n, double eps, float* out) {
+  double sum = 0;
+  for (int64_t k = 0; k < n; ++k) sum += double(x[k]) * double(x[k]);
+  const float scale = static_cast<float>(1.0 / std::sqrt(sum / double(n) + eps));
+  for (int64_t k = 0; k < n; ++k) out[k] = weight[k] * (x[k] * scale);
+}
+
+float silu(float v) { return v / (1.0f + std::exp(-v)); }
+
+// Rotary embedding of one head (rotate-half convention: pairs (i, i + d/2)).
+void rotate(float* head, int64_t d, const std::vector<float>& inv_freq, int64_t position) {
+  const int64_t half = d / 2;
+  for (int64_t i = 0; i < half; ++i) {
+    const float angle = static_cast<float>(position) * inv_freq[static_cast<size_t>(i)];
+    const float c = std::cos(angle), s = std::sin(angle);
+    const float a = head[i], b = head[i + half];
+    head[i] = a * c - b * s;
+    head[i + half] = b * c + a * s;
+  }
+}
+
+void softmax(std::vector<double>* v) {
+  const double m = *std::max_element(v->begin(), v->end());
+  double sum = 0;
+  for (double& x : *v) sum += (x = std::exp(x - m));
+  for (double& x : *v) x /= sum;
+}
+
+}  // namespace
+
+CpuModel::CpuModel(const bridge::ParamSource& source) : config_(source.config()), vocab_rows_(source.vocab_rows()) {
+  const bridge::ModelConfig& c = config_;
+  const std::string& type = c.rope_scaling.type;
+  if (type != "default" && type != "linear" && type != "llama3")
+    fail(Status::kUnsupported, source.path(), ": rope scaling '", type, "' is not implemented by the CPU forward pass");
+  for (const bridge::ParamInfo& p : source.params()) {
+    Tensor t = source.read(p).contiguous().to(DType::F32);
+    const float* f = t.data_as<float>();
+    params_[Key{static_cast<int>(p.key.kind), p.key.layer, p.key.expert}] = std::vector<float>(f, f + t.numel());
+  }
+}
+
+const std::vector<float>& CpuModel::param(int kind, int layer, int expert) const {
+  auto it = params_.find(Key{kind, layer, expert});
+  if (it == params_.end()) fail(Status::kInternal, "CPU forward: parameter ", kind, " of layer ", layer, " missing");
+  return it->second;
+}
+
+std::vector<float> CpuModel::inverse_frequencies() const {
+  const bridge::ModelConfig& c = config_;
+  const int64_t d = c.kv_channels;
+  std::vector<float> inv(static_cast<size_t>(d / 2));
+  for (int64_t i = 0; i < d / 2; ++i)
+    inv[static_cast<size_t>(i)] = static_cast<float>(1.0 / std::pow(c.rotary_base, double(2 * i) / double(d)));
+  const RopeScaling& s = c.rope_scaling;
+  if (s.type == "linear") {
+    for (float& f : inv) f = static_cast<float>(f / s.factor.value_or(1.0));
+  } else if (s.type == "llama3") {
+    // Low frequencies slowed by `factor`, high ones kept, the band between blended (as transformers does).
+    const double factor = s.factor.value_or(8.0), low = s.low_freq_factor.value_or(1.0), high = s.high_freq_factor.value_or(4.0);
+    const double old_len = static_cast<double>(s.original_max_position_embeddings.value_or(8192));
+    const double low_wavelen = old_len / low, high_wavelen = old_len / high;
+    for (float& f : inv) {
+      const double wavelen = 2 * M_PI / f;
+      if (wavelen > low_wavelen) {
+        f = static_cast<float>(f / factor);
+      } else if (wavelen >= high_wavelen) {
+        const double smooth = (old_len / wavelen - low) / (high - low);
+        f = static_cast<float>((1 - smooth) * f / factor + smooth * f);
+      }
+    }
+  }
+  return inv;
+}
+
+std::vector<float> CpuModel::forward(const std::vector<int32_t>& ids) const {
+  CpuCache cache;
+  return forward(&cache, ids);
+}
+
+std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>& ids) const {
+  const bridge::ModelConfig& c = config_;
+  const int64_t T = static_cast<int64_t>(ids.size()), H = c.hidden_size, d = c.kv_channels;
+  const int64_t heads = c.num_attention_heads, groups = c.num_query_groups, per_group = heads / groups;
+  const int64_t qkv_rows = (heads + 2 * groups) * d, kv_row = groups * d;
+  const int64_t start = cache->length, total = start + T;  // positions of the new tokens: [start, total)
+  const std::vector<float> inv_freq = inverse_frequencies();
+  const double depth_scale = c.scale_depth ? *c.scale_depth / std::sqrt(double(c.num_layers)) : 1.0;
+  if (cache->keys.empty()) {
+    cache->keys.resize(static_cast<size_t>(c.num_layers));
+    cache->values.resize(static_cast<size_t>(c.num_layers));
+  }
+
+  std::vector<float> x(static_cast<size_t>(T * H));
+  const std::vector<float>& embedding = param(static_cast<int>(ParamKind::kEmbedding));
+  for (int64_t t = 0; t < T; ++t) {
+    if (ids[t] < 0 || ids[t] >= c.vocab_size) fail(Status::kInvalidArgument, "token id ", ids[t], " out of range");
+    for (int64_t k = 0; k < H; ++k)
+      x[t * H + k] = embedding[static_cast<size_t>(ids[t] * H + k)] * static_cast<float>(c.scale_emb.value_or(1.0));
+  }
+
+  std::vector<float> h(static_cast<size_t>(H)), qkv(static_cast<size_t>(T * qkv_rows));
+  std::vector<float> attn(static_cast<size_t>(heads * d)), out(static_cast<size_t>(H));
+  for (int layer = 0; layer < c.num_layers; ++layer) {
+    std::vector<float>& keys = cache->keys[static_cast<size_t>(layer)];
+    std::vector<float>& values = cache->values[static_cast<size_t>(layer)];
+    keys.resize(static_cast<size_t>(total * kv_row));
+    values.resize(static_cast<size_t>(total * kv_row));
+    // q, k, v of the new positions; k and v join the cache
+    const auto& wqkv = param(static_cast<int>(ParamKind::kQkv), layer);
+    for (int64_t t = 0; t < T; ++t) {
+      rms_norm(&x[t * H], param(static_cast<int>(ParamKind::kInputNorm), layer).data(), H, c.norm_epsilon, h.data());
+      float* row = &qkv[t * qkv_rows];
+      matvec(wqkv.data(), h.data(), qkv_rows, H, row);
+      if (c.qkv_bias) {
+        const auto& b = param(static_cast<int>(ParamKind::kQkvBias), layer);
+        for (int64_t r = 0; r < qkv_rows; ++r) row[r] += b[r];
+      }
+      // per query group: [q of its heads..., k, v]
+      for (int64_t g = 0; g < groups; ++g) {
+        float* group = row + g * (per_group + 2) * d;
+        for (int64_t j = 0; j < per_group + 1; ++j) {  // the q heads and k
+          float* head = group + j * d;
+          if (c.qk_layernorm) {
+            const auto& w = param(static_cast<int>(j < per_group ? ParamKind::kQNorm : ParamKind::kKNorm), layer);
+            rms_norm(head, w.data(), d, c.norm_epsilon, head);
+          }
+          rotate(head, d, inv_freq, start + t);
+        }
+        std::copy(group + per_group * d, group + (per_group + 1) * d, &keys[(start + t) * kv_row + g * d]);
+        std::copy(group + (per_group + 1) * d, group + (per_group + 2) * d, &values[(start + t) * kv_row + g * d]);
+      }
+    }
+    const auto& proj = param(static_cast<int>(ParamKind::kProj), layer);
+    for (int64_t t = 0; t < T; ++t) {
+      const int64_t pos = start + t;
+      for (int64_t hd = 0; hd < heads; ++hd) {
+        const int64_t g = hd / per_group, j = hd % per_group;
+        const float* q = &qkv[t * qkv_rows + g * (per_group + 2) * d + j * d];
+        std::vector<double> scores(static_cast<size_t>(pos + 1));
+        for (int64_t s = 0; s <= pos; ++s) {  // causal: every cached position up to this one
+          const float* k = &keys[s * kv_row + g * d];
+          double dot = 0;
+          for (int64_t i = 0; i < d; ++i) dot += double(q[i]) * double(k[i]);
+          scores[static_cast<size_t>(s)] = dot / std::sqrt(double(d));
+        }
+        softmax(&scores);
+        for (int64_t i = 0; i < d; ++i) {
+          double acc = 0;
+          for (int64_t s = 0; s <= pos; ++s) acc += scores[static_cast<size_t>(s)] * values[s * kv_row + g * d + i];
+          attn[hd * d + i] = static_cast<float>(acc);
+        }
+      }
+      matvec(proj.data(), attn.data(), H, heads * d, out.data());
+      for (int64_t k = 0; k < H; ++k) x[t * H + k] += static_cast<float>(out[k] * depth_scale);
+    }
+
+    // MLP: SwiGLU, or the router's top-k experts weighted by their (renormalised) probabilities
+    for (int64_t t = 0; t < T; ++t) {
+      rms_norm(&x[t * H], param(static_cast<int>(ParamKind::kPreMlpNorm), layer).data(), H, c.norm_epsilon, h.data());
+      std::vector<double> mlp(static_cast<size_t>(H), 0.0);
+      auto swiglu = [&](const std::vector<float>& fc1, const std::vector<float>& fc2, int64_t ffn, double weight) {
+        std::vector<float> gate_up(static_cast<size_t>(2 * ffn)), act(static_cast<size_t>(ffn)), y(static_cast<size_t>(H));
+        matvec(fc1.data(), h.data(), 2 * ffn, H, gate_up.data());
+        for (int64_t i = 0; i < ffn; ++i) act[i] = silu(gate_up[i]) * gate_up[ffn + i];
+        matvec(fc2.data(), act.data(), H, ffn, y.data());
+        for (int64_t k = 0; k < H; ++k) mlp[k] += weight * y[k];
+      };
+      if (!c.is_moe()) {
+        swiglu(param(static_cast<int>(ParamKind::kFc1), layer), param(static_cast<int>(ParamKind::kFc2), layer), c.ffn_hidden_size, 1.0);
+      } else {
+        std::vector<float> logits(static_cast<size_t>(c.num_experts));
+        matvec(param(static_cast<int>(ParamKind::kRouter), layer).data(), h.data(), c.num_experts, H, logits.data());
+        std::vector<double> p(logits.begin(), logits.end());
+        softmax(&p);
+        std::vector<int64_t> order(static_cast<size_t>(c.num_experts));
+        std::iota(order.begin(), order.end(), 0);
+        std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return p[a] > p[b]; });
+        order.resize(static_cast<size_t>(c.moe_router_topk));
+        double total_p = 0;
+        for (int64_t e : order) total_p += p[e];
+        for (int64_t e : order)
+          swiglu(param(static_cast<int>(ParamKind::kExpertFc1), layer, static_cast<int>(e)),
+                 param(static_cast<int>(ParamKind::kExpertFc2), layer, static_cast<int>(e)), c.moe_ffn_hidden_size,
+                 c.moe_renormalize ? p[e] / total_p : p[e]);
+      }
+      for (int64_t k = 0; k < H; ++k) x[t * H + k] += static_cast<float>(mlp[k] * depth_scale);
+    }
+  }
+  cache->length = total;
+
+  const int64_t V = c.vocab_size;
+  const auto& head = param(static_cast<int>(c.tied_embeddings ? ParamKind::kEmbedding : ParamKind::kOutput));
+  const float logit_scale = c.dim_model_base ? static_cast<float>(*c.dim_model_base / double(H)) : 1.0f;
+  std::vector<float> logits(static_cast<size_t>(T * V));
+  for (int64_t t = 0; t < T; ++t) {
+    rms_norm(&x[t * H], param(static_cast<int>(ParamKind::kFinalNorm)).data(), H, c.norm_epsilon, h.data());
+    for (float& v : h) v *= logit_scale;
+    matvec(head.data(), h.data(), V, H, &logits[t * V]);  // rows past the vocabulary are padding
+  }
+  return logits;
+}
+
+}  // namespace mb::engine

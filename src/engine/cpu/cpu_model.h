@@ -1,0 +1,52 @@
+// The float32 reference forward pass on the CPU: every parameter of a model (read through the bridge, so
+// from a Hugging Face folder or straight from a Megatron checkpoint of any layout) held as float32 in
+// Megatron's layout, and the transformer computed plainly, in the order transformers computes it. It is
+// the yardstick the CUDA backend is checked against, and what runs where there is no GPU.
+// Llama-family decoders: RMSNorm, rotary embeddings (default, linear, llama3), grouped-query attention with
+// optional q/k/v bias and q/k norms, SwiGLU MLPs or top-k mixtures of SwiGLU experts, tied or separate
+// output layer, MiniCPM's scales.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <tuple>
+#include <vector>
+
+#include "bridge/model_config.h"
+
+namespace mb::bridge {
+class ParamSource;
+}
+
+namespace mb::engine {
+
+// One sequence's keys and values, layer by layer, as positions are computed: what lets generation compute
+// only the new token at each step.
+struct CpuCache {
+  std::vector<std::vector<float>> keys, values;  // [layer][position][query group][head dim]
+  int64_t length = 0;                             // positions held
+};
+
+class CpuModel {
+ public:
+  // Reads and casts every parameter of `source`; throws kUnsupported for what the forward cannot compute.
+  explicit CpuModel(const bridge::ParamSource& source);
+
+  // Logits [ids.size() x vocab_size], row by row, for one sequence starting at position 0.
+  std::vector<float> forward(const std::vector<int32_t>& ids) const;
+  // The same for ids that continue the sequence held in `cache` (their positions follow it); the cache grows.
+  std::vector<float> forward(CpuCache* cache, const std::vector<int32_t>& ids) const;
+  const bridge::ModelConfig& config() const { return config_; }
+
+ private:
+  using Key = std::tuple<int, int, int>;  // ParamKind, layer, expert
+  const std::vector<float>& param(int kind, int layer = -1, int expert = -1) const;
+  std::vector<float> inverse_frequencies() const;
+
+  bridge::ModelConfig config_;
+  int64_t vocab_rows_ = 0;
+  std::map<Key, std::vector<float>> params_;
+};
+
+}  // namespace mb::engine

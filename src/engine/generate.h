@@ -1,0 +1,30 @@
+// Generation on the CPU reference: the prompt in one forward pass, then one token at a time from the
+// key/value cache, each chosen by the sampler, until a stop id or max_new_tokens. Several prompts of
+// different lengths are generated side by side, each with its own cache.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "engine/sampling.h"
+
+namespace mb::engine {
+
+class CpuModel;
+
+struct GenerateOptions {
+  int64_t max_new_tokens = 16;
+  SamplingOptions sampling;
+  std::vector<int32_t> stop_ids;  // generation of a sequence ends after one of these (kept in the output)
+};
+
+// Called for every chosen token: the sequence, the step (0 for the first new token), the token and the logits
+// it was chosen from (vocab_size of them). Returning false stops that sequence.
+using TokenCallback = std::function<bool(size_t sequence, int64_t step, int32_t token, const float* logits)>;
+
+// The new tokens of each prompt.
+std::vector<std::vector<int32_t>> generate(const CpuModel& model, const std::vector<std::vector<int32_t>>& prompts,
+                                           const GenerateOptions& options, const TokenCallback& on_token = {});
+
+}  // namespace mb::engine
