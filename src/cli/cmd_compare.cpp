@@ -34,13 +34,22 @@ int compare_models(const Args& args) {
 }  // namespace
 
 int run_compare(int argc, char** argv) {
-  Args args(argc, argv, 2, {"format-a", "format-b"}, {"all", "json", "models", "help"});
+  Args args(argc, argv, 2,
+            {"format-a", "format-b", "hf-model", "megatron-path", "reference", "family", "prompt", "prompt-ids", "tokenizer",
+             "max-new-tokens"},
+            {"all", "json", "models", "help"});
   if (args.has("help")) {
     std::fputs("usage: mbridge compare A B [--format-a F] [--format-b F] [--all] [--json]\n"
                "       mbridge compare A B --models   compare two models (Hugging Face folders or Megatron\n"
-               "                                      checkpoints, in any layout) parameter by parameter\n", stdout);
+               "                                      checkpoints, in any layout) parameter by parameter\n"
+               "       mbridge compare --hf-model DIR (--megatron-path DIR | --reference FILE) [--prompt TEXT |\n"
+               "                       --prompt-ids IDS] [--max-new-tokens N] [--json]\n"
+               "                                      run both (CPU reference): logits max/mean abs diff, cosine\n"
+               "                                      similarity, argmax and greedy token match, top 5 of each side;\n"
+               "                                      --reference: a safetensors file with input_ids and logits\n", stdout);
     return 0;
   }
+  if (args.get("hf-model")) return compare_logits(args);
   if (args.has("models")) return compare_models(args);
   auto a = open_tensor_files(args.positional(0, "A"), format_option(args, "format-a"));
   auto b = open_tensor_files(args.positional(1, "B"), format_option(args, "format-b"));

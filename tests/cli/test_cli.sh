@@ -113,6 +113,11 @@ cp "$T/out" "$T/gen_hf.json"
 contains "generate from Hugging Face" "$T/gen_hf.json" '"generated_ids":\[[0-9]*,[0-9]*,[0-9]*,[0-9]*,[0-9]*,[0-9]*\]'
 check "generate from Megatron" 0 "$MB" generate --megatron-path "$T/mg" --prompt-ids 1,17,42 --max-new-tokens 6 --json
 cmp -s "$T/out" "$T/gen_hf.json" || { echo "FAIL: generate from the Megatron checkpoint differs from Hugging Face"; fails=$((fails + 1)); }
+check "compare logits with Megatron" 0 "$MB" compare --hf-model "$BX/hf/llama32" --megatron-path "$T/mg" --prompt-ids 1,17,42 --json
+contains "compare logits with Megatron" "$T/out" '"logits_max_abs_diff":0[,.]'
+contains "compare logits with Megatron" "$T/out" '"tokens_matching":16'
+check "compare logits with transformers' logits" 0 "$MB" compare --hf-model "$BX/hf/mixtral" --reference "$BX/hf/mixtral.logits.safetensors"
+contains "compare logits with transformers' logits" "$T/out" "argmax equal at 12 of 12 positions"
 check "generate step by step" 0 "$MB" generate --hf-model "$BX/hf/llama31" --prompt "hello world" --max-new-tokens 3
 contains "generate step by step" "$T/out" "^step 0 top 5: "
 contains "generate step by step" "$T/out" "^step 2: "

@@ -1,0 +1,127 @@
+// mbridge compare --hf-model DIR (--megatron-path DIR | --reference FILE) [...]: the seed's compare.py. Runs
+// both models (or one model and saved logits) on the same prompt with the CPU reference backend and reports
+// how far their logits are apart and whether their greedy tokens agree.
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bridge/param_source.h"
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "core/error.h"
+#include "engine/cpu/cpu_model.h"
+#include "engine/generate.h"
+#include "engine/sampling.h"
+#include "io/json.h"
+#include "io/safetensors.h"
+#include "tokenizer/tokenizer.h"
+
+namespace mb::cli {
+namespace {
+
+json::Value top5(const float* logits, int64_t vocab) {
+  json::Value out = json::Value::array();
+  for (auto [id, value] : engine::top_logits(logits, vocab, 5)) {
+    json::Value e = json::Value::array();
+    e.push(int64_t{id});
+    e.push(double{value});
+    out.push(std::move(e));
+  }
+  return out;
+}
+
+json::Value ids_json(const std::vector<int32_t>& ids) {
+  json::Value a = json::Value::array();
+  for (int32_t id : ids) a.push(int64_t{id});
+  return a;
+}
+
+}  // namespace
+
+int compare_logits(const Args& args) {
+  const std::string hf = *args.get("hf-model");
+  const auto megatron = args.get("megatron-path"), reference = args.get("reference");
+  if (megatron.has_value() == reference.has_value())
+    fail(Status::kInvalidArgument, "compare --hf-model needs exactly one of --megatron-path and --reference");
+
+  engine::CpuModel a(*bridge::open_hf_source(hf));
+  const int64_t V = a.config().vocab_size;
+  std::vector<int32_t> prompt;
+  std::vector<float> logits_b;
+  std::unique_ptr<engine::CpuModel> b;
+  if (reference) {  // a safetensors file with input_ids and logits (what the fixtures hold)
+    auto file = SafetensorsFile::open(*reference);
+    Tensor ids = file->tensor("input_ids").contiguous().to(DType::I64);
+    for (int64_t i = 0; i < ids.numel(); ++i) prompt.push_back(static_cast<int32_t>(ids.data_as<int64_t>()[i]));
+    Tensor logits = file->tensor("logits").contiguous().to(DType::F32);
+    if (logits.numel() != static_cast<int64_t>(prompt.size()) * V)
+      fail(Status::kInvalidArgument, *reference, ": logits are ", logits.describe(), ", not ", prompt.size(), " x ", V);
+    logits_b.assign(logits.data_as<float>(), logits.data_as<float>() + logits.numel());
+  } else {
+    bridge::MegatronSourceOptions o;
+    o.hf_model = hf;
+    o.family = args.get("family").value_or("");
+    b = std::make_unique<engine::CpuModel>(*bridge::open_megatron_source(*megatron, o));
+    if (b->config().vocab_size != V) fail(Status::kInvalidArgument, "the two models have different vocabularies");
+    if (auto text = args.get("prompt")) prompt = Tokenizer::load(args.get("tokenizer").value_or(hf))->encode(*text);
+    else prompt = parse_token_ids(args.get("prompt-ids").value_or("1,2,3,4"), "--prompt-ids");
+    logits_b = b->forward(prompt);
+  }
+  std::vector<float> logits_a = a.forward(prompt);
+
+  double max_abs = 0, sum_abs = 0, dot = 0, na = 0, nb = 0;
+  int64_t argmax_equal = 0;
+  const int64_t T = static_cast<int64_t>(prompt.size());
+  for (int64_t t = 0; t < T; ++t) {
+    argmax_equal += engine::argmax(&logits_a[t * V], V) == engine::argmax(&logits_b[t * V], V);
+    for (int64_t v = 0; v < V; ++v) {
+      const double x = logits_a[t * V + v], y = logits_b[t * V + v];
+      max_abs = std::max(max_abs, std::fabs(x - y));
+      sum_abs += std::fabs(x - y);
+      dot += x * y, na += x * x, nb += y * y;
+    }
+  }
+  json::Value out = json::Value::object();
+  out.set("prompt_ids", ids_json(prompt));
+  out.set("logits_max_abs_diff", max_abs);
+  out.set("logits_mean_abs_diff", sum_abs / double(T * V));
+  out.set("cosine_similarity", dot / std::sqrt(na * nb));
+  out.set("argmax_match", double(argmax_equal) / double(T));
+  out.set("top5_a", top5(&logits_a[(T - 1) * V], V));
+  out.set("top5_b", top5(&logits_b[(T - 1) * V], V));
+  bool tokens_equal = true;
+  if (b) {  // greedy tokens of both
+    engine::GenerateOptions g;
+    g.max_new_tokens = args.get_int("max-new-tokens", 16);
+    auto ta = engine::generate(a, {prompt}, g)[0], tb = engine::generate(*b, {prompt}, g)[0];
+    int64_t match = 0;
+    while (match < static_cast<int64_t>(std::min(ta.size(), tb.size())) && ta[match] == tb[match]) ++match;
+    tokens_equal = ta == tb;
+    out.set("tokens_a", ids_json(ta));
+    out.set("tokens_b", ids_json(tb));
+    out.set("tokens_matching", match);
+  }
+  if (args.has("json")) {
+    std::printf("%s\n", json::dump(out).c_str());
+  } else {
+    std::printf("prompt ids: %s\n", json::dump(out.find("prompt_ids") ? *out.find("prompt_ids") : json::Value()).c_str());
+    std::printf("logits: max |a-b| %.3g, mean |a-b| %.3g, cosine similarity %.9f, argmax equal at %lld of %lld positions\n",
+                max_abs, sum_abs / double(T * V), dot / std::sqrt(na * nb), static_cast<long long>(argmax_equal),
+                static_cast<long long>(T));
+    for (const char* side : {"a", "b"}) {
+      std::printf("top 5 %s:", side);
+      for (const json::Value& e : out.find(std::string("top5_") + side)->items())
+        std::printf(" %lld (%.4f)", static_cast<long long>(e.items()[0].as_int()), e.items()[1].as_number());
+      std::printf("\n");
+    }
+    if (b)
+      std::printf("greedy tokens: %lld of %zu equal\n", static_cast<long long>(out.find("tokens_matching")->as_int()),
+                  out.find("tokens_a")->size());
+  }
+  // exit 1 when the models disagree on a token: what a conversion check wants to know
+  return tokens_equal && argmax_equal == T ? 0 : 1;
+}
+
+}  // namespace mb::cli
