@@ -296,10 +296,11 @@ static void test_model(const char *fixtures) {
   go.max_new_tokens = 6;
   const int32_t *generated = NULL;
   const size_t *generated_lengths = NULL;
+  int32_t first[6] = {0};
   CHECK(mb_generate(model, prompts, lengths, 2, &go, count_tokens, NULL, &generated, &generated_lengths) == MB_OK);
   CHECK(generated_lengths && generated_lengths[0] == 6 && generated_lengths[1] == 6 && generated_calls == 12);
   if (generated && generated_lengths) {
-    int32_t first[6], seq[16] = {1, 17, 42};
+    int32_t seq[16] = {1, 17, 42};
     memcpy(first, generated, sizeof(first));
     for (int step = 0; step < 6; ++step) { /* greedy: the argmax of the logits of the sequence so far */
       const float *logits = NULL;
