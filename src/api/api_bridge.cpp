@@ -26,11 +26,6 @@ namespace {
 
 thread_local std::string t_scratch;  // strings handed out "until the next call on this thread"
 
-template <class T>
-void require(const T* p, const char* what) {
-  if (!p) mb::fail(mb::Status::kInvalidArgument, what, " is NULL");
-}
-
 std::string str(const char* s) { return s ? s : ""; }
 
 mb::bridge::MegatronSourceOptions source_options(const char* hf_model, const char* family) {
@@ -89,9 +84,9 @@ mb_bridge_options mb_bridge_default_options(void) {
 
 mb_status mb_bridge_open(mb_bridge** out, const char* path, const mb_bridge_options* options) {
   return mb::api::guarded(nullptr, [&] {
-    require(out, "out");
+    mb::api::require(out, "out");
     *out = nullptr;
-    require(path, "path");
+    mb::api::require(path, "path");
     mb::api::check_struct_size(options, sizeof(mb_bridge_options), "mb_bridge_options");
     auto b = std::make_unique<mb_bridge>();
     b->source = mb::bridge::open_param_source(
@@ -107,7 +102,7 @@ const char* mb_bridge_errmsg(const mb_bridge* bridge) { return bridge ? bridge->
 mb_status mb_bridge_info(mb_bridge* bridge, const char** json) {
   if (!bridge) return mb::api::guarded(nullptr, [] { mb::fail(mb::Status::kInvalidArgument, "bridge is NULL"); });
   return mb::api::guarded(&bridge->error, [&] {
-    require(json, "json");
+    mb::api::require(json, "json");
     bridge->info_json = mb::json::dump(mb::bridge::bridge_info(*bridge->source));
     *json = bridge->info_json.c_str();
   });
@@ -120,8 +115,8 @@ const char* mb_list_supported(void) {
 
 mb_status mb_can_handle(const char* config_path, int* supported, const char** reason) {
   return mb::api::guarded(nullptr, [&] {
-    require(config_path, "config_path");
-    require(supported, "supported");
+    mb::api::require(config_path, "config_path");
+    mb::api::require(supported, "supported");
     mb::HfConfig config = mb::load_hf_config(config_path);
     mb::bridge::Detection d = mb::bridge::detect_family(config);
     *supported = 0;
@@ -140,9 +135,9 @@ mb_status mb_can_handle(const char* config_path, int* supported, const char** re
 
 mb_status mb_export_begin(mb_export** out, mb_bridge* bridge, mb_target target) {
   return mb::api::guarded(bridge ? &bridge->error : nullptr, [&] {
-    require(out, "out");
+    mb::api::require(out, "out");
     *out = nullptr;
-    require(bridge, "bridge");
+    mb::api::require(bridge, "bridge");
     if (target != MB_TARGET_HF && target != MB_TARGET_MEGATRON)
       mb::fail(mb::Status::kInvalidArgument, "unknown export target ", static_cast<int>(target));
     auto it = std::make_unique<mb_export>();
@@ -163,7 +158,7 @@ mb_status mb_export_next(mb_export* it, mb_tensor_view* out) {
     return it->failed;
   }
   mb_status st = mb::api::guarded(&it->error, [&] {
-    require(out, "out");
+    mb::api::require(out, "out");
     if (!it->stream->next(it->name, it->tensor)) {
       done = true;
       return;
@@ -202,8 +197,8 @@ mb_convert_options mb_convert_default_options(void) {
 
 mb_status mb_import_ckpt(const char* hf_path, const char* megatron_path, const mb_convert_options* options) {
   return mb::api::guarded(nullptr, [&] {
-    require(hf_path, "hf_path");
-    require(megatron_path, "megatron_path");
+    mb::api::require(hf_path, "hf_path");
+    mb::api::require(megatron_path, "megatron_path");
     mb_convert_options o = options_or_default(options);
     mb::bridge::ImportOptions io;
     io.target = target_of(o);
@@ -215,8 +210,8 @@ mb_status mb_import_ckpt(const char* hf_path, const char* megatron_path, const m
 
 mb_status mb_export_ckpt(const char* megatron_path, const char* hf_path, const mb_convert_options* options) {
   return mb::api::guarded(nullptr, [&] {
-    require(megatron_path, "megatron_path");
-    require(hf_path, "hf_path");
+    mb::api::require(megatron_path, "megatron_path");
+    mb::api::require(hf_path, "hf_path");
     mb_convert_options o = options_or_default(options);
     mb::bridge::ExportOptions eo;
     eo.source = source_options(o.hf_model, o.family);
@@ -229,8 +224,8 @@ mb_status mb_export_ckpt(const char* megatron_path, const char* hf_path, const m
 
 mb_status mb_reshard_ckpt(const char* megatron_path, const char* out_path, const mb_convert_options* options) {
   return mb::api::guarded(nullptr, [&] {
-    require(megatron_path, "megatron_path");
-    require(out_path, "out_path");
+    mb::api::require(megatron_path, "megatron_path");
+    mb::api::require(out_path, "out_path");
     mb_convert_options o = options_or_default(options);
     mb::bridge::ReshardOptions ro;
     ro.source = source_options(o.hf_model, o.family);
@@ -242,9 +237,9 @@ mb_status mb_reshard_ckpt(const char* megatron_path, const char* out_path, const
 
 mb_status mb_verify(const char* a, const char* b, int* equal, const char** report_json) {
   return mb::api::guarded(nullptr, [&] {
-    require(a, "a");
-    require(b, "b");
-    require(equal, "equal");
+    mb::api::require(a, "a");
+    mb::api::require(b, "b");
+    mb::api::require(equal, "equal");
     auto sa = mb::bridge::open_param_source(a);
     auto sb = mb::bridge::open_param_source(b);
     auto rows = mb::bridge::verify_models(*sa, *sb);

@@ -34,11 +34,6 @@ mb::DType check_dtype(mb_dtype d, const char* what) {
   return static_cast<mb::DType>(d);
 }
 
-template <class T>
-void require(const T* p, const char* what) {
-  if (!p) mb::fail(mb::Status::kInvalidArgument, what, " is NULL");
-}
-
 }  // namespace
 
 extern "C" {
@@ -65,9 +60,9 @@ mb_write_options mb_write_default_options(void) {
 
 mb_status mb_checkpoint_open(mb_checkpoint** out, const char* path, const mb_open_options* options) {
   return mb::api::guarded(nullptr, [&] {
-    require(out, "out");
+    mb::api::require(out, "out");
     *out = nullptr;
-    require(path, "path");
+    mb::api::require(path, "path");
     mb::api::check_struct_size(options, sizeof(mb_open_options), "mb_open_options");
     mb_open_options o = options ? *options : mb_open_default_options();
     if (o.format < MB_FORMAT_AUTO || o.format > MB_FORMAT_MEGATRON_LEGACY)
@@ -93,7 +88,7 @@ mb_format mb_checkpoint_format(const mb_checkpoint* checkpoint) {
 mb_status mb_checkpoint_info_json(mb_checkpoint* checkpoint, const char** json) {
   if (!checkpoint) return mb::api::guarded(nullptr, [] { mb::fail(mb::Status::kInvalidArgument, "checkpoint is NULL"); });
   return mb::api::guarded(&checkpoint->error, [&] {
-    require(json, "json");
+    mb::api::require(json, "json");
     const mb::TensorFiles& f = *checkpoint->files;
     mb::json::Value v = mb::json::Value::object();
     v.set("format", mb::format_name(f.format()));
@@ -119,7 +114,7 @@ int64_t mb_checkpoint_tensor_count(const mb_checkpoint* checkpoint) {
 mb_status mb_checkpoint_tensor_info(mb_checkpoint* checkpoint, int64_t index, mb_tensor_view* out) {
   if (!checkpoint) return mb::api::guarded(nullptr, [] { mb::fail(mb::Status::kInvalidArgument, "checkpoint is NULL"); });
   return mb::api::guarded(&checkpoint->error, [&] {
-    require(out, "out");
+    mb::api::require(out, "out");
     const auto& tensors = checkpoint->files->tensors();
     if (index < 0 || index >= static_cast<int64_t>(tensors.size()))
       mb::fail(mb::Status::kInvalidArgument, "tensor index ", index, " out of range (", tensors.size(), " tensors)");
@@ -130,8 +125,8 @@ mb_status mb_checkpoint_tensor_info(mb_checkpoint* checkpoint, int64_t index, mb
 mb_status mb_checkpoint_read(mb_checkpoint* checkpoint, const char* name, mb_dtype dtype, mb_tensor_view* out) {
   if (!checkpoint) return mb::api::guarded(nullptr, [] { mb::fail(mb::Status::kInvalidArgument, "checkpoint is NULL"); });
   return mb::api::guarded(&checkpoint->error, [&] {
-    require(name, "name");
-    require(out, "out");
+    mb::api::require(name, "name");
+    mb::api::require(out, "out");
     const mb::TensorInfo* info = checkpoint->files->find(name);
     if (!info) mb::fail(mb::Status::kNotFound, checkpoint->files->path(), ": no tensor named '", name, "'");
     mb::Tensor t = checkpoint->files->read(name);
@@ -148,8 +143,8 @@ mb_status mb_checkpoint_read(mb_checkpoint* checkpoint, const char* name, mb_dty
 mb_status mb_checkpoint_write(mb_checkpoint* checkpoint, const char* out_path, const mb_write_options* options) {
   if (!checkpoint) return mb::api::guarded(nullptr, [] { mb::fail(mb::Status::kInvalidArgument, "checkpoint is NULL"); });
   return mb::api::guarded(&checkpoint->error, [&] {
-    require(out_path, "out_path");
-    require(options, "options");
+    mb::api::require(out_path, "out_path");
+    mb::api::require(options, "options");
     mb::api::check_struct_size(options, sizeof(mb_write_options), "mb_write_options");
     if (options->format <= MB_FORMAT_AUTO || options->format > MB_FORMAT_MEGATRON_LEGACY)
       mb::fail(mb::Status::kInvalidArgument, "mb_write_options.format must name a format");
@@ -175,7 +170,7 @@ mb_status mb_checkpoint_write(mb_checkpoint* checkpoint, const char* out_path, c
 mb_status mb_checkpoint_compare(mb_checkpoint* a, mb_checkpoint* b, int* equal, const char** report_json) {
   if (!a || !b) return mb::api::guarded(nullptr, [] { mb::fail(mb::Status::kInvalidArgument, "checkpoint is NULL"); });
   return mb::api::guarded(&a->error, [&] {
-    require(equal, "equal");
+    mb::api::require(equal, "equal");
     auto rows = mb::compare_tensor_files(*a->files, *b->files);
     mb::json::Value diffs = mb::json::Value::array();
     bool all = true;

@@ -41,6 +41,12 @@ mb_status guarded(std::string* handle_error, Body&& body) {
   }
 }
 
+// Rejects a NULL pointer argument, naming it.
+template <class T>
+void require(const T* p, const char* what) {
+  if (!p) fail(Status::kInvalidArgument, what, " is NULL");
+}
+
 // Rejects a size field older than the first version of a struct.
 template <class Options>
 void check_struct_size(const Options* o, size_t minimum, const char* name) {

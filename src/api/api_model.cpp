@@ -17,13 +17,6 @@ struct mb_model {
   std::vector<size_t> generated_lengths;
 };
 
-namespace {
-template <class T>
-void require(const T* p, const char* name) {
-  if (!p) mb::fail(mb::Status::kInvalidArgument, name, " is NULL");
-}
-}  // namespace
-
 mb_load_options mb_load_default_options(void) {
   mb_load_options o{};
   o.struct_size = sizeof(mb_load_options);
@@ -41,9 +34,9 @@ mb_generate_options mb_generate_default_options(void) {
 
 mb_status mb_load_weights(mb_model** out, mb_bridge* bridge, const mb_load_options* options) {
   return mb::api::guarded(nullptr, [&] {
-    require(out, "out");
+    mb::api::require(out, "out");
     *out = nullptr;
-    require(bridge, "bridge");
+    mb::api::require(bridge, "bridge");
     mb::api::check_struct_size(options, sizeof(mb_load_options), "mb_load_options");
     const mb_load_options o = options ? *options : mb_load_default_options();
     if (o.device != MB_DEVICE_CPU)
@@ -63,7 +56,7 @@ int64_t mb_model_vocab_size(const mb_model* model) { return model ? model->cpu->
 mb_status mb_forward(mb_model* model, const int32_t* ids, size_t count, const float** logits) {
   if (!model) return mb::api::guarded(nullptr, [] { mb::fail(mb::Status::kInvalidArgument, "model is NULL"); });
   return mb::api::guarded(&model->error, [&] {
-    require(logits, "logits");
+    mb::api::require(logits, "logits");
     if (!ids || count == 0) mb::fail(mb::Status::kInvalidArgument, "mb_forward needs at least one token id");
     model->logits = model->cpu->forward(std::vector<int32_t>(ids, ids + count));
     *logits = model->logits.data();
@@ -75,11 +68,11 @@ mb_status mb_generate(mb_model* model, const int32_t* const* prompts, const size
                       const int32_t** generated, const size_t** generated_lengths) {
   if (!model) return mb::api::guarded(nullptr, [] { mb::fail(mb::Status::kInvalidArgument, "model is NULL"); });
   return mb::api::guarded(&model->error, [&] {
-    require(generated, "generated");
-    require(generated_lengths, "generated_lengths");
+    mb::api::require(generated, "generated");
+    mb::api::require(generated_lengths, "generated_lengths");
     if (count > 0) {
-      require(prompts, "prompts");
-      require(prompt_lengths, "prompt_lengths");
+      mb::api::require(prompts, "prompts");
+      mb::api::require(prompt_lengths, "prompt_lengths");
     }
     mb::api::check_struct_size(options, sizeof(mb_generate_options), "mb_generate_options");
     const mb_generate_options o = options ? *options : mb_generate_default_options();
@@ -90,7 +83,7 @@ mb_status mb_generate(mb_model* model, const int32_t* const* prompts, const size
     g.sampling.top_p = o.top_p;
     g.sampling.seed = o.seed;
     if (o.stop_count) {
-      require(o.stop_ids, "stop_ids");
+      mb::api::require(o.stop_ids, "stop_ids");
       g.stop_ids.assign(o.stop_ids, o.stop_ids + o.stop_count);
     }
     std::vector<std::vector<int32_t>> input(count);

@@ -23,18 +23,11 @@ struct mb_decode_stream {
   std::string text;
 };
 
-namespace {
-template <class T>
-void require(const T* p, const char* name) {
-  if (!p) mb::fail(mb::Status::kInvalidArgument, name, " is NULL");
-}
-}  // namespace
-
 mb_status mb_tokenizer_load(mb_tokenizer** out, const char* path) {
   return mb::api::guarded(nullptr, [&] {
-    require(out, "out");
+    mb::api::require(out, "out");
     *out = nullptr;
-    require(path, "path");
+    mb::api::require(path, "path");
     auto handle = std::make_unique<mb_tokenizer>();
     handle->tokenizer = mb::Tokenizer::load(path);
     *out = handle.release();
@@ -49,8 +42,8 @@ mb_status mb_tokenizer_encode(mb_tokenizer* tokenizer, const char* text, size_t 
                               const int32_t** ids, size_t* count) {
   if (!tokenizer) return mb::api::guarded(nullptr, [] { mb::fail(mb::Status::kInvalidArgument, "tokenizer is NULL"); });
   return mb::api::guarded(&tokenizer->error, [&] {
-    require(ids, "ids");
-    require(count, "count");
+    mb::api::require(ids, "ids");
+    mb::api::require(count, "count");
     if (!text && length) mb::fail(mb::Status::kInvalidArgument, "text is NULL");
     tokenizer->ids = tokenizer->tokenizer->encode(std::string_view(text ? text : "", length), add_special_tokens != 0);
     *ids = tokenizer->ids.data();
@@ -62,7 +55,7 @@ mb_status mb_tokenizer_decode(mb_tokenizer* tokenizer, const int32_t* ids, size_
                               const char** text, size_t* length) {
   if (!tokenizer) return mb::api::guarded(nullptr, [] { mb::fail(mb::Status::kInvalidArgument, "tokenizer is NULL"); });
   return mb::api::guarded(&tokenizer->error, [&] {
-    require(text, "text");
+    mb::api::require(text, "text");
     if (!ids && count) mb::fail(mb::Status::kInvalidArgument, "ids is NULL");
     std::vector<int32_t> v(ids, ids + count);
     tokenizer->text = tokenizer->tokenizer->decode(v, skip_special_tokens != 0);
@@ -85,7 +78,7 @@ const char* mb_tokenizer_id_to_token(const mb_tokenizer* tokenizer, int32_t id) 
 mb_status mb_tokenizer_info(mb_tokenizer* tokenizer, const char** json) {
   if (!tokenizer) return mb::api::guarded(nullptr, [] { mb::fail(mb::Status::kInvalidArgument, "tokenizer is NULL"); });
   return mb::api::guarded(&tokenizer->error, [&] {
-    require(json, "json");
+    mb::api::require(json, "json");
     const mb::Tokenizer& t = *tokenizer->tokenizer;
     mb::json::Value v = mb::json::Value::object();
     v.set("source", t.source());
@@ -105,8 +98,8 @@ mb_status mb_tokenizer_apply_chat_template(mb_tokenizer* tokenizer, const char* 
                                            const char* variables_json, const char** text) {
   if (!tokenizer) return mb::api::guarded(nullptr, [] { mb::fail(mb::Status::kInvalidArgument, "tokenizer is NULL"); });
   return mb::api::guarded(&tokenizer->error, [&] {
-    require(messages_json, "messages_json");
-    require(text, "text");
+    mb::api::require(messages_json, "messages_json");
+    mb::api::require(text, "text");
     mb::json::Value messages = mb::json::parse(messages_json, "messages_json");
     mb::json::Value variables = variables_json ? mb::json::parse(variables_json, "variables_json") : mb::json::Value();
     tokenizer->text = tokenizer->tokenizer->apply_chat_template(messages, add_generation_prompt != 0, variables);
@@ -116,9 +109,9 @@ mb_status mb_tokenizer_apply_chat_template(mb_tokenizer* tokenizer, const char* 
 
 mb_status mb_decode_stream_begin(mb_decode_stream** out, mb_tokenizer* tokenizer, int skip_special_tokens) {
   return mb::api::guarded(nullptr, [&] {
-    require(out, "out");
+    mb::api::require(out, "out");
     *out = nullptr;
-    require(tokenizer, "tokenizer");
+    mb::api::require(tokenizer, "tokenizer");
     auto handle = std::make_unique<mb_decode_stream>();
     handle->stream = std::make_unique<mb::DecodeStream>(*tokenizer->tokenizer, skip_special_tokens != 0);
     *out = handle.release();
@@ -128,7 +121,7 @@ mb_status mb_decode_stream_begin(mb_decode_stream** out, mb_tokenizer* tokenizer
 mb_status mb_decode_stream_step(mb_decode_stream* stream, int32_t id, const char** text, size_t* length) {
   if (!stream) return mb::api::guarded(nullptr, [] { mb::fail(mb::Status::kInvalidArgument, "stream is NULL"); });
   return mb::api::guarded(&stream->error, [&] {
-    require(text, "text");
+    mb::api::require(text, "text");
     stream->text = stream->stream->step(id);
     *text = stream->text.c_str();
     if (length) *length = stream->text.size();
@@ -138,7 +131,7 @@ mb_status mb_decode_stream_step(mb_decode_stream* stream, int32_t id, const char
 mb_status mb_decode_stream_finish(mb_decode_stream* stream, const char** text, size_t* length) {
   if (!stream) return mb::api::guarded(nullptr, [] { mb::fail(mb::Status::kInvalidArgument, "stream is NULL"); });
   return mb::api::guarded(&stream->error, [&] {
-    require(text, "text");
+    mb::api::require(text, "text");
     stream->text = stream->stream->finish();
     *text = stream->text.c_str();
     if (length) *length = stream->text.size();

@@ -119,4 +119,10 @@ std::vector<int32_t> parse_token_ids(const std::string& text, const char* option
   return ids;
 }
 
+json::Value token_ids_json(const std::vector<int32_t>& ids) {
+  json::Value a = json::Value::array();
+  for (int32_t id : ids) a.push(int64_t{id});
+  return a;
+}
+
 }  // namespace mb::cli

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "io/json.h"
 #include "io/tensor_files.h"
 
 namespace mb::cli {
@@ -33,6 +34,8 @@ class Args {
 uint64_t parse_size(const std::string& text);
 // Token ids written "1,2,3", "1 2 3" or "[1, 2, 3]"; errors name `option`.
 std::vector<int32_t> parse_token_ids(const std::string& text, const char* option);
+// Token ids as a JSON array, for --json output.
+json::Value token_ids_json(const std::vector<int32_t>& ids);
 
 // The format named by option --<name> ("auto" when absent); an unknown name is an error.
 Format format_option(const Args& args, const char* name);

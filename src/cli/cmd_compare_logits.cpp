@@ -32,12 +32,6 @@ json::Value top5(const float* logits, int64_t vocab) {
   return out;
 }
 
-json::Value ids_json(const std::vector<int32_t>& ids) {
-  json::Value a = json::Value::array();
-  for (int32_t id : ids) a.push(int64_t{id});
-  return a;
-}
-
 }  // namespace
 
 int compare_logits(const Args& args) {
@@ -84,7 +78,7 @@ int compare_logits(const Args& args) {
     }
   }
   json::Value out = json::Value::object();
-  out.set("prompt_ids", ids_json(prompt));
+  out.set("prompt_ids", token_ids_json(prompt));
   out.set("logits_max_abs_diff", max_abs);
   out.set("logits_mean_abs_diff", sum_abs / double(T * V));
   out.set("cosine_similarity", dot / std::sqrt(na * nb));
@@ -99,8 +93,8 @@ int compare_logits(const Args& args) {
     int64_t match = 0;
     while (match < static_cast<int64_t>(std::min(ta.size(), tb.size())) && ta[match] == tb[match]) ++match;
     tokens_equal = ta == tb;
-    out.set("tokens_a", ids_json(ta));
-    out.set("tokens_b", ids_json(tb));
+    out.set("tokens_a", token_ids_json(ta));
+    out.set("tokens_b", token_ids_json(tb));
     out.set("tokens_matching", match);
   }
   if (args.has("json")) {

@@ -12,6 +12,7 @@
 #include "core/paths.h"
 #include "engine/cpu/cpu_model.h"
 #include "engine/generate.h"
+#include "io/hf_config.h"
 #include "io/json.h"
 #include "tokenizer/tokenizer.h"
 
@@ -32,20 +33,6 @@ const char* kUsage = R"(usage: mbridge generate (--hf-model DIR | --megatron-pat
   --device cpu          the backend (cpu: the float32 reference; cuda is not available yet)
   --json                {"prompt_ids", "generated_ids", "text"} on stdout
 )";
-
-std::vector<int32_t> generation_config_eos(const std::string& folder) {
-  std::vector<int32_t> ids;
-  const std::string path = folder + "/generation_config.json";
-  if (folder.empty() || !is_regular_file(path)) return ids;
-  json::Value g = json::parse_file(path);
-  if (const json::Value* eos = g.find("eos_token_id")) {
-    if (eos->is_array())
-      for (const json::Value& id : eos->items()) ids.push_back(static_cast<int32_t>(id.as_int(path)));
-    else if (eos->is_int())
-      ids.push_back(static_cast<int32_t>(eos->as_int()));
-  }
-  return ids;
-}
 
 std::string token_text(const Tokenizer* tok, int32_t id) {
   if (!tok) return "";
@@ -94,18 +81,14 @@ int run_generate(int argc, char** argv) {
   g.sampling.seed = static_cast<uint64_t>(args.get_int("seed", 0));
   if (auto stop = args.get("stop-ids")) g.stop_ids = parse_token_ids(*stop, "--stop-ids");
   else if (tok && !tok->eos_token_ids().empty()) g.stop_ids = tok->eos_token_ids();
-  else g.stop_ids = generation_config_eos(hf.value_or(""));
+  else g.stop_ids = generation_eos_ids(hf.value_or(""));
 
   const bool as_json = args.has("json");
   engine::CpuModel model(*source);
   source.reset();  // every parameter is in the model now
   const int64_t V = model.config().vocab_size;
   if (!as_json) {
-    std::printf("prompt ids: %s\n", json::dump([&] {
-                  json::Value a = json::Value::array();
-                  for (int32_t id : prompt) a.push(int64_t{id});
-                  return a;
-                }()).c_str());
+    std::printf("prompt ids: %s\n", json::dump(token_ids_json(prompt)).c_str());
   }
   auto generated = engine::generate(model, {prompt}, g, [&](size_t, int64_t step, int32_t token, const float* logits) {
     if (as_json) return true;
@@ -119,15 +102,16 @@ int run_generate(int argc, char** argv) {
     return true;
   })[0];
 
-  json::Value out = json::Value::object();
-  json::Value p = json::Value::array(), gen = json::Value::array();
-  for (int32_t id : prompt) p.push(int64_t{id});
-  for (int32_t id : generated) gen.push(int64_t{id});
-  out.set("prompt_ids", std::move(p));
-  out.set("generated_ids", std::move(gen));
-  if (tok) out.set("text", tok->decode(generated, true));
-  if (as_json) std::printf("%s\n", json::dump(out).c_str());
-  else if (tok) std::printf("text: %s\n", json::quote(tok->decode(generated, true)).c_str());
+  const std::string text = tok ? tok->decode(generated, true) : std::string();
+  if (as_json) {
+    json::Value out = json::Value::object();
+    out.set("prompt_ids", token_ids_json(prompt));
+    out.set("generated_ids", token_ids_json(generated));
+    if (tok) out.set("text", text);
+    std::printf("%s\n", json::dump(out).c_str());
+  } else if (tok) {
+    std::printf("text: %s\n", json::quote(text).c_str());
+  }
   return 0;
 }
 

@@ -39,6 +39,14 @@ const char* kChatUsage = R"(usage: mbridge chat-template --tokenizer DIR --messa
   --json                   {"text": the rendered prompt, "ids": its tokens (no special tokens added)}
 )";
 
+// Ids as a JSON array, or space-separated.
+std::string ids_text(const std::vector<int32_t>& ids, bool as_json) {
+  if (as_json) return json::dump(token_ids_json(ids));
+  std::string s;
+  for (size_t i = 0; i < ids.size(); ++i) s += (i ? " " : "") + std::to_string(ids[i]);
+  return s;
+}
+
 std::vector<std::string> input_lines(const std::string& path) {
   std::ifstream in(path);
   if (!in) fail(Status::kNotFound, path, ": cannot open");
@@ -47,12 +55,6 @@ std::vector<std::string> input_lines(const std::string& path) {
   while (std::getline(in, line))
     if (!line.empty()) lines.push_back(line);
   return lines;
-}
-
-std::string ids_text(const std::vector<int32_t>& ids, bool as_json) {
-  std::string s = as_json ? "[" : "";
-  for (size_t i = 0; i < ids.size(); ++i) s += (i ? (as_json ? "," : " ") : "") + std::to_string(ids[i]);
-  return as_json ? s + "]" : s;
 }
 
 }  // namespace
@@ -102,9 +104,7 @@ int run_chat_template(int argc, char** argv) {
   }
   json::Value out = json::Value::object();
   out.set("text", text);
-  json::Value ids = json::Value::array();
-  for (int32_t id : tok->encode(text, false)) ids.push(int64_t{id});  // as apply_chat_template(tokenize=True)
-  out.set("ids", std::move(ids));
+  out.set("ids", token_ids_json(tok->encode(text, false)));  // as apply_chat_template(tokenize=True)
   std::printf("%s\n", json::dump(out).c_str());
   return 0;
 }

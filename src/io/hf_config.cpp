@@ -124,4 +124,18 @@ HfConfig load_hf_config(const std::string& path) {
   return parse_hf_config(json::parse_file(file), file);
 }
 
+std::vector<int32_t> generation_eos_ids(const std::string& folder) {
+  std::vector<int32_t> ids;
+  const std::string path = folder + "/generation_config.json";
+  if (folder.empty() || !is_regular_file(path)) return ids;
+  json::Value g = json::parse_file(path);
+  if (const json::Value* eos = g.find("eos_token_id")) {
+    if (eos->is_array())
+      for (const json::Value& id : eos->items()) ids.push_back(static_cast<int32_t>(id.as_int(path + ": eos_token_id")));
+    else if (eos->is_int())
+      ids.push_back(static_cast<int32_t>(eos->as_int()));
+  }
+  return ids;
+}
+
 }  // namespace mb

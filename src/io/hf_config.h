@@ -4,6 +4,7 @@
 // into one normalised view. The raw JSON is kept whole, so nothing a model family needs is lost.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -68,5 +69,9 @@ struct HfConfig {
 HfConfig parse_hf_config(const json::Value& raw, const std::string& source);
 // `path`: a config.json, or the folder holding one.
 HfConfig load_hf_config(const std::string& path);
+
+// The eos_token_id of `folder`'s generation_config.json (a number or a list): the ids generation stops at.
+// Empty when the file or the field is absent.
+std::vector<int32_t> generation_eos_ids(const std::string& folder);
 
 }  // namespace mb

@@ -115,11 +115,7 @@ class ByteFallbackDecoder : public Decoder {
     size_t pending_tokens = 0;
     auto flush = [&] {
       if (pending_tokens == 0) return;
-      size_t pos = 0;
-      char32_t c;
-      bool valid = true;
-      while (pos < pending.size() && valid) valid = unicode::next_code_point(pending, &pos, &c);
-      if (valid) out.push_back(pending);
+      if (unicode::invalid_utf8_at(pending) == std::string_view::npos) out.push_back(pending);
       else
         for (size_t i = 0; i < pending_tokens; ++i) out.push_back("\xEF\xBF\xBD");
       pending.clear();

@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "core/paths.h"
+#include "io/hf_config.h"
 #include "tokenizer/added_vocabulary.h"
 #include "tokenizer/bpe_model.h"
 #include "tokenizer/decoder.h"
@@ -72,16 +73,7 @@ std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& path) {
       for (const char* key : {"bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"})
         if (std::string name = token_name(config, key); !name.empty()) t->special_token_names_.emplace_back(key, name);
     }
-    std::string generation_path = folder + "/generation_config.json";
-    if (is_regular_file(generation_path)) {
-      json::Value gen = json::parse_file(generation_path);
-      if (const json::Value* eos = gen.find("eos_token_id")) {
-        if (eos->is_array())
-          for (const json::Value& id : eos->items()) t->eos_ids_.push_back(static_cast<int32_t>(id.as_int(generation_path + ": eos_token_id")));
-        else if (eos->is_int())
-          t->eos_ids_.push_back(static_cast<int32_t>(eos->as_int()));
-      }
-    }
+    t->eos_ids_ = generation_eos_ids(folder);
     if (t->eos_ids_.empty() && !t->eos_token_.empty() && t->token_to_id(t->eos_token_) >= 0)
       t->eos_ids_.push_back(t->token_to_id(t->eos_token_));
   }
@@ -97,13 +89,7 @@ void Tokenizer::tokenize_plain(const std::string& text, bool at_start, std::vect
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_tokens) const {
-  {
-    size_t pos = 0;
-    char32_t c;
-    while (pos < text.size())
-      if (!unicode::next_code_point(text, &pos, &c))
-        fail(Status::kInvalidArgument, "text to tokenize is not valid UTF-8 at byte ", pos);
-  }
+  unicode::check_utf8(text, "text to tokenize");
   std::vector<int32_t> ids;
   // Pass 1: tokens matched on the raw text. Pass 2: each stretch between them normalized on its own,
   // then the normalized tokens matched in it.

@@ -169,6 +169,19 @@ void append_utf8(std::string* out, char32_t c) {
   }
 }
 
+size_t invalid_utf8_at(std::string_view text) {
+  size_t pos = 0;
+  char32_t c;
+  while (pos < text.size())
+    if (!next_code_point(text, &pos, &c)) return pos;
+  return std::string_view::npos;
+}
+
+void check_utf8(std::string_view text, const std::string& what) {
+  const size_t bad = invalid_utf8_at(text);
+  if (bad != std::string_view::npos) fail(Status::kInvalidArgument, what, ": not valid UTF-8 at byte ", bad);
+}
+
 std::vector<char32_t> decode_utf8(std::string_view text, const std::string& what) {
   std::vector<char32_t> out;
   out.reserve(text.size());

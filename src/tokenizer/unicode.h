@@ -29,6 +29,10 @@ bool is_word_char(char32_t c);  // CaseFolding.txt statuses C and S; c itself wh
 // overlong forms, surrogates and values past U+10FFFF.
 bool next_code_point(std::string_view text, size_t* pos, char32_t* out);
 void append_utf8(std::string* out, char32_t c);
+// The byte offset of the first malformed sequence, or std::string_view::npos when `text` is valid UTF-8.
+size_t invalid_utf8_at(std::string_view text);
+// Throws kInvalidArgument naming `what` and the byte offset when `text` is not valid UTF-8.
+void check_utf8(std::string_view text, const std::string& what);
 // Whole-string decode; throws kInvalidArgument naming `what` and the byte offset on malformed UTF-8.
 std::vector<char32_t> decode_utf8(std::string_view text, const std::string& what);
 std::string encode_utf8(const std::u32string& text);

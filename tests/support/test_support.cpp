@@ -184,6 +184,11 @@ std::string rewrite_torch_dist(const mb::TorchDistCheckpoint& src, const std::st
 
 namespace mbtest {
 
+std::string tokenizer_models(const std::string& name) {
+  const char* env = std::getenv("MB_TOKENIZER_CACHE");
+  return (env ? std::string(env) : std::string(MB_SOURCE_DIR) + "/.cache/tokenizers") + "/" + name + "/package/models";
+}
+
 std::vector<std::string> names_with_suffix(const std::string& dir, const std::string& suffix) {
   std::vector<std::string> names;
   if (DIR* d = opendir(dir.c_str())) {

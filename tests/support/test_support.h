@@ -19,6 +19,9 @@ namespace mbtest {
 std::string fixture(const std::string& relative);  // tests/fixtures/<relative>
 std::string scratch_dir(const std::string& name);  // a fresh, empty folder for one test
 std::string read_file(const std::string& path);
+// The folder of a real tokenizer fetched by tests/support/fetch_tokenizers.sh (llama3, qwen3, ...):
+// $MB_TOKENIZER_CACHE/<name>/package/models, the cache being .cache/tokenizers of the source tree by default.
+std::string tokenizer_models(const std::string& name);
 // The names of the files in `dir` that end with `suffix`, the suffix cut off, sorted.
 std::vector<std::string> names_with_suffix(const std::string& dir, const std::string& suffix);
 void write_file(const std::string& path, const std::string& bytes);

@@ -9,16 +9,12 @@
 #include "core/error.h"
 #include "io/json.h"
 #include "tokenizer/jinja_template.h"
+#include "support/test_support.h"
 #include "tokenizer/tokenizer.h"
 
 using namespace mb;
 
 namespace {
-std::string cache_dir() {
-  const char* env = std::getenv("MB_TOKENIZER_CACHE");
-  return env ? env : std::string(MB_SOURCE_DIR) + "/.cache/tokenizers";
-}
-
 std::string render(const std::string& source, const std::string& context_json = "{}") {
   return jinja::Template(source).render(jinja::Value::from_json(json::parse(context_json, "context")));
 }
@@ -29,7 +25,7 @@ class ChatTemplate : public ::testing::TestWithParam<std::string> {};
 TEST_P(ChatTemplate, RendersAsTheReference) {
   const std::string name = GetParam();
   std::unique_ptr<Tokenizer> tok;
-  ASSERT_NO_THROW(tok = Tokenizer::load(cache_dir() + "/" + name + "/package/models"))
+  ASSERT_NO_THROW(tok = Tokenizer::load(mbtest::tokenizer_models(name)))
       << "run tests/support/fetch_tokenizers.sh first";
   std::ifstream in(std::string(MB_FIXTURES_DIR) + "/tokenizer/chat_" + name + ".jsonl");
   std::string line;

@@ -10,17 +10,13 @@
 
 #include "io/json.h"
 #include "tokenizer/decode_stream.h"
+#include "support/test_support.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
 
 using namespace mb;
 
 namespace {
-std::string cache_dir() {
-  const char* env = std::getenv("MB_TOKENIZER_CACHE");
-  return env ? env : std::string(MB_SOURCE_DIR) + "/.cache/tokenizers";
-}
-
 std::vector<std::string> read_lines(const std::string& path) {
   std::ifstream in(path);
   std::vector<std::string> lines;
@@ -41,7 +37,7 @@ class TokenizerCorpus : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(TokenizerCorpus, IdsAndDecodesEqualHuggingFaceTokenizers) {
   const std::string name = GetParam();
-  const std::string folder = cache_dir() + "/" + name + "/package/models";
+  const std::string folder = mbtest::tokenizer_models(name);
   std::unique_ptr<Tokenizer> tok;
   ASSERT_NO_THROW(tok = Tokenizer::load(folder)) << "run tests/support/fetch_tokenizers.sh first (" << folder << ")";
   std::vector<std::string> corpus = read_lines(std::string(MB_FIXTURES_DIR) + "/tokenizer/corpus.jsonl");
@@ -80,7 +76,7 @@ INSTANTIATE_TEST_SUITE_P(Real, TokenizerCorpus,
 TEST_P(TokenizerCorpus, StreamingDecodeGivesTheFullDecodeInWholeCharacters) {
   const std::string name = GetParam();
   std::unique_ptr<Tokenizer> tok;
-  ASSERT_NO_THROW(tok = Tokenizer::load(cache_dir() + "/" + name + "/package/models"));
+  ASSERT_NO_THROW(tok = Tokenizer::load(mbtest::tokenizer_models(name)));
   std::vector<std::string> refs = read_lines(std::string(MB_FIXTURES_DIR) + "/tokenizer/" + name + ".jsonl");
   size_t failures = 0;
   for (size_t i = 0; i < refs.size() && failures < 5; ++i) {

@@ -64,6 +64,7 @@ CpuModel::CpuModel(const bridge::ParamSource& source) : config_(source.config())
     const float* f = t.data_as<float>();
     params_[Key{static_cast<int>(p.key.kind), p.key.layer, p.key.expert}] = std::vector<float>(f, f + t.numel());
   }
+  inv_freq_ = inverse_frequencies();
 }
 
 const std::vector<float>& CpuModel::param(int kind, int layer, int expert) const {
@@ -110,7 +111,6 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
   const int64_t heads = c.num_attention_heads, groups = c.num_query_groups, per_group = heads / groups;
   const int64_t qkv_rows = (heads + 2 * groups) * d, kv_row = groups * d;
   const int64_t start = cache->length, total = start + T;  // positions of the new tokens: [start, total)
-  const std::vector<float> inv_freq = inverse_frequencies();
   const double depth_scale = c.scale_depth ? *c.scale_depth / std::sqrt(double(c.num_layers)) : 1.0;
   if (cache->keys.empty()) {
     cache->keys.resize(static_cast<size_t>(c.num_layers));
@@ -151,7 +151,7 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
             const auto& w = param(static_cast<int>(j < per_group ? ParamKind::kQNorm : ParamKind::kKNorm), layer);
             rms_norm(head, w.data(), d, c.norm_epsilon, head);
           }
-          rotate(head, d, inv_freq, start + t);
+          rotate(head, d, inv_freq_, start + t);
         }
         std::copy(group + per_group * d, group + (per_group + 1) * d, &keys[(start + t) * kv_row + g * d]);
         std::copy(group + (per_group + 1) * d, group + (per_group + 2) * d, &values[(start + t) * kv_row + g * d]);

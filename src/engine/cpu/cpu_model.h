@@ -45,6 +45,7 @@ class CpuModel {
   std::vector<float> inverse_frequencies() const;
 
   bridge::ModelConfig config_;
+  std::vector<float> inv_freq_;  // rotary inverse frequencies, once per model
   int64_t vocab_rows_ = 0;
   std::map<Key, std::vector<float>> params_;
 };
