@@ -252,13 +252,14 @@ MB_API mb_status mb_verify(const char *a, const char *b, int *equal, const char 
 /* ---- running a model ------------------------------------------------------------------------------------
  * The weights of an opened model (Hugging Face folder or Megatron checkpoint of any layout) loaded onto a
  * backend, logits for token sequences, and generation. Backends: MB_DEVICE_CPU, the float32 reference (exact,
- * slow; what CI runs). MB_DEVICE_CUDA is MB_ERR_UNSUPPORTED until the CUDA backend lands. */
+ * slow; what CI runs) and MB_DEVICE_CUDA (bf16 weights on one GPU, float32 accumulation; MB_ERR_UNSUPPORTED in a
+ * build without CUDA, MB_ERR_CUDA on a machine without a GPU). */
 
 typedef struct mb_model mb_model;
 
 typedef struct mb_load_options {
   uint32_t struct_size;  /* sizeof(mb_load_options) */
-  mb_device_type device; /* MB_DEVICE_CPU (default) */
+  mb_device_type device; /* MB_DEVICE_CPU (default) or MB_DEVICE_CUDA */
   int device_index;      /* which GPU, for MB_DEVICE_CUDA */
 } mb_load_options;
 
@@ -294,12 +295,19 @@ MB_API mb_status mb_generate(mb_model *model, const int32_t *const *prompts, con
                              const mb_generate_options *options, mb_token_fn on_token, void *user_data,
                              const int32_t **generated, const size_t **generated_lengths);
 
+typedef struct mb_tokenizer mb_tokenizer;
+/* Text in, text out: each prompt (UTF-8, NUL-terminated) encoded with the tokenizer (special tokens added, as
+ * mb_tokenizer_encode does), generated as mb_generate does — with the tokenizer's eos ids as stop ids when
+ * options->stop_count is 0 — and each sequence's new tokens decoded without special tokens. (*texts)[i] is
+ * sequence i's text; they stay valid until the next call on this handle. */
+MB_API mb_status mb_generate_text(mb_model *model, mb_tokenizer *tokenizer, const char *const *prompts, size_t count,
+                                  const mb_generate_options *options, mb_token_fn on_token, void *user_data,
+                                  const char *const **texts);
+
 /* ---- tokenizers ----------------------------------------------------------------------------------------
  * Hugging Face tokenizer.json files (byte-level BPE and SentencePiece-style BPE with byte fallback), run as
  * the `tokenizers` library runs them: the same ids, the same decoded text. Text is UTF-8 with an explicit
  * length (it may contain NUL bytes); invalid UTF-8 is refused with MB_ERR_INVALID_ARGUMENT. */
-
-typedef struct mb_tokenizer mb_tokenizer;
 
 /* path: a tokenizer.json file, or a folder holding one (its tokenizer_config.json and generation_config.json
  * are read too when present: chat template, bos/eos tokens, eos ids). */

@@ -4,18 +4,11 @@
 #include <vector>
 
 #include "api/api_guard.h"
+#include "api/api_tokenizer_handle.h"
 #include "io/json.h"
 #include "mbridge.h"
 #include "tokenizer/decode_stream.h"
 #include "tokenizer/tokenizer.h"
-
-struct mb_tokenizer {
-  std::unique_ptr<mb::Tokenizer> tokenizer;
-  std::string error;
-  std::vector<int32_t> ids;  // the last encode
-  std::string text;          // the last decode
-  std::string info_json;
-};
 
 struct mb_decode_stream {
   std::unique_ptr<mb::DecodeStream> stream;

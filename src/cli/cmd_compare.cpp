@@ -36,15 +36,15 @@ int compare_models(const Args& args) {
 int run_compare(int argc, char** argv) {
   Args args(argc, argv, 2,
             {"format-a", "format-b", "hf-model", "megatron-path", "reference", "family", "prompt", "prompt-ids", "tokenizer",
-             "max-new-tokens"},
+             "max-new-tokens", "device"},
             {"all", "json", "models", "help"});
   if (args.has("help")) {
     std::fputs("usage: mbridge compare A B [--format-a F] [--format-b F] [--all] [--json]\n"
                "       mbridge compare A B --models   compare two models (Hugging Face folders or Megatron\n"
                "                                      checkpoints, in any layout) parameter by parameter\n"
                "       mbridge compare --hf-model DIR (--megatron-path DIR | --reference FILE) [--prompt TEXT |\n"
-               "                       --prompt-ids IDS] [--max-new-tokens N] [--json]\n"
-               "                                      run both (CPU reference): logits max/mean abs diff, cosine\n"
+               "                       --prompt-ids IDS] [--max-new-tokens N] [--device cpu|cuda[:N]] [--json]\n"
+               "                                      run both (CPU reference or GPU): logits max/mean abs diff, cosine\n"
                "                                      similarity, argmax and greedy token match, top 5 of each side;\n"
                "                                      --reference: a safetensors file with input_ids and logits\n", stdout);
     return 0;

@@ -1,6 +1,6 @@
 // mbridge compare --hf-model DIR (--megatron-path DIR | --reference FILE) [...]: the seed's compare.py. Runs
-// both models (or one model and saved logits) on the same prompt with the CPU reference backend and reports
-// how far their logits are apart and whether their greedy tokens agree.
+// both models (or one model and saved logits) on the same prompt, on the CPU reference backend or the GPU
+// (--device), and reports how far their logits are apart and whether their greedy tokens agree.
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -11,8 +11,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "core/error.h"
-#include "engine/cpu/cpu_model.h"
-#include "engine/generate.h"
+#include "engine/model.h"
 #include "engine/sampling.h"
 #include "io/json.h"
 #include "io/safetensors.h"
@@ -40,11 +39,12 @@ int compare_logits(const Args& args) {
   if (megatron.has_value() == reference.has_value())
     fail(Status::kInvalidArgument, "compare --hf-model needs exactly one of --megatron-path and --reference");
 
-  engine::CpuModel a(*bridge::open_hf_source(hf));
-  const int64_t V = a.config().vocab_size;
+  const std::string device = args.get("device").value_or("cpu");
+  std::unique_ptr<engine::Model> a = engine::load_model(*bridge::open_hf_source(hf), device);
+  const int64_t V = a->config().vocab_size;
   std::vector<int32_t> prompt;
   std::vector<float> logits_b;
-  std::unique_ptr<engine::CpuModel> b;
+  std::unique_ptr<engine::Model> b;
   if (reference) {  // a safetensors file with input_ids and logits (what the fixtures hold)
     auto file = SafetensorsFile::open(*reference);
     Tensor ids = file->tensor("input_ids").contiguous().to(DType::I64);
@@ -57,13 +57,13 @@ int compare_logits(const Args& args) {
     bridge::MegatronSourceOptions o;
     o.hf_model = hf;
     o.family = args.get("family").value_or("");
-    b = std::make_unique<engine::CpuModel>(*bridge::open_megatron_source(*megatron, o));
+    b = engine::load_model(*bridge::open_megatron_source(*megatron, o), device);
     if (b->config().vocab_size != V) fail(Status::kInvalidArgument, "the two models have different vocabularies");
     if (auto text = args.get("prompt")) prompt = Tokenizer::load(args.get("tokenizer").value_or(hf))->encode(*text);
     else prompt = parse_token_ids(args.get("prompt-ids").value_or("1,2,3,4"), "--prompt-ids");
     logits_b = b->forward(prompt);
   }
-  std::vector<float> logits_a = a.forward(prompt);
+  std::vector<float> logits_a = a->forward(prompt);
 
   double max_abs = 0, sum_abs = 0, dot = 0, na = 0, nb = 0;
   int64_t argmax_equal = 0;
@@ -89,7 +89,7 @@ int compare_logits(const Args& args) {
   if (b) {  // greedy tokens of both
     engine::GenerateOptions g;
     g.max_new_tokens = args.get_int("max-new-tokens", 16);
-    auto ta = engine::generate(a, {prompt}, g)[0], tb = engine::generate(*b, {prompt}, g)[0];
+    auto ta = a->generate({prompt}, g, {})[0], tb = b->generate({prompt}, g, {})[0];
     int64_t match = 0;
     while (match < static_cast<int64_t>(std::min(ta.size(), tb.size())) && ta[match] == tb[match]) ++match;
     tokens_equal = ta == tb;

@@ -1,6 +1,7 @@
 // mbridge generate (--hf-model DIR | --megatron-path DIR) (--prompt TEXT | --prompt-ids 1,2,3) [options]
-// The model's weights on the CPU reference backend, then generation, printed step by step as the seed script
-// does (the top 5 at step 0, then every chosen token), or as one JSON object with --json.
+// The model's weights on a backend (the CPU reference, or the GPU with --device cuda), then generation,
+// printed step by step as the seed script does (the top 5 at step 0, then every chosen token), or as one
+// JSON object with --json.
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -10,8 +11,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/paths.h"
-#include "engine/cpu/cpu_model.h"
-#include "engine/generate.h"
+#include "engine/model.h"
 #include "io/hf_config.h"
 #include "io/json.h"
 #include "tokenizer/tokenizer.h"
@@ -30,7 +30,7 @@ const char* kUsage = R"(usage: mbridge generate (--hf-model DIR | --megatron-pat
   --temperature T       0 (greedy)
   --top-k K  --top-p P  --seed S
   --stop-ids IDS        stop after one of these (default: eos ids of generation_config.json or the tokenizer)
-  --device cpu          the backend (cpu: the float32 reference; cuda is not available yet)
+  --device D            cpu (the float32 reference, the default), cuda or cuda:N (bf16 weights on a GPU)
   --json                {"prompt_ids", "generated_ids", "text"} on stdout
 )";
 
@@ -54,8 +54,6 @@ int run_generate(int argc, char** argv) {
   if (!hf && !megatron) fail(Status::kInvalidArgument, "give --hf-model or --megatron-path");
   if (args.get("prompt").has_value() == args.get("prompt-ids").has_value())
     fail(Status::kInvalidArgument, "give exactly one of --prompt and --prompt-ids");
-  if (args.get("device").value_or("cpu") != "cpu")
-    fail(Status::kUnsupported, "--device ", *args.get("device"), ": only the CPU reference backend runs models so far");
 
   std::unique_ptr<bridge::ParamSource> source;
   if (megatron) {
@@ -84,15 +82,15 @@ int run_generate(int argc, char** argv) {
   else g.stop_ids = generation_eos_ids(hf.value_or(""));
 
   const bool as_json = args.has("json");
-  engine::CpuModel model(*source);
+  std::unique_ptr<engine::Model> model = engine::load_model(*source, args.get("device").value_or("cpu"));
   source.reset();  // every parameter is in the model now
-  const int64_t V = model.config().vocab_size;
+  const int64_t V = model->config().vocab_size;
   if (!as_json) {
     std::printf("prompt ids: %s\n", json::dump(token_ids_json(prompt)).c_str());
   }
-  auto generated = engine::generate(model, {prompt}, g, [&](size_t, int64_t step, int32_t token, const float* logits) {
+  auto generated = model->generate({prompt}, g, [&](size_t, int64_t step, int32_t token, const float* logits) {
     if (as_json) return true;
-    if (step == 0) {
+    if (step == 0 && logits) {
       std::printf("step 0 top 5:");
       for (auto [id, logit] : engine::top_logits(logits, V, 5)) std::printf(" %d (%.4f)%s%s", id, logit, tok ? " " : "", token_text(tok.get(), id).c_str());
       std::printf("\n");

@@ -259,7 +259,14 @@ static void test_model(const char *fixtures) {
   mb_model *model = NULL;
   mb_load_options lo = mb_load_default_options();
   lo.device = MB_DEVICE_CUDA;
-  CHECK(mb_load_weights(&model, bridge, &lo) == MB_ERR_UNSUPPORTED && model == NULL);
+  if (mb_cuda_device_count() > 0) { /* the GPU machine */
+    CHECK(mb_load_weights(&model, bridge, &lo) == MB_OK && model != NULL);
+    mb_model_free(model);
+    model = NULL;
+  } else { /* a build without CUDA, or no GPU to run it on */
+    const mb_status st = mb_load_weights(&model, bridge, &lo);
+    CHECK((st == MB_ERR_UNSUPPORTED || st == MB_ERR_CUDA) && model == NULL);
+  }
   CHECK(mb_load_weights(&model, bridge, NULL) == MB_OK);
   mb_bridge_free(bridge); /* the model keeps what it needs */
   if (!model) return;
@@ -321,6 +328,37 @@ static void test_model(const char *fixtures) {
   size_t empty = 0;
   CHECK(mb_generate(model, prompts, &empty, 1, &go, NULL, NULL, &generated, &generated_lengths) == MB_ERR_INVALID_ARGUMENT);
   CHECK(strstr(mb_model_errmsg(model), "empty") != NULL);
+
+  /* text in, text out: what encoding, mb_generate and decoding give */
+  mb_tokenizer *tok = NULL;
+  CHECK(mb_tokenizer_load(&tok, join(fixtures, "bridge/hf/llama31")) == MB_OK);
+  if (tok) {
+    const char *inputs[] = {"hello world", "megatron and hugging face"};
+    const char *const *texts = NULL;
+    int32_t eos = mb_tokenizer_token_to_id(tok, "</s>");
+    mb_generate_options to = mb_generate_default_options();
+    to.max_new_tokens = 5;
+    to.stop_ids = &eos;
+    to.stop_count = 1;
+    CHECK(mb_generate_text(model, tok, inputs, 2, &to, NULL, NULL, &texts) == MB_OK);
+    char got[2][256] = {{0}};
+    for (int s = 0; s < 2 && texts; ++s) snprintf(got[s], sizeof got[s], "%s", texts[s]);
+    for (int s = 0; s < 2 && texts; ++s) {
+      const int32_t *ids = NULL;
+      size_t n = 0;
+      CHECK(mb_tokenizer_encode(tok, inputs[s], strlen(inputs[s]), 1, &ids, &n) == MB_OK);
+      int32_t prompt[64];
+      if (!ids || n > 64) break;
+      memcpy(prompt, ids, n * sizeof(int32_t));
+      const int32_t *one[] = {prompt};
+      CHECK(mb_generate(model, one, &n, 1, &to, NULL, NULL, &generated, &generated_lengths) == MB_OK);
+      const char *want = NULL;
+      CHECK(mb_tokenizer_decode(tok, generated, generated_lengths[0], 1, &want, NULL) == MB_OK);
+      CHECK(want && strcmp(want, got[s]) == 0);
+    }
+    CHECK(mb_generate_text(model, NULL, inputs, 1, &to, NULL, NULL, &texts) == MB_ERR_INVALID_ARGUMENT);
+    mb_tokenizer_free(tok);
+  }
   mb_model_free(model);
   mb_model_free(NULL);
 }

@@ -8,6 +8,7 @@
 #include "bridge/params.h"
 #include "core/error.h"
 #include "core/tensor.h"
+#include "engine/rope.h"
 
 namespace mb::engine {
 namespace {
@@ -55,16 +56,12 @@ void softmax(std::vector<double>* v) {
 }  // namespace
 
 CpuModel::CpuModel(const bridge::ParamSource& source) : config_(source.config()), vocab_rows_(source.vocab_rows()) {
-  const bridge::ModelConfig& c = config_;
-  const std::string& type = c.rope_scaling.type;
-  if (type != "default" && type != "linear" && type != "llama3")
-    fail(Status::kUnsupported, source.path(), ": rope scaling '", type, "' is not implemented by the CPU forward pass");
+  inv_freq_ = rotary_inverse_frequencies(config_, source.path());
   for (const bridge::ParamInfo& p : source.params()) {
     Tensor t = source.read(p).contiguous().to(DType::F32);
     const float* f = t.data_as<float>();
     params_[Key{static_cast<int>(p.key.kind), p.key.layer, p.key.expert}] = std::vector<float>(f, f + t.numel());
   }
-  inv_freq_ = inverse_frequencies();
 }
 
 const std::vector<float>& CpuModel::param(int kind, int layer, int expert) const {
@@ -73,31 +70,9 @@ const std::vector<float>& CpuModel::param(int kind, int layer, int expert) const
   return it->second;
 }
 
-std::vector<float> CpuModel::inverse_frequencies() const {
-  const bridge::ModelConfig& c = config_;
-  const int64_t d = c.kv_channels;
-  std::vector<float> inv(static_cast<size_t>(d / 2));
-  for (int64_t i = 0; i < d / 2; ++i)
-    inv[static_cast<size_t>(i)] = static_cast<float>(1.0 / std::pow(c.rotary_base, double(2 * i) / double(d)));
-  const RopeScaling& s = c.rope_scaling;
-  if (s.type == "linear") {
-    for (float& f : inv) f = static_cast<float>(f / s.factor.value_or(1.0));
-  } else if (s.type == "llama3") {
-    // Low frequencies slowed by `factor`, high ones kept, the band between blended (as transformers does).
-    const double factor = s.factor.value_or(8.0), low = s.low_freq_factor.value_or(1.0), high = s.high_freq_factor.value_or(4.0);
-    const double old_len = static_cast<double>(s.original_max_position_embeddings.value_or(8192));
-    const double low_wavelen = old_len / low, high_wavelen = old_len / high;
-    for (float& f : inv) {
-      const double wavelen = 2 * M_PI / f;
-      if (wavelen > low_wavelen) {
-        f = static_cast<float>(f / factor);
-      } else if (wavelen >= high_wavelen) {
-        const double smooth = (old_len / wavelen - low) / (high - low);
-        f = static_cast<float>((1 - smooth) * f / factor + smooth * f);
-      }
-    }
-  }
-  return inv;
+std::vector<std::vector<int32_t>> CpuModel::generate(const std::vector<std::vector<int32_t>>& prompts,
+                                                      const GenerateOptions& options, const TokenCallback& on_token) {
+  return engine::generate(*this, prompts, options, on_token);
 }
 
 std::vector<float> CpuModel::forward(const std::vector<int32_t>& ids) const {

@@ -11,9 +11,11 @@
 #include <map>
 #include <memory>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "bridge/model_config.h"
+#include "engine/model.h"
 
 namespace mb::bridge {
 class ParamSource;
@@ -28,21 +30,23 @@ struct CpuCache {
   int64_t length = 0;                             // positions held
 };
 
-class CpuModel {
+class CpuModel final : public Model {
  public:
   // Reads and casts every parameter of `source`; throws kUnsupported for what the forward cannot compute.
   explicit CpuModel(const bridge::ParamSource& source);
 
   // Logits [ids.size() x vocab_size], row by row, for one sequence starting at position 0.
   std::vector<float> forward(const std::vector<int32_t>& ids) const;
+  std::vector<float> forward(const std::vector<int32_t>& ids) override { return std::as_const(*this).forward(ids); }
   // The same for ids that continue the sequence held in `cache` (their positions follow it); the cache grows.
   std::vector<float> forward(CpuCache* cache, const std::vector<int32_t>& ids) const;
-  const bridge::ModelConfig& config() const { return config_; }
+  const bridge::ModelConfig& config() const override { return config_; }
+  std::vector<std::vector<int32_t>> generate(const std::vector<std::vector<int32_t>>& prompts,
+                                             const GenerateOptions& options, const TokenCallback& on_token) override;
 
  private:
   using Key = std::tuple<int, int, int>;  // ParamKind, layer, expert
   const std::vector<float>& param(int kind, int layer = -1, int expert = -1) const;
-  std::vector<float> inverse_frequencies() const;
 
   bridge::ModelConfig config_;
   std::vector<float> inv_freq_;  // rotary inverse frequencies, once per model

@@ -1,0 +1,65 @@
+// Causal self-attention over whole prompts (prefill): a block takes kRows consecutive query rows of one head of
+// one sequence, one warp per row, and walks the keys up to its last row in tiles shared by its warps, with an
+// online softmax, so no score matrix is ever stored.
+#include "kernels/attention_tile.cuh"
+
+namespace mb::kernels {
+namespace {
+
+using namespace attention;
+constexpr int kRows = 8;
+
+template <int D>
+__global__ void __launch_bounds__(kRows * 32) attention_prefill_kernel(const bf16* q, const bf16* k_cache, const bf16* v_cache,
+                                         const int32_t* offsets, const int32_t* lengths, QkvShape s, int64_t cache_len,
+                                         bf16* out) {
+  const int b = blockIdx.z, head = blockIdx.y, r0 = blockIdx.x * kRows;
+  const int len = lengths[b];
+  if (r0 >= len) return;
+  const int d = HeadDim<D>::size(s.head_dim), g = head / (s.heads / s.groups);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, r = r0 + warp;
+  const bool active = r < len;
+  __shared__ Tiles tiles;
+  __shared__ float qs[kRows][kMaxHeadDim];
+  const float scale = rsqrtf(static_cast<float>(d));
+  const int64_t q_row = (static_cast<int64_t>(offsets[b]) + r) * s.heads + head;
+  for (int i = lane; i < d; i += 32) qs[warp][i] = active ? __bfloat162float(q[q_row * d + i]) * scale : 0.f;
+  RowState<D> st;
+  const int last = min(r0 + kRows, len) - 1;  // the block's last row sees keys 0..last
+  const int64_t row0 = (static_cast<int64_t>(b) * cache_len * s.groups + g) * d, stride = static_cast<int64_t>(s.groups) * d;
+  for (int first = 0; first <= last; first += kTile) {
+    const int count = min(kTile, last + 1 - first);
+    __syncthreads();  // the previous tile is no longer read
+    load_tile(tiles, k_cache, v_cache, row0, stride, first, count, d);
+    __syncthreads();
+    if (active) st.take(tiles, qs[warp], count, r - first, d);
+  }
+  if (!active) return;
+  bf16* o = out + q_row * d;
+#pragma unroll
+  for (int c = 0; c < RowState<D>::kPerLane; ++c) {
+    const int i = lane + 32 * c;
+    if (i < d) o[i] = __float2bfloat16(st.acc[c] / st.l);
+  }
+}
+
+}  // namespace
+
+void attention_prefill(const bf16* q, const bf16* k_cache, const bf16* v_cache, const int32_t* offsets,
+                       const int32_t* lengths, int batch, int max_length, QkvShape shape, int64_t cache_len, bf16* out,
+                       cudaStream_t stream) {
+  if (batch <= 0 || max_length <= 0) return;
+  const dim3 grid(blocks_for(max_length, kRows), static_cast<unsigned>(shape.heads), static_cast<unsigned>(batch));
+  switch (shape.head_dim) {
+    case 64:
+      attention_prefill_kernel<64><<<grid, kRows * 32, 0, stream>>>(q, k_cache, v_cache, offsets, lengths, shape, cache_len, out);
+      break;
+    case 128:
+      attention_prefill_kernel<128><<<grid, kRows * 32, 0, stream>>>(q, k_cache, v_cache, offsets, lengths, shape, cache_len, out);
+      break;
+    default:
+      attention_prefill_kernel<0><<<grid, kRows * 32, 0, stream>>>(q, k_cache, v_cache, offsets, lengths, shape, cache_len, out);
+  }
+}
+
+}  // namespace mb::kernels

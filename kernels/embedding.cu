@@ -1,0 +1,31 @@
+// Token embedding lookup, and the gather of bf16 rows it shares its shape with (last prompt tokens, MoE inputs).
+#include "kernels/common.cuh"
+#include "kernels/kernels.h"
+
+namespace mb::kernels {
+namespace {
+
+__global__ void embedding_kernel(const int32_t* ids, const bf16* table, int64_t hidden, float scale, float* out) {
+  const int64_t r = blockIdx.x;
+  const bf16* row = table + static_cast<int64_t>(ids[r]) * hidden;
+  for (int64_t i = threadIdx.x; i < hidden; i += blockDim.x) out[r * hidden + i] = __bfloat162float(row[i]) * scale;
+}
+
+__global__ void gather_rows_kernel(const bf16* src, const int32_t* index, int64_t width, bf16* dst) {
+  const int64_t r = blockIdx.x;
+  const bf16* row = src + static_cast<int64_t>(index[r]) * width;
+  for (int64_t i = threadIdx.x; i < width; i += blockDim.x) dst[r * width + i] = row[i];
+}
+
+}  // namespace
+
+void embedding(const int32_t* ids, int64_t rows, const bf16* table, int64_t hidden, float scale, float* out,
+               cudaStream_t stream) {
+  if (rows > 0) embedding_kernel<<<static_cast<unsigned>(rows), 256, 0, stream>>>(ids, table, hidden, scale, out);
+}
+
+void gather_rows(const bf16* src, const int32_t* index, int64_t rows, int64_t width, bf16* dst, cudaStream_t stream) {
+  if (rows > 0) gather_rows_kernel<<<static_cast<unsigned>(rows), 256, 0, stream>>>(src, index, width, dst);
+}
+
+}  // namespace mb::kernels

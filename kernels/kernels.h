@@ -1,0 +1,76 @@
+// The CUDA kernels of the engine's CUDA backend (src/engine/cuda), one .cu file per operation. Every launcher
+// queues its kernel on `stream` and returns at once; pointers are device memory. Activations between matrix
+// multiplications are float32 (cuBLAS writes them so), what enters a matrix multiplication is bf16, weights
+// are bf16 and norm weights float32.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace mb::kernels {
+
+using bf16 = __nv_bfloat16;
+
+// embedding.cu: out[r] = table[ids[r]] * scale (float32 rows of `hidden`).
+void embedding(const int32_t* ids, int64_t rows, const bf16* table, int64_t hidden, float scale, float* out,
+               cudaStream_t stream);
+// embedding.cu: dst[r] = src[index[r]] (rows of `width` bf16).
+void gather_rows(const bf16* src, const int32_t* index, int64_t rows, int64_t width, bf16* dst, cudaStream_t stream);
+
+// rmsnorm.cu: the residual add fused with the next norm. For every row: x += delta * delta_scale (when delta is
+// not null), then out = bf16(weight * x / sqrt(mean(x^2) + eps) * out_scale).
+void add_rms_norm(float* x, const float* delta, float delta_scale, const float* weight, int64_t rows, int64_t n,
+                  float eps, float out_scale, bf16* out, cudaStream_t stream);
+
+// rope.cu: the fused q/k/v rows of Megatron's linear_qkv ([q of the group's heads..., k, v] per query group)
+// for token r of sequence seq[r] at position pos[r]: adds the bias, applies the q/k norms (when given), rotates
+// q and k (rotate-half pairs (i, i + d/2), angle pos * inv_freq[i]), writes q as [rows, heads, d] and k and v
+// into the cache, laid out [sequence][cache_len][groups][d].
+struct QkvShape {
+  int heads, groups, head_dim;
+};
+void rope_qkv(const float* qkv, int64_t rows, QkvShape shape, const float* bias, const float* q_norm,
+              const float* k_norm, float eps, const float* inv_freq, const int32_t* seq, const int32_t* pos, bf16* q,
+              bf16* k_cache, bf16* v_cache, int64_t cache_len, cudaStream_t stream);
+
+// attention_prefill.cu: causal attention of whole prompts. Sequence b's tokens are rows
+// [offsets[b], offsets[b] + lengths[b]) of q (positions 0, 1, ...); their keys and values are in the cache.
+// Tiled over keys with an online softmax; out is [rows, heads * d].
+void attention_prefill(const bf16* q, const bf16* k_cache, const bf16* v_cache, const int32_t* offsets,
+                       const int32_t* lengths, int batch, int max_length, QkvShape shape, int64_t cache_len, bf16* out,
+                       cudaStream_t stream);
+
+// attention_decode.cu: one new token per sequence (row b of q, at position positions[b]), over cache positions
+// 0..positions[b], split along the keys into `splits` chunks computed in parallel and then combined. The split
+// count is fixed for a cache length (so a CUDA graph of a decode step stays valid as sequences grow).
+int attention_decode_splits(int64_t cache_len);
+size_t attention_decode_workspace_floats(int batch, QkvShape shape, int splits);
+void attention_decode(const bf16* q, const bf16* k_cache, const bf16* v_cache, const int32_t* positions, int batch,
+                      QkvShape shape, int64_t cache_len, int splits, float* workspace, bf16* out, cudaStream_t stream);
+
+// swiglu.cu: out[r][i] = silu(gate_up[r][i]) * gate_up[r][ffn + i].
+void swiglu(const float* gate_up, int64_t rows, int64_t ffn, bf16* out, cudaStream_t stream);
+
+// moe_routing.cu: per row, softmax over the experts' logits, the k most probable (ties: lower expert first),
+// their probabilities renormalised to sum 1 when `renormalize`.
+void moe_route(const float* logits, int64_t rows, int experts, int k, bool renormalize, int32_t* top_experts,
+               float* top_weights, cudaStream_t stream);
+// moe_routing.cu: out[r] = sum_j weights[r * k + j] * expert_out[slot_rows[r * k + j]].
+void moe_combine(const float* expert_out, const int32_t* slot_rows, const float* weights, int64_t rows, int k,
+                 int64_t hidden, float* out, cudaStream_t stream);
+
+// gemv.cu: y[rows x out] = x[rows x in] . W^T for a row-major bf16 W [out x in], when gemv_applies (at most
+// kGemvMaxRows rows, in a multiple of 8, x and W 16-byte aligned): a decode step's linear layers.
+constexpr int64_t kGemvMaxRows = 2;
+bool gemv_applies(int64_t rows, int64_t in, const void* x, const void* w);
+void gemv(const bf16* x, int64_t rows, int64_t in, const bf16* w, int64_t out, float* y, cudaStream_t stream);
+
+// argmax.cu: out[r] = the index of the largest of logits[r * ld .. r * ld + vocab) (the first of equal maxima).
+void argmax_rows(const float* logits, int64_t rows, int64_t vocab, int64_t ld, int32_t* out, cudaStream_t stream);
+
+// positions.cu: p[i] += 1 for i < n (a decode step's sequences move one position on).
+void advance_positions(int32_t* p, int n, cudaStream_t stream);
+
+}  // namespace mb::kernels

@@ -1,0 +1,64 @@
+// Rotary position embedding of q and k, with what comes between the qkv projection and attention: the bias,
+// the per-head q/k RMSNorm (Qwen3), and the write of k and v into the key/value cache.
+// Block (token, unit block): each warp takes one head of the token (a q head, a group's k or a group's v), so a
+// decode step's few tokens still spread over many warps.
+#include "kernels/common.cuh"
+#include "kernels/kernels.h"
+
+namespace mb::kernels {
+namespace {
+
+constexpr int kMaxHeadDim = 256, kWarps = 8;
+
+__global__ void rope_qkv_kernel(const float* qkv, QkvShape s, const float* bias, const float* q_norm,
+                                const float* k_norm, float eps, const float* inv_freq, const int32_t* seq,
+                                const int32_t* pos, bf16* q, bf16* k_cache, bf16* v_cache, int64_t cache_len) {
+  const int64_t r = blockIdx.x;
+  const int d = s.head_dim, per_group = s.heads / s.groups, half = d / 2;
+  const int64_t row_width = static_cast<int64_t>(s.heads + 2 * s.groups) * d;
+  const float* row = qkv + r * row_width;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  __shared__ float scratch[kWarps][kMaxHeadDim];
+  float* h = scratch[warp];
+  const int64_t cache_row = (static_cast<int64_t>(seq[r]) * cache_len + pos[r]) * s.groups;
+  const int unit = blockIdx.y * kWarps + warp;
+  if (unit < s.groups * (per_group + 2)) {
+    const int g = unit / (per_group + 2), j = unit % (per_group + 2);  // j < per_group: q head; then k, then v
+    const int64_t offset = static_cast<int64_t>(unit) * d;
+    for (int i = lane; i < d; i += 32) h[i] = row[offset + i] + (bias ? bias[offset + i] : 0.f);
+    __syncwarp();
+    if (j == per_group + 1) {  // v: into the cache as it is
+      for (int i = lane; i < d; i += 32) v_cache[(cache_row + g) * d + i] = __float2bfloat16(h[i]);
+      return;
+    }
+    const float* norm = j < per_group ? q_norm : k_norm;
+    float inv = 1.f;
+    if (norm) {
+      float sum = 0.f;
+      for (int i = lane; i < d; i += 32) sum += h[i] * h[i];
+      inv = 1.f / sqrtf(warp_sum(sum) / static_cast<float>(d) + eps);
+    }
+    bf16* dst = j < per_group ? q + (r * s.heads + g * per_group + j) * d : k_cache + (cache_row + g) * d;
+    const float p = static_cast<float>(pos[r]);
+    for (int i = lane; i < half; i += 32) {
+      float a = h[i], b = h[i + half];
+      if (norm) a = norm[i] * (a * inv), b = norm[i + half] * (b * inv);
+      float sn, cs;
+      sincosf(p * inv_freq[i], &sn, &cs);
+      dst[i] = __float2bfloat16(a * cs - b * sn);
+      dst[i + half] = __float2bfloat16(b * cs + a * sn);
+    }
+  }
+}
+
+}  // namespace
+
+void rope_qkv(const float* qkv, int64_t rows, QkvShape shape, const float* bias, const float* q_norm,
+              const float* k_norm, float eps, const float* inv_freq, const int32_t* seq, const int32_t* pos, bf16* q,
+              bf16* k_cache, bf16* v_cache, int64_t cache_len, cudaStream_t stream) {
+  if (rows <= 0) return;
+  const dim3 grid(static_cast<unsigned>(rows), blocks_for(shape.groups * (shape.heads / shape.groups + 2), kWarps));
+  rope_qkv_kernel<<<grid, kWarps * 32, 0, stream>>>(qkv, shape, bias, q_norm, k_norm, eps, inv_freq, seq, pos, q, k_cache, v_cache, cache_len);
+}
+
+}  // namespace mb::kernels

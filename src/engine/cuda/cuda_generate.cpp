@@ -1,0 +1,184 @@
+// Generation on the CUDA backend: every prompt in one prefill pass, then one decode step per new token for the
+// whole batch. A decode step reads its tokens and positions from device memory and leaves the next tokens
+// (greedy: chosen on the device) and positions there, so it is captured once as a CUDA graph and replayed;
+// the host copies back one token per sequence per step (or, when sampling, the logits for the sampler).
+#include <algorithm>
+#include <numeric>
+
+#include "core/error.h"
+#include "engine/cuda/cuda_check.h"
+#include "engine/cuda/cuda_model_impl.h"
+
+namespace mb::engine {
+
+using cuda::check;
+
+namespace {
+
+// A captured decode step, instantiated once per generate call.
+class DecodeGraph {
+ public:
+  DecodeGraph() = default;
+  DecodeGraph(const DecodeGraph&) = delete;
+  DecodeGraph& operator=(const DecodeGraph&) = delete;
+  ~DecodeGraph() {
+    if (exec_) cudaGraphExecDestroy(exec_);
+    if (graph_) cudaGraphDestroy(graph_);
+  }
+  template <typename Step>
+  void capture(cudaStream_t stream, const Step& step) {
+    check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "capturing a decode step");
+    try {
+      step();
+    } catch (...) {
+      cudaStreamEndCapture(stream, &graph_);
+      throw;
+    }
+    check(cudaStreamEndCapture(stream, &graph_), "capturing a decode step");
+    check(cudaGraphInstantiate(&exec_, graph_, 0), "instantiating the decode step's graph");
+  }
+  bool ready() const { return exec_ != nullptr; }
+  void launch(cudaStream_t stream) { check(cudaGraphLaunch(exec_, stream), "launching the decode step"); }
+
+ private:
+  cudaGraph_t graph_ = nullptr;
+  cudaGraphExec_t exec_ = nullptr;
+};
+
+}  // namespace
+
+std::vector<std::vector<int32_t>> CudaModel::generate(const std::vector<std::vector<int32_t>>& prompts,
+                                                      const GenerateOptions& options, const TokenCallback& on_token) {
+  Impl& m = *impl_;
+  check(cudaSetDevice(m.device), "selecting the GPU");
+  if (options.max_new_tokens < 0) fail(Status::kInvalidArgument, "max_new_tokens must be >= 0");
+  const int B = static_cast<int>(prompts.size());
+  const int64_t V = m.config.vocab_size, H = m.config.hidden_size;
+  std::vector<std::vector<int32_t>> out(prompts.size());
+  if (B == 0 || options.max_new_tokens == 0) return out;
+
+  // the prompts back to back: each row's sequence and position, each sequence's first row and length
+  std::vector<int32_t> ids, seq, pos, offsets(static_cast<size_t>(B)), lengths(static_cast<size_t>(B)), last_rows(static_cast<size_t>(B));
+  int64_t longest = 0;
+  for (int b = 0; b < B; ++b) {
+    const auto& p = prompts[static_cast<size_t>(b)];
+    if (p.empty()) fail(Status::kInvalidArgument, "prompt ", b, " is empty");
+    offsets[b] = static_cast<int32_t>(ids.size());
+    lengths[b] = static_cast<int32_t>(p.size());
+    for (size_t t = 0; t < p.size(); ++t) {
+      if (p[t] < 0 || p[t] >= V) fail(Status::kInvalidArgument, "prompt ", b, ": token id ", p[t], " out of range [0, ", V, ")");
+      ids.push_back(p[t]);
+      seq.push_back(b);
+      pos.push_back(static_cast<int32_t>(t));
+    }
+    last_rows[b] = static_cast<int32_t>(ids.size() - 1);
+    longest = std::max<int64_t>(longest, static_cast<int64_t>(p.size()));
+  }
+  const int64_t rows = static_cast<int64_t>(ids.size());
+  KvCache cache = m.kv_cache(B, longest + options.max_new_tokens);
+
+  // decode-step state, all on the device: tokens in, positions, logits, per-sequence rows
+  cuda::PoolBuffer tokens = m.pool->allocate_n<int32_t>(B, "tokens");
+  cuda::PoolBuffer positions = m.pool->allocate_n<int32_t>(B, "positions");
+  cuda::PoolBuffer step_logits = m.pool->allocate_n<float>(static_cast<size_t>(B) * V, "logits");
+  cuda::PoolBuffer last_h = m.pool->allocate_n<bf16>(static_cast<size_t>(B) * H, "last hidden states");
+  cuda::PoolBuffer last_index = m.pool->allocate_n<int32_t>(B, "last rows");
+  const int splits = kernels::attention_decode_splits(cache.length);
+  cuda::PoolBuffer attn_workspace =
+      m.pool->allocate_n<float>(kernels::attention_decode_workspace_floats(B, m.shape, splits), "attention splits");
+
+  {  // prefill
+    Activations a = m.activations(rows);
+    cuda::PoolBuffer ids_dev = m.pool->allocate_n<int32_t>(ids.size(), "prompt ids");
+    cuda::PoolBuffer plan_dev = m.pool->allocate_n<int32_t>(2 * static_cast<size_t>(B), "prompt offsets");
+    auto h2d = [&](void* dst, const std::vector<int32_t>& v) {
+      check(cudaMemcpyAsync(dst, v.data(), v.size() * sizeof(int32_t), cudaMemcpyHostToDevice, m.stream), "uploading the prompts");
+    };
+    h2d(ids_dev.as<int32_t>(), ids);
+    h2d(a.seq.as<int32_t>(), seq);
+    h2d(a.pos.as<int32_t>(), pos);
+    h2d(plan_dev.as<int32_t>(), offsets);
+    h2d(plan_dev.as<int32_t>() + B, lengths);
+    h2d(last_index.as<int32_t>(), last_rows);
+    h2d(positions.as<int32_t>(), lengths);  // the first new token's position is the prompt's length
+    kernels::embedding(ids_dev.as<int32_t>(), rows, m.embedding, H, static_cast<float>(m.config.scale_emb.value_or(1.0)),
+                       a.x.as<float>(), m.stream);
+    AttentionPlan plan;
+    plan.offsets = plan_dev.as<int32_t>();
+    plan.lengths = plan_dev.as<int32_t>() + B;
+    plan.max_length = static_cast<int>(longest);
+    m.decoder(a, plan, cache);
+    kernels::gather_rows(a.h.as<bf16>(), last_index.as<int32_t>(), B, H, last_h.as<bf16>(), m.stream);
+    m.logits(last_h.as<bf16>(), B, step_logits.as<float>());
+  }
+
+  const bool greedy = options.sampling.temperature <= 0;
+  Activations a = m.activations(B);
+  {  // decode rows: row b is sequence b at its current position
+    std::vector<int32_t> iota(static_cast<size_t>(B));
+    std::iota(iota.begin(), iota.end(), 0);
+    check(cudaMemcpyAsync(a.seq.as<int32_t>(), iota.data(), iota.size() * sizeof(int32_t), cudaMemcpyHostToDevice, m.stream), "rows");
+  }
+  AttentionPlan decode_plan;
+  decode_plan.decode = true;
+  decode_plan.positions = positions.as<int32_t>();
+  decode_plan.splits = splits;
+  decode_plan.workspace = attn_workspace.as<float>();
+  auto decode_step = [&] {
+    check(cudaMemcpyAsync(a.pos.as<int32_t>(), positions.as<int32_t>(), B * sizeof(int32_t), cudaMemcpyDeviceToDevice, m.stream), "positions");
+    kernels::embedding(tokens.as<int32_t>(), B, m.embedding, H, static_cast<float>(m.config.scale_emb.value_or(1.0)),
+                       a.x.as<float>(), m.stream);
+    m.decoder(a, decode_plan, cache);
+    m.logits(a.h.as<bf16>(), B, step_logits.as<float>());
+    if (greedy) kernels::argmax_rows(step_logits.as<float>(), B, V, V, tokens.as<int32_t>(), m.stream);
+    kernels::advance_positions(positions.as<int32_t>(), B, m.stream);
+  };
+  DecodeGraph graph;
+
+  std::vector<Sampler> samplers(static_cast<size_t>(B), Sampler(options.sampling));
+  std::vector<float> host_logits;
+  std::vector<int32_t> chosen(static_cast<size_t>(B));
+  std::vector<bool> done(static_cast<size_t>(B), false);
+  int remaining = B;
+  for (int64_t step = 0;; ++step) {
+    // the logits of this step on the host: always at step 0 (the callback shows them), and when sampling
+    const bool need_logits = step == 0 || !greedy;
+    if (need_logits) {
+      host_logits.resize(static_cast<size_t>(B) * V);
+      check(cudaMemcpyAsync(host_logits.data(), step_logits.as<float>(), host_logits.size() * sizeof(float),
+                            cudaMemcpyDeviceToHost, m.stream), "copying the logits");
+    }
+    if (greedy) {
+      if (step == 0) kernels::argmax_rows(step_logits.as<float>(), B, V, V, tokens.as<int32_t>(), m.stream);
+      check(cudaMemcpyAsync(chosen.data(), tokens.as<int32_t>(), B * sizeof(int32_t), cudaMemcpyDeviceToHost, m.stream), "tokens");
+      check(cudaStreamSynchronize(m.stream), "a decode step");
+    } else {
+      check(cudaStreamSynchronize(m.stream), "a decode step");
+      for (int b = 0; b < B; ++b) chosen[b] = samplers[b].pick(&host_logits[static_cast<size_t>(b) * V], V);
+      check(cudaMemcpyAsync(tokens.as<int32_t>(), chosen.data(), B * sizeof(int32_t), cudaMemcpyHostToDevice, m.stream), "tokens");
+    }
+    for (int b = 0; b < B; ++b) {
+      if (done[b]) continue;
+      const int32_t token = chosen[b];
+      out[b].push_back(token);
+      const float* logits = need_logits ? &host_logits[static_cast<size_t>(b) * V] : nullptr;
+      const bool go_on = !on_token || on_token(static_cast<size_t>(b), step, token, logits);
+      if (!go_on || std::find(options.stop_ids.begin(), options.stop_ids.end(), token) != options.stop_ids.end()) {
+        done[b] = true;
+        --remaining;
+      }
+    }
+    if (remaining == 0 || step + 1 == options.max_new_tokens) break;
+    // finished sequences keep being computed (the step's shape stays fixed); their tokens are ignored
+    if (!m.use_graphs) {
+      decode_step();
+    } else {
+      if (!graph.ready()) graph.capture(m.stream, decode_step);
+      graph.launch(m.stream);
+    }
+  }
+  check(cudaStreamSynchronize(m.stream), "generation");
+  return out;
+}
+
+}  // namespace mb::engine

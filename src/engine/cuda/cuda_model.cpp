@@ -1,0 +1,295 @@
+#include "engine/cuda/cuda_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <numeric>
+
+#include "bridge/param_source.h"
+#include "bridge/params.h"
+#include "core/tensor.h"
+#include "engine/cuda/cuda_check.h"
+#include "engine/cuda/cuda_model_impl.h"
+#include "engine/cuda/gemm.h"
+#include "engine/rope.h"
+
+namespace mb::engine {
+
+using bridge::ParamKind;
+using cuda::check;
+
+namespace {
+
+// Norm weights and biases stay float32 (they are small and enter float32 arithmetic); the rest is bf16.
+bool kept_in_float32(ParamKind k) {
+  return k == ParamKind::kFinalNorm || k == ParamKind::kInputNorm || k == ParamKind::kPreMlpNorm ||
+         k == ParamKind::kQNorm || k == ParamKind::kKNorm || k == ParamKind::kQkvBias;
+}
+
+}  // namespace
+
+CudaModel::Impl::Impl(const bridge::ParamSource& source, int device_index) : config(source.config()), device(device_index) {
+  const bridge::ModelConfig& c = config;
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
+    cudaGetLastError();
+    fail(Status::kCuda, "the CUDA backend needs a GPU, and none is visible");
+  }
+  if (device < 0 || device >= count) fail(Status::kInvalidArgument, "GPU ", device, " requested, ", count, " visible");
+  if (c.kv_channels % 2 || c.kv_channels > 256)
+    fail(Status::kUnsupported, source.path(), ": head dim ", c.kv_channels, " (the CUDA kernels take even sizes up to 256)");
+  if (c.num_attention_heads % c.num_query_groups)
+    fail(Status::kUnsupported, source.path(), ": ", c.num_attention_heads, " heads in ", c.num_query_groups, " groups");
+  shape = {static_cast<int>(c.num_attention_heads), static_cast<int>(c.num_query_groups), static_cast<int>(c.kv_channels)};
+  const char* graphs = std::getenv("MB_CUDA_GRAPHS");
+  use_graphs = !(graphs && std::strcmp(graphs, "0") == 0) && !c.is_moe();  // MoE routing synchronises with the host
+
+  check(cudaSetDevice(device), "selecting the GPU");
+  try {
+    load(source);
+  } catch (...) {
+    release();  // the destructor does not run for a constructor that throws
+    throw;
+  }
+}
+
+void CudaModel::Impl::load(const bridge::ParamSource& source) {
+  const bridge::ModelConfig& c = config;
+  check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "creating a stream");
+  check(cublasCreate(&cublas), "creating the cuBLAS handle");
+  check(cublasSetStream(cublas, stream), "cublasSetStream");
+  // a workspace of our own: cuBLAS then allocates nothing while a decode step is being captured
+  const size_t workspace_bytes = 32u << 20;
+  cublas_workspace = cuda::DeviceAllocation(workspace_bytes, "the cuBLAS workspace");
+  check(cublasSetWorkspace(cublas, cublas_workspace.as<void>(), workspace_bytes), "cublasSetWorkspace");
+  pool = std::make_unique<cuda::DevicePool>(device, stream);
+
+  const std::vector<float> inv = rotary_inverse_frequencies(c, source.path());
+  auto upload = [&](const void* data, size_t bytes, const char* what) {
+    storage.emplace_back(bytes, what);
+    check(cudaMemcpy(storage.back().as<void>(), data, bytes, cudaMemcpyHostToDevice), what);
+    return storage.back().as<void>();
+  };
+  inv_freq = static_cast<const float*>(upload(inv.data(), inv.size() * sizeof(float), "rotary frequencies"));
+
+  layers.resize(static_cast<size_t>(c.num_layers));
+  for (LayerWeights& l : layers) {
+    l.expert_fc1.resize(static_cast<size_t>(c.num_experts));
+    l.expert_fc2.resize(static_cast<size_t>(c.num_experts));
+  }
+  for (const bridge::ParamInfo& p : source.params()) {
+    const ParamKind kind = p.key.kind;
+    Tensor t = source.read(p).contiguous().to(kept_in_float32(kind) ? DType::F32 : DType::BF16);
+    const void* d = upload(t.data(), t.nbytes(), "a weight");
+    const auto* f = static_cast<const float*>(d);
+    const auto* b = static_cast<const bf16*>(d);
+    LayerWeights* l = p.key.layer >= 0 ? &layers.at(static_cast<size_t>(p.key.layer)) : nullptr;
+    const size_t e = static_cast<size_t>(std::max(p.key.expert, 0));
+    switch (kind) {
+      case ParamKind::kEmbedding: embedding = b; break;
+      case ParamKind::kOutput: output = b; break;
+      case ParamKind::kFinalNorm: final_norm = f; break;
+      case ParamKind::kInputNorm: l->input_norm = f; break;
+      case ParamKind::kQkv: l->qkv = b; break;
+      case ParamKind::kQkvBias: l->qkv_bias = f; break;
+      case ParamKind::kQNorm: l->q_norm = f; break;
+      case ParamKind::kKNorm: l->k_norm = f; break;
+      case ParamKind::kProj: l->proj = b; break;
+      case ParamKind::kPreMlpNorm: l->pre_mlp_norm = f; break;
+      case ParamKind::kFc1: l->fc1 = b; break;
+      case ParamKind::kFc2: l->fc2 = b; break;
+      case ParamKind::kRouter: l->router = b; break;
+      case ParamKind::kExpertFc1: l->expert_fc1.at(e) = b; break;
+      case ParamKind::kExpertFc2: l->expert_fc2.at(e) = b; break;
+    }
+  }
+  if (c.tied_embeddings) output = embedding;
+  if (!embedding || !output || !final_norm) fail(Status::kInternal, source.path(), ": embedding, output or final norm missing");
+}
+
+CudaModel::Impl::~Impl() { release(); }
+
+void CudaModel::Impl::release() noexcept {
+  if (stream) cudaStreamSynchronize(stream);
+  pool.reset();
+  storage.clear();
+  cublas_workspace = cuda::DeviceAllocation();
+  if (cublas) cublasDestroy(cublas);
+  if (stream) cudaStreamDestroy(stream);
+  cublas = nullptr;
+  stream = nullptr;
+}
+
+Activations CudaModel::Impl::activations(int64_t rows) {
+  const bridge::ModelConfig& c = config;
+  const size_t R = static_cast<size_t>(rows), H = static_cast<size_t>(c.hidden_size);
+  const size_t qkv = static_cast<size_t>((c.num_attention_heads + 2 * c.num_query_groups) * c.kv_channels);
+  const size_t heads_d = static_cast<size_t>(c.num_attention_heads * c.kv_channels);
+  const size_t k = static_cast<size_t>(std::max<int64_t>(c.moe_router_topk, 1));
+  const size_t ffn = static_cast<size_t>(c.is_moe() ? c.moe_ffn_hidden_size : c.ffn_hidden_size);
+  const size_t mlp_rows = c.is_moe() ? R * k : R;
+  Activations a;
+  a.rows = rows;
+  a.x = pool->allocate_n<float>(R * H, "the residual stream");
+  a.h = pool->allocate_n<bf16>(R * H, "normalised activations");
+  a.qkv = pool->allocate_n<float>(R * qkv, "q, k, v");
+  a.q = pool->allocate_n<bf16>(R * heads_d, "rotated queries");
+  a.attn = pool->allocate_n<bf16>(R * heads_d, "attention output");
+  a.delta = pool->allocate_n<float>(R * H, "layer output");
+  a.gate_up = pool->allocate_n<float>(mlp_rows * 2 * ffn, "gate and up projections");
+  a.act = pool->allocate_n<bf16>(mlp_rows * ffn, "SwiGLU output");
+  if (c.is_moe()) {
+    a.router_logits = pool->allocate_n<float>(R * static_cast<size_t>(c.num_experts), "router logits");
+    a.top_experts = pool->allocate_n<int32_t>(R * k, "chosen experts");
+    a.top_weights = pool->allocate_n<float>(R * k, "expert weights");
+    a.moe_in = pool->allocate_n<bf16>(R * k * H, "expert inputs");
+    a.moe_out = pool->allocate_n<float>(R * k * H, "expert outputs");
+    a.gather_index = pool->allocate_n<int32_t>(R * k, "expert input rows");
+    a.slot_rows = pool->allocate_n<int32_t>(R * k, "expert output rows");
+  }
+  a.seq = pool->allocate_n<int32_t>(R, "row sequences");
+  a.pos = pool->allocate_n<int32_t>(R, "row positions");
+  return a;
+}
+
+KvCache CudaModel::Impl::kv_cache(int batch, int64_t length) {
+  KvCache cache;
+  cache.batch = batch;
+  cache.length = length;
+  cache.layer_elements = static_cast<size_t>(batch) * static_cast<size_t>(length) * static_cast<size_t>(config.kv_rows());
+  const size_t n = cache.layer_elements * static_cast<size_t>(config.num_layers);
+  cache.k = pool->allocate_n<bf16>(n, "the key cache");
+  cache.v = pool->allocate_n<bf16>(n, "the value cache");
+  return cache;
+}
+
+void CudaModel::Impl::attention(Activations& a, const LayerWeights& w, int layer, const AttentionPlan& plan, KvCache& cache) {
+  const bridge::ModelConfig& c = config;
+  const int64_t qkv_rows = (c.num_attention_heads + 2 * c.num_query_groups) * c.kv_channels;
+  cuda::linear(cublas, a.h.as<bf16>(), a.rows, c.hidden_size, w.qkv, qkv_rows, a.qkv.as<float>());
+  bf16* k = cache.k.as<bf16>() + cache.layer_elements * static_cast<size_t>(layer);
+  bf16* v = cache.v.as<bf16>() + cache.layer_elements * static_cast<size_t>(layer);
+  kernels::rope_qkv(a.qkv.as<float>(), a.rows, shape, w.qkv_bias, w.q_norm, w.k_norm, static_cast<float>(c.norm_epsilon),
+                    inv_freq, a.seq.as<int32_t>(), a.pos.as<int32_t>(), a.q.as<bf16>(), k, v, cache.length, stream);
+  if (plan.decode)
+    kernels::attention_decode(a.q.as<bf16>(), k, v, plan.positions, cache.batch, shape, cache.length, plan.splits,
+                              plan.workspace, a.attn.as<bf16>(), stream);
+  else
+    kernels::attention_prefill(a.q.as<bf16>(), k, v, plan.offsets, plan.lengths, cache.batch, plan.max_length, shape,
+                               cache.length, a.attn.as<bf16>(), stream);
+  cuda::linear(cublas, a.attn.as<bf16>(), a.rows, c.q_rows(), w.proj, c.hidden_size, a.delta.as<float>());
+}
+
+void CudaModel::Impl::moe(Activations& a, const LayerWeights& w) {
+  const bridge::ModelConfig& c = config;
+  const int64_t R = a.rows, H = c.hidden_size, F = c.moe_ffn_hidden_size, E = c.num_experts, k = c.moe_router_topk;
+  cuda::linear(cublas, a.h.as<bf16>(), R, H, w.router, E, a.router_logits.as<float>());
+  kernels::moe_route(a.router_logits.as<float>(), R, static_cast<int>(E), static_cast<int>(k), c.moe_renormalize,
+                     a.top_experts.as<int32_t>(), a.top_weights.as<float>(), stream);
+  // The rows each expert takes are planned on the host: one small copy and a synchronisation per layer.
+  std::vector<int32_t> chosen(static_cast<size_t>(R * k));
+  check(cudaMemcpyAsync(chosen.data(), a.top_experts.as<int32_t>(), chosen.size() * sizeof(int32_t),
+                        cudaMemcpyDeviceToHost, stream), "copying the chosen experts");
+  check(cudaStreamSynchronize(stream), "routing the experts");
+  std::vector<int64_t> first(static_cast<size_t>(E + 1), 0);
+  for (int32_t e : chosen) ++first[static_cast<size_t>(e) + 1];
+  std::partial_sum(first.begin(), first.end(), first.begin());
+  std::vector<int32_t> gather(chosen.size()), slot_rows(chosen.size());
+  std::vector<int64_t> next(first.begin(), first.end() - 1);
+  for (size_t s = 0; s < chosen.size(); ++s) {
+    const int64_t row = next[static_cast<size_t>(chosen[s])]++;
+    gather[static_cast<size_t>(row)] = static_cast<int32_t>(s / static_cast<size_t>(k));
+    slot_rows[s] = static_cast<int32_t>(row);
+  }
+  check(cudaMemcpyAsync(a.gather_index.as<int32_t>(), gather.data(), gather.size() * sizeof(int32_t),
+                        cudaMemcpyHostToDevice, stream), "uploading the expert rows");
+  check(cudaMemcpyAsync(a.slot_rows.as<int32_t>(), slot_rows.data(), slot_rows.size() * sizeof(int32_t),
+                        cudaMemcpyHostToDevice, stream), "uploading the expert rows");
+  kernels::gather_rows(a.h.as<bf16>(), a.gather_index.as<int32_t>(), R * k, H, a.moe_in.as<bf16>(), stream);
+  for (int64_t e = 0; e < E; ++e) {
+    const int64_t n = first[e + 1] - first[e];
+    if (n)
+      cuda::linear(cublas, a.moe_in.as<bf16>() + first[e] * H, n, H, w.expert_fc1[e], 2 * F,
+                   a.gate_up.as<float>() + first[e] * 2 * F);
+  }
+  kernels::swiglu(a.gate_up.as<float>(), R * k, F, a.act.as<bf16>(), stream);
+  for (int64_t e = 0; e < E; ++e) {
+    const int64_t n = first[e + 1] - first[e];
+    if (n)
+      cuda::linear(cublas, a.act.as<bf16>() + first[e] * F, n, F, w.expert_fc2[e], H, a.moe_out.as<float>() + first[e] * H);
+  }
+  kernels::moe_combine(a.moe_out.as<float>(), a.slot_rows.as<int32_t>(), a.top_weights.as<float>(), R, static_cast<int>(k),
+                       H, a.delta.as<float>(), stream);
+  // (gather and slot_rows may go now: pageable memory is staged before cudaMemcpyAsync returns)
+}
+
+void CudaModel::Impl::decoder(Activations& a, const AttentionPlan& plan, KvCache& cache) {
+  const bridge::ModelConfig& c = config;
+  const int64_t R = a.rows, H = c.hidden_size;
+  const float eps = static_cast<float>(c.norm_epsilon);
+  const float depth = c.scale_depth ? static_cast<float>(*c.scale_depth / std::sqrt(double(c.num_layers))) : 1.f;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const LayerWeights& w = layers[i];
+    // the previous layer's MLP output joins the residual stream in the same kernel as this layer's first norm
+    kernels::add_rms_norm(a.x.as<float>(), i ? a.delta.as<float>() : nullptr, depth, w.input_norm, R, H, eps, 1.f,
+                          a.h.as<bf16>(), stream);
+    attention(a, w, static_cast<int>(i), plan, cache);
+    kernels::add_rms_norm(a.x.as<float>(), a.delta.as<float>(), depth, w.pre_mlp_norm, R, H, eps, 1.f, a.h.as<bf16>(),
+                          stream);
+    if (c.is_moe()) {
+      moe(a, w);
+    } else {
+      cuda::linear(cublas, a.h.as<bf16>(), R, H, w.fc1, 2 * c.ffn_hidden_size, a.gate_up.as<float>());
+      kernels::swiglu(a.gate_up.as<float>(), R, c.ffn_hidden_size, a.act.as<bf16>(), stream);
+      cuda::linear(cublas, a.act.as<bf16>(), R, c.ffn_hidden_size, w.fc2, H, a.delta.as<float>());
+    }
+  }
+  const float logit_scale = c.dim_model_base ? static_cast<float>(*c.dim_model_base / double(H)) : 1.f;
+  kernels::add_rms_norm(a.x.as<float>(), a.delta.as<float>(), depth, final_norm, R, H, eps, logit_scale, a.h.as<bf16>(),
+                        stream);
+}
+
+void CudaModel::Impl::logits(const bf16* h, int64_t rows, float* out) {
+  cuda::linear(cublas, h, rows, config.hidden_size, output, config.vocab_size, out);
+}
+
+CudaModel::CudaModel(const bridge::ParamSource& source, int device) : impl_(std::make_unique<Impl>(source, device)) {}
+CudaModel::~CudaModel() = default;
+const bridge::ModelConfig& CudaModel::config() const { return impl_->config; }
+
+std::vector<float> CudaModel::forward(const std::vector<int32_t>& ids) {
+  Impl& m = *impl_;
+  check(cudaSetDevice(m.device), "selecting the GPU");
+  const int64_t T = static_cast<int64_t>(ids.size()), V = m.config.vocab_size;
+  if (T == 0) fail(Status::kInvalidArgument, "forward needs at least one token id");
+  for (int32_t id : ids)
+    if (id < 0 || id >= V) fail(Status::kInvalidArgument, "token id ", id, " out of range [0, ", V, ")");
+  Activations a = m.activations(T);
+  KvCache cache = m.kv_cache(1, T);
+  std::vector<int32_t> zeros(static_cast<size_t>(T), 0), positions(static_cast<size_t>(T));
+  std::iota(positions.begin(), positions.end(), 0);
+  const int32_t offsets_lengths[2] = {0, static_cast<int32_t>(T)};
+  cuda::PoolBuffer ids_dev = m.pool->allocate_n<int32_t>(ids.size(), "token ids");
+  cuda::PoolBuffer plan_dev = m.pool->allocate_n<int32_t>(2, "prompt offsets");
+  cuda::PoolBuffer logits_dev = m.pool->allocate_n<float>(static_cast<size_t>(T * V), "logits");
+  check(cudaMemcpyAsync(ids_dev.as<int32_t>(), ids.data(), ids.size() * 4, cudaMemcpyHostToDevice, m.stream), "ids");
+  check(cudaMemcpyAsync(a.seq.as<int32_t>(), zeros.data(), zeros.size() * 4, cudaMemcpyHostToDevice, m.stream), "ids");
+  check(cudaMemcpyAsync(a.pos.as<int32_t>(), positions.data(), positions.size() * 4, cudaMemcpyHostToDevice, m.stream), "ids");
+  check(cudaMemcpyAsync(plan_dev.as<int32_t>(), offsets_lengths, sizeof offsets_lengths, cudaMemcpyHostToDevice, m.stream), "ids");
+  kernels::embedding(ids_dev.as<int32_t>(), T, m.embedding, m.config.hidden_size,
+                     static_cast<float>(m.config.scale_emb.value_or(1.0)), a.x.as<float>(), m.stream);
+  AttentionPlan plan;
+  plan.offsets = plan_dev.as<int32_t>();
+  plan.lengths = plan_dev.as<int32_t>() + 1;
+  plan.max_length = static_cast<int>(T);
+  m.decoder(a, plan, cache);
+  m.logits(a.h.as<bf16>(), T, logits_dev.as<float>());
+  std::vector<float> out(static_cast<size_t>(T * V));
+  check(cudaMemcpyAsync(out.data(), logits_dev.as<float>(), out.size() * sizeof(float), cudaMemcpyDeviceToHost, m.stream),
+        "copying the logits");
+  check(cudaStreamSynchronize(m.stream), "the forward pass");
+  return out;
+}
+
+}  // namespace mb::engine

@@ -1,0 +1,30 @@
+// The CUDA backend: a model's weights in bf16 on one GPU, the forward pass on cuBLAS and the kernels in
+// kernels/ (float32 accumulation and float32 activations between the matrix multiplications), a bf16
+// key/value cache, batched generation of prompts of different lengths, decode steps replayed as a CUDA graph.
+// No CUDA type appears here, so the C API and the command include it in any build (only CUDA builds define it).
+#pragma once
+
+#include <memory>
+
+#include "engine/model.h"
+
+namespace mb::engine {
+
+class CudaModel final : public Model {
+ public:
+  // Reads every parameter of `source` onto GPU `device`; kUnsupported for what the kernels cannot compute,
+  // kCuda when there is no such GPU or too little memory.
+  CudaModel(const bridge::ParamSource& source, int device);
+  ~CudaModel() override;
+  const bridge::ModelConfig& config() const override;
+  std::vector<float> forward(const std::vector<int32_t>& ids) override;
+  std::vector<std::vector<int32_t>> generate(const std::vector<std::vector<int32_t>>& prompts,
+                                             const GenerateOptions& options, const TokenCallback& on_token) override;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mb::engine

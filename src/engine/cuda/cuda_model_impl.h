@@ -1,0 +1,94 @@
+// Inside the CUDA backend: the weights on the device and the decoder over a batch of token rows, shared by
+// the forward pass (cuda_model.cpp) and generation (cuda_generate.cpp).
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <vector>
+
+#include "bridge/model_config.h"
+#include "engine/cuda/cuda_model.h"
+#include "engine/cuda/device_pool.h"
+#include "kernels/kernels.h"
+
+namespace mb::engine {
+
+using kernels::bf16;
+
+struct LayerWeights {
+  const bf16* qkv = nullptr;
+  const float* qkv_bias = nullptr;
+  const float* input_norm = nullptr;
+  const float* q_norm = nullptr;
+  const float* k_norm = nullptr;
+  const bf16* proj = nullptr;
+  const float* pre_mlp_norm = nullptr;
+  const bf16* fc1 = nullptr;
+  const bf16* fc2 = nullptr;
+  const bf16* router = nullptr;
+  std::vector<const bf16*> expert_fc1, expert_fc2;
+};
+
+// Keys and values of `batch` sequences, each up to `length` positions: [layer][sequence][position][group][d].
+struct KvCache {
+  cuda::PoolBuffer k, v;
+  int batch = 0;
+  int64_t length = 0;
+  size_t layer_elements = 0;
+};
+
+// The activations of `rows` token rows (prefill: every prompt token; decode: one per sequence).
+struct Activations {
+  int64_t rows = 0;
+  cuda::PoolBuffer x, h, qkv, q, attn, delta, gate_up, act;                                   // dense path
+  cuda::PoolBuffer router_logits, top_experts, top_weights, moe_in, moe_out, gather_index, slot_rows;  // MoE
+  cuda::PoolBuffer seq, pos;  // each row's sequence and position (int32)
+};
+
+// How attention finds each row's keys: whole prompts (prefill) or one new token per sequence (decode).
+struct AttentionPlan {
+  bool decode = false;
+  const int32_t* offsets = nullptr;  // prefill: first row of each sequence
+  const int32_t* lengths = nullptr;  // prefill: rows of each sequence
+  int max_length = 0;                // prefill: the longest
+  const int32_t* positions = nullptr;  // decode: each sequence's new position (== pos of its row)
+  int splits = 0;                      // decode
+  float* workspace = nullptr;          // decode
+};
+
+struct CudaModel::Impl {
+  Impl(const bridge::ParamSource& source, int device);
+  ~Impl();
+
+  Activations activations(int64_t rows);
+  KvCache kv_cache(int batch, int64_t length);
+  // Runs every layer over a.rows rows whose embeddings are in a.x, then the final norm (with MiniCPM's logit
+  // scale) into a.h. May synchronise (MoE routing is planned on the host).
+  void decoder(Activations& a, const AttentionPlan& plan, KvCache& cache);
+  // logits[rows x vocab] from bf16 final hidden states.
+  void logits(const bf16* h, int64_t rows, float* out);
+
+  bridge::ModelConfig config;
+  int device = 0;
+  cudaStream_t stream = nullptr;
+  cublasHandle_t cublas = nullptr;
+  cuda::DeviceAllocation cublas_workspace;
+  std::unique_ptr<cuda::DevicePool> pool;
+  std::vector<cuda::DeviceAllocation> storage;  // every weight
+  const bf16* embedding = nullptr;
+  const bf16* output = nullptr;  // the embedding when tied
+  const float* final_norm = nullptr;
+  const float* inv_freq = nullptr;
+  std::vector<LayerWeights> layers;
+  kernels::QkvShape shape{};
+  bool use_graphs = true;  // MB_CUDA_GRAPHS=0 turns them off (for comparison)
+
+ private:
+  void load(const bridge::ParamSource& source);  // the stream, cuBLAS, the pool, every weight
+  void release() noexcept;
+  void attention(Activations& a, const LayerWeights& w, int layer, const AttentionPlan& plan, KvCache& cache);
+  void moe(Activations& a, const LayerWeights& w);
+};
+
+}  // namespace mb::engine

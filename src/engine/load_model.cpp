@@ -1,0 +1,31 @@
+#include <cstdlib>
+
+#include "bridge/param_source.h"
+#include "core/error.h"
+#include "engine/cpu/cpu_model.h"
+#include "engine/model.h"
+#ifdef MB_WITH_CUDA
+#include "engine/cuda/cuda_model.h"
+#endif
+
+namespace mb::engine {
+
+std::unique_ptr<Model> load_model(const bridge::ParamSource& source, const std::string& device) {
+  if (device == "cpu") return std::make_unique<CpuModel>(source);
+  if (device == "cuda" || device.rfind("cuda:", 0) == 0) {
+    int index = 0;
+    if (device.size() > 5) {
+      char* end = nullptr;
+      index = static_cast<int>(std::strtol(device.c_str() + 5, &end, 10));
+      if (*end || index < 0) fail(Status::kInvalidArgument, "device '", device, "': expected cuda:N");
+    }
+#ifdef MB_WITH_CUDA
+    return std::make_unique<CudaModel>(source, index);
+#else
+    fail(Status::kUnsupported, "device '", device, "': this mbridge was built without CUDA");
+#endif
+  }
+  fail(Status::kInvalidArgument, "unknown device '", device, "' (cpu, cuda or cuda:N)");
+}
+
+}  // namespace mb::engine

@@ -1,0 +1,34 @@
+// A model on a backend: what the C API, the command and the tests run, whichever backend holds the weights
+// (cpu/: the float32 reference; cuda/: bf16 weights on one GPU).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bridge/model_config.h"
+#include "engine/generate.h"
+
+namespace mb::bridge {
+class ParamSource;
+}
+
+namespace mb::engine {
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  virtual const bridge::ModelConfig& config() const = 0;
+  // Logits [ids.size() x vocab_size] of one sequence, row by row, on the host.
+  virtual std::vector<float> forward(const std::vector<int32_t>& ids) = 0;
+  // The new tokens of each prompt (generate.h says how sequences end and what the callback sees).
+  virtual std::vector<std::vector<int32_t>> generate(const std::vector<std::vector<int32_t>>& prompts,
+                                                     const GenerateOptions& options, const TokenCallback& on_token) = 0;
+};
+
+// Every parameter of `source` on the backend named by `device` ("cpu", "cuda" or "cuda:N"); kUnsupported for
+// "cuda" in a build without CUDA or on a machine without a GPU.
+std::unique_ptr<Model> load_model(const bridge::ParamSource& source, const std::string& device);
+
+}  // namespace mb::engine

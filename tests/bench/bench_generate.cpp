@@ -1,0 +1,74 @@
+// Generation speed of the CUDA backend (GPU machine): greedy decode tokens/s at batch 1, 2, 4, 8 and 32 (32-token
+// prompts, 128 new tokens; end to end as transformers' generate is timed by ../shared/bench/peer_bench.py, and
+// the decode steps alone), and the time to the first token of a 2048-token prompt.
+// usage: bench_generate HF_DIR [REPEATS=3] [profile]   (MB_CUDA_GRAPHS=0: decode steps launched one kernel at a
+// time; profile: one short batch-1 generation and one 2048-token prefill, for a profiler to look at)
+// Prints one JSON object.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <string>
+
+#include "bridge/param_source.h"
+#include "engine/cuda/cuda_model.h"
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: %s HF_DIR [REPEATS]\n", argv[0]);
+    return 2;
+  }
+  const int repeats = argc > 2 ? std::atoi(argv[2]) : 3;
+  auto t_load = std::chrono::steady_clock::now();
+  auto source = mb::bridge::open_hf_source(argv[1]);
+  mb::engine::CudaModel model(*source, 0);
+  const double load_s = seconds_since(t_load);
+  const int64_t V = model.config().vocab_size;
+  std::mt19937 rng(0);
+  auto prompts = [&](int batch, int length) {
+    std::vector<std::vector<int32_t>> p(static_cast<size_t>(batch));
+    for (auto& s : p)
+      for (int t = 0; t < length; ++t) s.push_back(static_cast<int32_t>(rng() % static_cast<uint32_t>(V)));
+    return p;
+  };
+  // best of `repeats` wall times of one generate call
+  auto best_time = [&](const std::vector<std::vector<int32_t>>& p, int64_t new_tokens) {
+    mb::engine::GenerateOptions o;
+    o.max_new_tokens = new_tokens;
+    double best = 1e30;
+    for (int r = 0; r < repeats; ++r) {
+      auto t0 = std::chrono::steady_clock::now();
+      auto out = model.generate(p, o, {});
+      best = std::min(best, seconds_since(t0));
+      for (const auto& s : out)
+        if (static_cast<int64_t>(s.size()) != new_tokens) std::fprintf(stderr, "short sequence\n");
+    }
+    return best;
+  };
+  best_time(prompts(1, 32), 8);  // warm up: cuBLAS heuristics, the pool
+  if (argc > 3 && std::string(argv[3]) == "profile") {
+    best_time(prompts(1, 32), 16);
+    best_time(prompts(1, 2048), 1);
+    return 0;
+  }
+  std::printf("{\"load_s\": %.3f", load_s);
+  for (int batch : {1, 2, 4, 8, 32}) {
+    auto p = prompts(batch, 32);
+    const double first = best_time(p, 1), all = best_time(p, 128), more = best_time(p, 129);
+    std::printf(", \"b%d_generate_tok_s\": %.1f, \"b%d_decode_tok_s\": %.1f, \"b%d_step_ms\": %.3f", batch,
+                batch * 128 / all, batch, batch * 128 / (more - first), batch, (more - first) / 128 * 1e3);
+  }
+  auto long_prompt = prompts(1, 2048);
+  std::printf(", \"prefill_2048_first_token_s\": %.4f", best_time(long_prompt, 1));
+  std::printf(", \"graphs\": %s}\n", std::getenv("MB_CUDA_GRAPHS") && std::string(std::getenv("MB_CUDA_GRAPHS")) == "0" ? "false" : "true");
+  return 0;
+}

@@ -1,0 +1,16 @@
+#!/bin/bash
+# The GPU machine's checks of the CUDA backend (CI has no GPU): the kernel tests, plain and under
+# compute-sanitizer (memcheck; racecheck for the attention kernels, which share tiles between warps), and the
+# engine tests on the transformers fixtures.
+# usage: tests/gpu/run_gpu_tests.sh BUILD_DIR      (a CUDA build: cmake -DMB_CUDA=ON ...)
+set -u
+BUILD=${1:?usage: run_gpu_tests.sh BUILD_DIR}
+SANITIZER=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+status=0
+run() { echo "+ $*"; "$@" || status=1; }
+run "$BUILD/test_cuda_kernels"
+run "$SANITIZER" --tool memcheck --error-exitcode 1 "$BUILD/test_cuda_kernels"
+run "$SANITIZER" --tool racecheck --error-exitcode 1 "$BUILD/test_cuda_kernels" --gtest_filter='*Attention*'
+run "$BUILD/test_cuda_engine"
+run "$SANITIZER" --tool memcheck --error-exitcode 1 "$BUILD/test_cuda_engine" --gtest_filter='*HuggingFace*'
+exit $status

@@ -1,0 +1,109 @@
+// The CUDA backend (bf16 weights) on the engine's transformers references (tests/fixtures/bridge/hf/
+// <family>.greedy.safetensors): the same 32 greedy tokens for every prompt of every family, generated one
+// prompt at a time and all prompts in one batch, loaded from the Hugging Face folder and from a Megatron
+// checkpoint; logits within bf16 tolerance; and against the CPU reference on a longer sequence.
+// GPU machine only: tests/gpu/run_gpu_tests.sh.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <random>
+
+#include "bridge/param_source.h"
+#include "engine/cpu/cpu_model.h"
+#include "engine/cuda/cuda_model.h"
+#include "support/greedy_reference.h"
+#include "support/test_support.h"
+
+using namespace mb;
+
+namespace {
+
+// bf16 weights and activations against transformers' float32 model: measured worst case is printed.
+constexpr double kLogitsTolerance = 3e-2;
+
+void expect_transformers_tokens(engine::Model& model, const mbtest::GreedyReference& ref, const std::string& what) {
+  std::vector<std::vector<int32_t>> prompts;
+  engine::GenerateOptions o;
+  for (size_t i = 0; i < ref.cases.size(); ++i) {
+    const mbtest::GreedyCase& c = ref.cases[i];
+    prompts.push_back(c.prompt);
+    o.max_new_tokens = static_cast<int64_t>(c.greedy.size());
+    EXPECT_EQ(model.generate({c.prompt}, o, {})[0], c.greedy) << what << " prompt " << i;
+    std::vector<int32_t> seq = c.prompt;
+    seq.insert(seq.end(), c.greedy.begin(), c.greedy.end() - 1);
+    const std::vector<float> logits = model.forward(seq);
+    ASSERT_EQ(logits.size(), c.logits.size()) << what;
+    const double diff = mbtest::relative_max_diff(logits.data(), c.logits.data(), logits.size());
+    std::printf("%-40s prompt %zu: logits max |diff| / max |logit| = %.2e\n", what.c_str(), i, diff);
+    EXPECT_LE(diff, kLogitsTolerance) << what << " prompt " << i;
+  }
+  // all prompts in one batch (different lengths): each sequence as it was alone
+  const auto batch = model.generate(prompts, o, {});
+  for (size_t i = 0; i < ref.cases.size(); ++i) EXPECT_EQ(batch[i], ref.cases[i].greedy) << what << " batched, prompt " << i;
+}
+
+}  // namespace
+
+TEST(CudaEngine, TransformersTokensFromEveryFamilyHuggingFaceFolder) {
+  const auto refs = mbtest::greedy_references();
+  ASSERT_EQ(refs.size(), 9u);
+  for (const auto& ref : refs) {
+    engine::CudaModel model(*bridge::open_hf_source(ref.hf_dir), 0);
+    expect_transformers_tokens(model, ref, ref.family + " (Hugging Face)");
+  }
+}
+
+TEST(CudaEngine, TransformersTokensFromEveryFamilyMegatronCheckpoint) {
+  const std::string root = mbtest::scratch_dir("cuda_engine_greedy");
+  for (const auto& ref : mbtest::greedy_references()) {
+    bridge::MegatronSourceOptions o;
+    o.hf_model = ref.hf_dir;
+    engine::CudaModel model(*bridge::open_megatron_source(mbtest::megatron_copy(ref, root), o), 0);
+    expect_transformers_tokens(model, ref, ref.family + " (Megatron TP2 x PP2)");
+  }
+}
+
+TEST(CudaEngine, LongSequenceAgreesWithTheCpuReference) {
+  // 600 tokens: many key tiles in prefill; generation past the first decode split
+  for (const char* name : {"llama31", "qwen3", "mixtral"}) {
+    auto source = bridge::open_hf_source(mbtest::fixture("bridge/hf/") + name);
+    engine::CpuModel cpu(*source);
+    engine::CudaModel gpu(*source, 0);
+    std::mt19937 rng(7);
+    std::vector<int32_t> ids(600);
+    for (auto& id : ids) id = static_cast<int32_t>(rng() % 256);
+    const auto want = cpu.forward(ids), got = gpu.forward(ids);
+    const double diff = mbtest::relative_max_diff(got.data(), want.data(), want.size());
+    std::printf("%-10s 600 tokens: logits max |diff| / max |logit| = %.2e\n", name, diff);
+    EXPECT_LE(diff, kLogitsTolerance) << name;
+    engine::GenerateOptions o;
+    o.max_new_tokens = 300;
+    const auto g = gpu.generate({ids}, o, {})[0];
+    EXPECT_EQ(g.size(), 300u);
+  }
+}
+
+TEST(CudaEngine, SamplingIsSeededAndStopsAtStopIds) {
+  auto source = bridge::open_hf_source(mbtest::fixture("bridge/hf/llama31"));
+  engine::CudaModel gpu(*source, 0);
+  engine::GenerateOptions o;
+  o.max_new_tokens = 20;
+  o.sampling.temperature = 0.8;
+  o.sampling.top_k = 50;
+  o.sampling.top_p = 0.9;
+  o.sampling.seed = 42;
+  const std::vector<std::vector<int32_t>> prompts = {{1, 2, 3}, {9, 8, 7, 6, 5}};
+  const auto a = gpu.generate(prompts, o, {}), b = gpu.generate(prompts, o, {});
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(a[0].size(), 20u);
+  o.stop_ids = {a[1][3]};
+  int calls = 0;
+  const auto stopped = gpu.generate(prompts, o, [&](size_t, int64_t step, int32_t, const float* logits) {
+    ++calls;
+    EXPECT_NE(logits, nullptr) << "sampling copies the logits back at every step";
+    return true;
+  });
+  EXPECT_LE(stopped[1].size(), 4u);
+  EXPECT_EQ(stopped[1].back(), a[1][3]);
+  EXPECT_EQ(calls, static_cast<int>(stopped[0].size() + stopped[1].size()));
+}

@@ -1,0 +1,67 @@
+#include "support/greedy_reference.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "bridge/convert.h"
+#include "io/safetensors.h"
+#include "support/test_support.h"
+
+namespace mbtest {
+namespace {
+
+std::vector<int32_t> ids_of(const mb::Tensor& t) {
+  mb::Tensor c = t.contiguous().to(mb::DType::I64);
+  std::vector<int32_t> out;
+  for (int64_t i = 0; i < c.numel(); ++i) out.push_back(static_cast<int32_t>(c.data_as<int64_t>()[i]));
+  return out;
+}
+
+}  // namespace
+
+std::vector<GreedyReference> greedy_references() {
+  std::vector<GreedyReference> out;
+  const std::string root = fixture("bridge/hf");
+  for (const std::string& name : names_with_suffix(root, ".greedy.safetensors")) {
+    GreedyReference r;
+    r.family = name;
+    r.hf_dir = root + "/" + name;
+    auto file = mb::SafetensorsFile::open(root + "/" + name + ".greedy.safetensors");
+    for (int i = 0; file->find("prompt_" + std::to_string(i)); ++i) {
+      GreedyCase c;
+      c.prompt = ids_of(file->tensor("prompt_" + std::to_string(i)));
+      c.greedy = ids_of(file->tensor("greedy_" + std::to_string(i)));
+      mb::Tensor logits = file->tensor("logits_" + std::to_string(i)).contiguous().to(mb::DType::F32);
+      c.vocab = logits.size(1);
+      c.logits.assign(logits.data_as<float>(), logits.data_as<float>() + logits.numel());
+      r.cases.push_back(std::move(c));
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+std::string megatron_copy(const GreedyReference& ref, const std::string& root) {
+  static std::map<std::string, std::string> made;
+  auto it = made.find(ref.family);
+  if (it != made.end()) return it->second;
+  mb::bridge::ImportOptions o;
+  o.target.layout.tp = 2;
+  o.target.layout.pp = 2;
+  o.target.fsync = false;
+  const std::string dir = root + "/" + ref.family;
+  mb::bridge::import_checkpoint(ref.hf_dir, dir, o);
+  return made[ref.family] = dir;
+}
+
+double relative_max_diff(const float* a, const float* b, size_t n) {
+  double diff = 0, ref = 0;
+  for (size_t i = 0; i < n; ++i) {
+    diff = std::max(diff, double(std::fabs(a[i] - b[i])));
+    ref = std::max(ref, double(std::fabs(b[i])));
+  }
+  return diff / ref;
+}
+
+}  // namespace mbtest

@@ -1,0 +1,34 @@
+// The engine's greedy references, made by transformers (tests/fixtures/generate_engine_fixtures.py): per
+// family, prompts, the 32 tokens transformers chose greedily after each, and its float32 logits of the whole
+// sequence; and a Megatron checkpoint of the same model written by mbridge's import for the tests that load
+// from Megatron.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mbtest {
+
+struct GreedyCase {
+  std::vector<int32_t> prompt;
+  std::vector<int32_t> greedy;  // the tokens transformers chose
+  std::vector<float> logits;    // [prompt + greedy - 1, vocab]: the logits each of those came from, and before
+  int64_t vocab = 0;
+};
+
+struct GreedyReference {
+  std::string family;  // fixture name: llama31, qwen3_moe, ...
+  std::string hf_dir;
+  std::vector<GreedyCase> cases;
+};
+
+// Every tests/fixtures/bridge/hf/<family>.greedy.safetensors.
+std::vector<GreedyReference> greedy_references();
+// The family's model imported into a torch_dist checkpoint at TP2 x PP2 under `root` (made once per process).
+std::string megatron_copy(const GreedyReference& ref, const std::string& root);
+
+// Largest |a - b| over the largest |b|, over the first rows x vocab values.
+double relative_max_diff(const float* a, const float* b, size_t n);
+
+}  // namespace mbtest
