@@ -36,7 +36,7 @@ int compare_models(const Args& args) {
 int run_compare(int argc, char** argv) {
   Args args(argc, argv, 2,
             {"format-a", "format-b", "hf-model", "megatron-path", "reference", "family", "prompt", "prompt-ids", "tokenizer",
-             "max-new-tokens", "device"},
+             "max-new-tokens", "device", "debug-hooks"},
             {"all", "json", "models", "help"});
   if (args.has("help")) {
     std::fputs("usage: mbridge compare A B [--format-a F] [--format-b F] [--all] [--json]\n"
@@ -46,7 +46,10 @@ int run_compare(int argc, char** argv) {
                "                       --prompt-ids IDS] [--max-new-tokens N] [--device cpu|cuda[:N]] [--json]\n"
                "                                      run both (CPU reference or GPU): logits max/mean abs diff, cosine\n"
                "                                      similarity, argmax and greedy token match, top 5 of each side;\n"
-               "                                      --reference: a safetensors file with input_ids and logits\n", stdout);
+               "                                      --reference: a safetensors file with input_ids and logits;\n"
+               "                                      --debug-hooks DIR: every module's shapes and output statistics\n"
+               "                                      (min, max, mean, abs_sum) as JSON lines in DIR/hf.jsonl and\n"
+               "                                      DIR/megatron.jsonl (CPU reference)\n", stdout);
     return 0;
   }
   if (args.get("hf-model")) return compare_logits(args);

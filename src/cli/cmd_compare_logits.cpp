@@ -10,7 +10,9 @@
 #include "bridge/param_source.h"
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "core/byte_sink.h"
 #include "core/error.h"
+#include "core/paths.h"
 #include "engine/model.h"
 #include "engine/sampling.h"
 #include "io/json.h"
@@ -31,6 +33,21 @@ json::Value top5(const float* logits, int64_t vocab) {
   return out;
 }
 
+// The prompt's logits, and with --debug-hooks DIR every module's record as one JSON line in DIR/NAME.jsonl.
+std::vector<float> run_forward(engine::Model& model, const std::vector<int32_t>& prompt, const Args& args,
+                               const std::string& name, json::Value* written) {
+  const auto dir = args.get("debug-hooks");
+  if (!dir) return model.forward(prompt);
+  std::string lines;
+  std::vector<float> logits =
+      model.forward_traced(prompt, [&](const engine::ModuleRecord& r) { lines += json::dump(engine::to_json(r)) + "\n"; });
+  make_directories(*dir);
+  const std::string path = join_path(*dir, name + ".jsonl");
+  write_file_atomic(path, lines);
+  written->push(path);
+  return logits;
+}
+
 }  // namespace
 
 int compare_logits(const Args& args) {
@@ -45,6 +62,7 @@ int compare_logits(const Args& args) {
   std::vector<int32_t> prompt;
   std::vector<float> logits_b;
   std::unique_ptr<engine::Model> b;
+  json::Value hook_files = json::Value::array();
   if (reference) {  // a safetensors file with input_ids and logits (what the fixtures hold)
     auto file = SafetensorsFile::open(*reference);
     Tensor ids = file->tensor("input_ids").contiguous().to(DType::I64);
@@ -61,9 +79,9 @@ int compare_logits(const Args& args) {
     if (b->config().vocab_size != V) fail(Status::kInvalidArgument, "the two models have different vocabularies");
     if (auto text = args.get("prompt")) prompt = Tokenizer::load(args.get("tokenizer").value_or(hf))->encode(*text);
     else prompt = parse_token_ids(args.get("prompt-ids").value_or("1,2,3,4"), "--prompt-ids");
-    logits_b = b->forward(prompt);
+    logits_b = run_forward(*b, prompt, args, "megatron", &hook_files);
   }
-  std::vector<float> logits_a = a->forward(prompt);
+  std::vector<float> logits_a = run_forward(*a, prompt, args, "hf", &hook_files);
 
   double max_abs = 0, sum_abs = 0, dot = 0, na = 0, nb = 0;
   int64_t argmax_equal = 0;
@@ -85,6 +103,7 @@ int compare_logits(const Args& args) {
   out.set("argmax_match", double(argmax_equal) / double(T));
   out.set("top5_a", top5(&logits_a[(T - 1) * V], V));
   out.set("top5_b", top5(&logits_b[(T - 1) * V], V));
+  if (args.get("debug-hooks")) out.set("debug_hooks", std::move(hook_files));
   bool tokens_equal = true;
   if (b) {  // greedy tokens of both
     engine::GenerateOptions g;
@@ -109,6 +128,9 @@ int compare_logits(const Args& args) {
       for (const json::Value& e : out.find(std::string("top5_") + side)->items())
         std::printf(" %lld (%.4f)", static_cast<long long>(e.items()[0].as_int()), e.items()[1].as_number());
       std::printf("\n");
+    }
+    if (const json::Value* files = out.find("debug_hooks")) {
+      for (const json::Value& f : files->items()) std::printf("module records: %s\n", f.as_string().c_str());
     }
     if (b)
       std::printf("greedy tokens: %lld of %zu equal\n", static_cast<long long>(out.find("tokens_matching")->as_int()),

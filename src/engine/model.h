@@ -9,6 +9,7 @@
 
 #include "bridge/model_config.h"
 #include "engine/generate.h"
+#include "engine/module_trace.h"
 
 namespace mb::bridge {
 class ParamSource;
@@ -22,6 +23,9 @@ class Model {
   virtual const bridge::ModelConfig& config() const = 0;
   // Logits [ids.size() x vocab_size] of one sequence, row by row, on the host.
   virtual std::vector<float> forward(const std::vector<int32_t>& ids) = 0;
+  // The same, reporting every module's output statistics to `hook` (module_trace.h). The CPU reference does;
+  // other backends answer kUnsupported.
+  virtual std::vector<float> forward_traced(const std::vector<int32_t>& ids, const ModuleHook& hook);
   // The new tokens of each prompt (generate.h says how sequences end and what the callback sees).
   virtual std::vector<std::vector<int32_t>> generate(const std::vector<std::vector<int32_t>>& prompts,
                                                      const GenerateOptions& options, const TokenCallback& on_token) = 0;

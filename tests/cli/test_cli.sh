@@ -116,6 +116,13 @@ cmp -s "$T/out" "$T/gen_hf.json" || { echo "FAIL: generate from the Megatron che
 check "compare logits with Megatron" 0 "$MB" compare --hf-model "$BX/hf/llama32" --megatron-path "$T/mg" --prompt-ids 1,17,42 --json
 contains "compare logits with Megatron" "$T/out" '"logits_max_abs_diff":0[,.]'
 contains "compare logits with Megatron" "$T/out" '"tokens_matching":16'
+# per-module records of both sides: 4 layers -> embedding, 4 x 4 layer modules, final norm, output layer
+check "compare --debug-hooks" 0 "$MB" compare --hf-model "$BX/hf/llama32" --megatron-path "$T/mg" --prompt-ids 1,17,42 --debug-hooks "$T/hooks"
+contains "compare --debug-hooks" "$T/out" "module records: .*megatron.jsonl"
+[ "$(wc -l < "$T/hooks/hf.jsonl")" = 19 ] && [ "$(wc -l < "$T/hooks/megatron.jsonl")" = 19 ] ||
+  { echo "FAIL: compare --debug-hooks: expected 19 records a side"; fails=$((fails + 1)); }
+contains "compare --debug-hooks" "$T/hooks/hf.jsonl" '^{"module":"decoder.layers.3.mlp","input_shape":\[3,'
+cmp -s "$T/hooks/hf.jsonl" "$T/hooks/megatron.jsonl" || { echo "FAIL: the two sides' module records differ"; fails=$((fails + 1)); }
 check "compare logits with transformers' logits" 0 "$MB" compare --hf-model "$BX/hf/mixtral" --reference "$BX/hf/mixtral.logits.safetensors"
 contains "compare logits with transformers' logits" "$T/out" "argmax equal at 12 of 12 positions"
 check "generate step by step" 0 "$MB" generate --hf-model "$BX/hf/llama31" --prompt "hello world" --max-new-tokens 3

@@ -11,6 +11,7 @@
 
 #include "bridge/param_source.h"
 #include "engine/cpu/cpu_model.h"
+#include "engine/module_trace.h"
 #include "io/safetensors.h"
 #include "support/test_support.h"
 
@@ -109,4 +110,33 @@ TEST(CpuForward, ACacheGivesTheLogitsOfTheWholeSequence) {
     for (size_t i = 0; i < got.size(); ++i) max_diff = std::max(max_diff, double(std::fabs(got[i] - full[i])));
     EXPECT_LT(max_diff, 1e-6) << name;
   }
+}
+
+TEST(CpuForward, ModuleHooksReportEveryModuleInOrder) {
+  const std::string hf = std::string(MB_FIXTURES_DIR) + "/bridge/hf/qwen3";
+  engine::CpuModel model(*bridge::open_hf_source(hf));
+  Reference ref = read_reference(hf + ".logits.safetensors");
+  std::vector<engine::ModuleRecord> records;
+  const std::vector<float> logits = model.forward_traced(ref.ids, [&](const engine::ModuleRecord& r) { records.push_back(r); });
+  EXPECT_EQ(logits, model.forward(ref.ids));  // the hooks change nothing
+  const int64_t L = model.config().num_layers, T = static_cast<int64_t>(ref.ids.size());
+  ASSERT_EQ(static_cast<int64_t>(records.size()), 3 + 4 * L);
+  EXPECT_EQ(records.front().module, "embedding");
+  EXPECT_EQ(records[1].module, "decoder.layers.0.input_layernorm");
+  EXPECT_EQ(records[2].module, "decoder.layers.0.self_attention");
+  EXPECT_EQ(records[2].weights.size(), 4u);  // qkv, proj and Qwen3's q/k norms
+  EXPECT_EQ(records[4].module, "decoder.layers.0.mlp");
+  EXPECT_EQ(records[records.size() - 2].module, "decoder.final_layernorm");
+  const engine::ModuleRecord& out = records.back();
+  EXPECT_EQ(out.module, "output_layer");
+  EXPECT_EQ(out.output_shape, (std::vector<int64_t>{T, model.config().vocab_size}));
+  // the statistics are those of what the module computed: the output layer's are the logits'
+  EXPECT_EQ(out.min, *std::min_element(logits.begin(), logits.end()));
+  EXPECT_EQ(out.max, *std::max_element(logits.begin(), logits.end()));
+  double abs_sum = 0;
+  for (float v : logits) abs_sum += std::fabs(v);
+  EXPECT_NEAR(out.abs_sum, abs_sum, 1e-9 * abs_sum);
+  const json::Value line = engine::to_json(out);
+  EXPECT_EQ(line.find("module")->as_string(), "output_layer");
+  EXPECT_EQ(line.find("abs_sum")->as_number(), out.abs_sum);
 }

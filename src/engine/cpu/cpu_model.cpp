@@ -80,7 +80,12 @@ std::vector<float> CpuModel::forward(const std::vector<int32_t>& ids) const {
   return forward(&cache, ids);
 }
 
-std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>& ids) const {
+std::vector<float> CpuModel::forward_traced(const std::vector<int32_t>& ids, const ModuleHook& hook) {
+  CpuCache cache;
+  return forward(&cache, ids, &hook);
+}
+
+std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>& ids, const ModuleHook* hook) const {
   const bridge::ModelConfig& c = config_;
   const int64_t T = static_cast<int64_t>(ids.size()), H = c.hidden_size, d = c.kv_channels;
   const int64_t heads = c.num_attention_heads, groups = c.num_query_groups, per_group = heads / groups;
@@ -99,6 +104,21 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
     for (int64_t k = 0; k < H; ++k)
       x[t * H + k] = embedding[static_cast<size_t>(ids[t] * H + k)] * static_cast<float>(c.scale_emb.value_or(1.0));
   }
+  // with a hook: each module's output over the new positions, reported when the module is done
+  std::vector<float> traced(hook ? static_cast<size_t>(T * H) : 0);
+  auto report = [&](std::string module, std::vector<int64_t> in, std::vector<int64_t> out,
+                    std::vector<std::pair<std::string, std::vector<int64_t>>> weights, const float* values) {
+    ModuleRecord r;
+    r.module = std::move(module);
+    r.input_shape = std::move(in);
+    r.output_shape = std::move(out);
+    r.weights = std::move(weights);
+    size_t n = 1;
+    for (int64_t d : r.output_shape) n *= static_cast<size_t>(d);
+    set_output_stats(&r, values, n);
+    (*hook)(r);
+  };
+  if (hook) report("embedding", {T}, {T, H}, {{"word_embeddings.weight", {vocab_rows_, H}}}, x.data());
 
   std::vector<float> h(static_cast<size_t>(H)), qkv(static_cast<size_t>(T * qkv_rows));
   std::vector<float> attn(static_cast<size_t>(heads * d)), out(static_cast<size_t>(H));
@@ -111,6 +131,7 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
     const auto& wqkv = param(static_cast<int>(ParamKind::kQkv), layer);
     for (int64_t t = 0; t < T; ++t) {
       rms_norm(&x[t * H], param(static_cast<int>(ParamKind::kInputNorm), layer).data(), H, c.norm_epsilon, h.data());
+      if (hook) std::copy(h.begin(), h.end(), traced.begin() + t * H);
       float* row = &qkv[t * qkv_rows];
       matvec(wqkv.data(), h.data(), qkv_rows, H, row);
       if (c.qkv_bias) {
@@ -132,6 +153,8 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
         std::copy(group + (per_group + 1) * d, group + (per_group + 2) * d, &values[(start + t) * kv_row + g * d]);
       }
     }
+    const std::string prefix = "decoder.layers." + std::to_string(layer) + ".";
+    if (hook) report(prefix + "input_layernorm", {T, H}, {T, H}, {{"weight", {H}}}, traced.data());
     const auto& proj = param(static_cast<int>(ParamKind::kProj), layer);
     for (int64_t t = 0; t < T; ++t) {
       const int64_t pos = start + t;
@@ -153,12 +176,22 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
         }
       }
       matvec(proj.data(), attn.data(), H, heads * d, out.data());
+      if (hook) std::copy(out.begin(), out.end(), traced.begin() + t * H);
       for (int64_t k = 0; k < H; ++k) x[t * H + k] += static_cast<float>(out[k] * depth_scale);
     }
+    if (hook) {
+      std::vector<std::pair<std::string, std::vector<int64_t>>> w = {{"linear_qkv.weight", {qkv_rows, H}},
+                                                                     {"linear_proj.weight", {H, heads * d}}};
+      if (c.qkv_bias) w.push_back({"linear_qkv.bias", {qkv_rows}});
+      if (c.qk_layernorm) w.push_back({"q_layernorm.weight", {d}}), w.push_back({"k_layernorm.weight", {d}});
+      report(prefix + "self_attention", {T, H}, {T, H}, std::move(w), traced.data());
+    }
+    std::vector<float> mlp_traced(hook ? static_cast<size_t>(T * H) : 0);
 
     // MLP: SwiGLU, or the router's top-k experts weighted by their (renormalised) probabilities
     for (int64_t t = 0; t < T; ++t) {
       rms_norm(&x[t * H], param(static_cast<int>(ParamKind::kPreMlpNorm), layer).data(), H, c.norm_epsilon, h.data());
+      if (hook) std::copy(h.begin(), h.end(), traced.begin() + t * H);
       std::vector<double> mlp(static_cast<size_t>(H), 0.0);
       auto swiglu = [&](const std::vector<float>& fc1, const std::vector<float>& fc2, int64_t ffn, double weight) {
         std::vector<float> gate_up(static_cast<size_t>(2 * ffn)), act(static_cast<size_t>(ffn)), y(static_cast<size_t>(H));
@@ -185,7 +218,21 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
                  param(static_cast<int>(ParamKind::kExpertFc2), layer, static_cast<int>(e)), c.moe_ffn_hidden_size,
                  c.moe_renormalize ? p[e] / total_p : p[e]);
       }
+      if (hook) std::copy(mlp.begin(), mlp.end(), mlp_traced.begin() + t * H);
       for (int64_t k = 0; k < H; ++k) x[t * H + k] += static_cast<float>(mlp[k] * depth_scale);
+    }
+    if (hook) {
+      report(prefix + "pre_mlp_layernorm", {T, H}, {T, H}, {{"weight", {H}}}, traced.data());
+      if (c.is_moe())
+        report(prefix + "mlp", {T, H}, {T, H},
+               {{"router.weight", {c.num_experts, H}},
+                {"experts.linear_fc1.weight", {c.num_experts, 2 * c.moe_ffn_hidden_size, H}},
+                {"experts.linear_fc2.weight", {c.num_experts, H, c.moe_ffn_hidden_size}}},
+               mlp_traced.data());
+      else
+        report(prefix + "mlp", {T, H}, {T, H},
+               {{"linear_fc1.weight", {2 * c.ffn_hidden_size, H}}, {"linear_fc2.weight", {H, c.ffn_hidden_size}}},
+               mlp_traced.data());
     }
   }
   cache->length = total;
@@ -196,8 +243,13 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
   std::vector<float> logits(static_cast<size_t>(T * V));
   for (int64_t t = 0; t < T; ++t) {
     rms_norm(&x[t * H], param(static_cast<int>(ParamKind::kFinalNorm)).data(), H, c.norm_epsilon, h.data());
+    if (hook) std::copy(h.begin(), h.end(), traced.begin() + t * H);
     for (float& v : h) v *= logit_scale;
     matvec(head.data(), h.data(), V, H, &logits[t * V]);  // rows past the vocabulary are padding
+  }
+  if (hook) {
+    report("decoder.final_layernorm", {T, H}, {T, H}, {{"weight", {H}}}, traced.data());
+    report("output_layer", {T, H}, {T, V}, {{"weight", {vocab_rows_, H}}}, logits.data());
   }
   return logits;
 }

@@ -39,7 +39,9 @@ class CpuModel final : public Model {
   std::vector<float> forward(const std::vector<int32_t>& ids) const;
   std::vector<float> forward(const std::vector<int32_t>& ids) override { return std::as_const(*this).forward(ids); }
   // The same for ids that continue the sequence held in `cache` (their positions follow it); the cache grows.
-  std::vector<float> forward(CpuCache* cache, const std::vector<int32_t>& ids) const;
+  // With a hook, every module's output over the new positions is reported as the module finishes.
+  std::vector<float> forward(CpuCache* cache, const std::vector<int32_t>& ids, const ModuleHook* hook = nullptr) const;
+  std::vector<float> forward_traced(const std::vector<int32_t>& ids, const ModuleHook& hook) override;
   const bridge::ModelConfig& config() const override { return config_; }
   std::vector<std::vector<int32_t>> generate(const std::vector<std::vector<int32_t>>& prompts,
                                              const GenerateOptions& options, const TokenCallback& on_token) override;

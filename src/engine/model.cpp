@@ -10,6 +10,10 @@
 
 namespace mb::engine {
 
+std::vector<float> Model::forward_traced(const std::vector<int32_t>&, const ModuleHook&) {
+  fail(Status::kUnsupported, "module hooks (--debug-hooks) run on the CPU reference backend only");
+}
+
 std::unique_ptr<Model> load_model(const bridge::ParamSource& source, const std::string& device) {
   if (device == "cpu") return std::make_unique<CpuModel>(source);
   if (device == "cuda" || device.rfind("cuda:", 0) == 0) {
