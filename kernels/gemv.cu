@@ -1,6 +1,7 @@
 // Matrix-vector products for decode steps: y[r] = W x[r] for a handful of rows (one per sequence), where the
-// cost is reading W once from memory. One warp per output element row of W, 16-byte loads, every x row
-// applied to each loaded piece of W, float32 accumulation. (cuBLAS takes the larger row counts.)
+// cost is reading W once from memory. Each output element is a row of W read with 16-byte loads by one warp
+// (or four, for matrices of few rows), every x row applied to each loaded piece, float32 accumulation.
+// (cuBLAS takes the larger row counts.)
 #include "kernels/common.cuh"
 #include "kernels/kernels.h"
 
