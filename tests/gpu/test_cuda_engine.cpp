@@ -56,9 +56,7 @@ TEST(CudaEngine, TransformersTokensFromEveryFamilyHuggingFaceFolder) {
 TEST(CudaEngine, TransformersTokensFromEveryFamilyMegatronCheckpoint) {
   const std::string root = mbtest::scratch_dir("cuda_engine_greedy");
   for (const auto& ref : mbtest::greedy_references()) {
-    bridge::MegatronSourceOptions o;
-    o.hf_model = ref.hf_dir;
-    engine::CudaModel model(*bridge::open_megatron_source(mbtest::megatron_copy(ref, root), o), 0);
+    engine::CudaModel model(*mbtest::open_megatron_copy(ref, root), 0);
     expect_transformers_tokens(model, ref, ref.family + " (Megatron TP2 x PP2)");
   }
 }

@@ -58,6 +58,31 @@ struct AttentionShape {
   int heads, groups, d;
 };
 
+// Decode attention of one new token per sequence (at `positions`) over random caches of `cache_len`, in
+// `splits` splits: the largest difference from attend().
+double decode_attention_error(AttentionShape s, const std::vector<int32_t>& positions, int64_t cache_len, int splits,
+                              std::mt19937& rng) {
+  const int B = static_cast<int>(positions.size());
+  auto q = random_bf16(static_cast<size_t>(B * s.heads * s.d), rng);
+  auto k = random_bf16(static_cast<size_t>(B * cache_len * s.groups * s.d), rng);
+  auto v = random_bf16(k.size(), rng);
+  DeviceVector<bf16> dq(q), dk(k), dv(v), out(q.size());
+  DeviceVector<int32_t> dpos(positions);
+  const mb::kernels::QkvShape shape{s.heads, s.groups, s.d};
+  DeviceVector<float> work(mb::kernels::attention_decode_workspace_floats(B, shape, splits));
+  mb::kernels::attention_decode(dq.get(), dk.get(), dv.get(), dpos.get(), B, shape, cache_len, splits, work.get(),
+                                out.get(), nullptr);
+  const auto got = out.host();
+  double max_diff = 0;
+  for (int b = 0; b < B; ++b)
+    for (int h = 0; h < s.heads; ++h) {
+      const size_t at = static_cast<size_t>((b * s.heads + h) * s.d);
+      auto want = attend(&q[at], k, v, b, h / (s.heads / s.groups), positions[b], s.groups, s.d, cache_len);
+      for (int i = 0; i < s.d; ++i) max_diff = std::max(max_diff, std::fabs(f(got[at + i]) - want[i]));
+    }
+  return max_diff;
+}
+
 }  // namespace
 
 TEST(CudaKernels, AttentionPrefillMatchesSoftmaxAttention) {
@@ -92,57 +117,19 @@ TEST(CudaKernels, AttentionPrefillMatchesSoftmaxAttention) {
 
 TEST(CudaKernels, AttentionDecodeMatchesSoftmaxAttentionAcrossSplits) {
   std::mt19937 rng(2);
-  for (AttentionShape s : {AttentionShape{32, 8, 64}, AttentionShape{16, 2, 128}, AttentionShape{8, 8, 4}}) {
-    const int B = 4;
-    const int64_t cache_len = 1100;  // 5 splits
-    const std::vector<int32_t> positions = {0, 255, 256, 1099};
-    const int splits = mb::kernels::attention_decode_splits(cache_len);
-    EXPECT_EQ(splits, 5);
-    auto q = random_bf16(static_cast<size_t>(B * s.heads * s.d), rng);
-    auto k = random_bf16(static_cast<size_t>(B * cache_len * s.groups * s.d), rng);
-    auto v = random_bf16(k.size(), rng);
-    DeviceVector<bf16> dq(q), dk(k), dv(v), out(q.size());
-    DeviceVector<int32_t> dpos(positions);
-    const mb::kernels::QkvShape shape{s.heads, s.groups, s.d};
-    DeviceVector<float> work(mb::kernels::attention_decode_workspace_floats(B, shape, splits));
-    mb::kernels::attention_decode(dq.get(), dk.get(), dv.get(), dpos.get(), B, shape, cache_len, splits, work.get(),
-                                  out.get(), nullptr);
-    const auto got = out.host();
-    double max_diff = 0;
-    for (int b = 0; b < B; ++b)
-      for (int h = 0; h < s.heads; ++h) {
-        const size_t at = static_cast<size_t>((b * s.heads + h) * s.d);
-        auto want = attend(&q[at], k, v, b, h / (s.heads / s.groups), positions[b], s.groups, s.d, cache_len);
-        for (int i = 0; i < s.d; ++i) max_diff = std::max(max_diff, std::fabs(f(got[at + i]) - want[i]));
-      }
-    EXPECT_LT(max_diff, 1e-2) << "heads " << s.heads << " groups " << s.groups << " d " << s.d;
-  }
+  const int64_t cache_len = 1100;
+  const int splits = mb::kernels::attention_decode_splits(cache_len);
+  EXPECT_EQ(splits, 5);
+  for (AttentionShape s : {AttentionShape{32, 8, 64}, AttentionShape{16, 2, 128}, AttentionShape{8, 8, 4}})
+    EXPECT_LT(decode_attention_error(s, {0, 255, 256, 1099}, cache_len, splits, rng), 1e-2)
+        << "heads " << s.heads << " groups " << s.groups << " d " << s.d;
 }
 
 TEST(CudaKernels, AttentionDecodeInOneSplit) {
   std::mt19937 rng(12);
-  const AttentionShape s{8, 2, 64};
-  const int B = 2;
   const int64_t cache_len = 200;  // one split: the split kernel writes the output itself
-  const std::vector<int32_t> positions = {3, 199};
   ASSERT_EQ(mb::kernels::attention_decode_splits(cache_len), 1);
-  auto q = random_bf16(static_cast<size_t>(B * s.heads * s.d), rng);
-  auto k = random_bf16(static_cast<size_t>(B * cache_len * s.groups * s.d), rng);
-  auto v = random_bf16(k.size(), rng);
-  DeviceVector<bf16> dq(q), dk(k), dv(v), out(q.size());
-  DeviceVector<int32_t> dpos(positions);
-  const mb::kernels::QkvShape shape{s.heads, s.groups, s.d};
-  DeviceVector<float> work(mb::kernels::attention_decode_workspace_floats(B, shape, 1));
-  mb::kernels::attention_decode(dq.get(), dk.get(), dv.get(), dpos.get(), B, shape, cache_len, 1, work.get(), out.get(), nullptr);
-  const auto got = out.host();
-  double max_diff = 0;
-  for (int b = 0; b < B; ++b)
-    for (int h = 0; h < s.heads; ++h) {
-      const size_t at = static_cast<size_t>((b * s.heads + h) * s.d);
-      auto want = attend(&q[at], k, v, b, h / (s.heads / s.groups), positions[b], s.groups, s.d, cache_len);
-      for (int i = 0; i < s.d; ++i) max_diff = std::max(max_diff, std::fabs(f(got[at + i]) - want[i]));
-    }
-  EXPECT_LT(max_diff, 1e-2);
+  EXPECT_LT(decode_attention_error(AttentionShape{8, 2, 64}, {3, 199}, cache_len, 1, rng), 1e-2);
 }
 
 TEST(CudaKernels, GemvMatchesTheProductForAFewRows) {

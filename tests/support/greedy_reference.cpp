@@ -5,6 +5,7 @@
 #include <map>
 
 #include "bridge/convert.h"
+#include "bridge/param_source.h"
 #include "io/safetensors.h"
 #include "support/test_support.h"
 
@@ -42,17 +43,21 @@ std::vector<GreedyReference> greedy_references() {
   return out;
 }
 
-std::string megatron_copy(const GreedyReference& ref, const std::string& root) {
-  static std::map<std::string, std::string> made;
+std::unique_ptr<mb::bridge::ParamSource> open_megatron_copy(const GreedyReference& ref, const std::string& root) {
+  static std::map<std::string, std::string> made;  // family -> checkpoint
   auto it = made.find(ref.family);
-  if (it != made.end()) return it->second;
-  mb::bridge::ImportOptions o;
-  o.target.layout.tp = 2;
-  o.target.layout.pp = 2;
-  o.target.fsync = false;
-  const std::string dir = root + "/" + ref.family;
-  mb::bridge::import_checkpoint(ref.hf_dir, dir, o);
-  return made[ref.family] = dir;
+  if (it == made.end()) {
+    mb::bridge::ImportOptions o;
+    o.target.layout.tp = 2;
+    o.target.layout.pp = 2;
+    o.target.fsync = false;
+    const std::string dir = root + "/" + ref.family;
+    mb::bridge::import_checkpoint(ref.hf_dir, dir, o);
+    it = made.emplace(ref.family, dir).first;
+  }
+  mb::bridge::MegatronSourceOptions options;
+  options.hf_model = ref.hf_dir;
+  return mb::bridge::open_megatron_source(it->second, options);
 }
 
 double relative_max_diff(const float* a, const float* b, size_t n) {

@@ -5,8 +5,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
+
+namespace mb::bridge {
+class ParamSource;
+}
 
 namespace mbtest {
 
@@ -25,8 +30,9 @@ struct GreedyReference {
 
 // Every tests/fixtures/bridge/hf/<family>.greedy.safetensors.
 std::vector<GreedyReference> greedy_references();
-// The family's model imported into a torch_dist checkpoint at TP2 x PP2 under `root` (made once per process).
-std::string megatron_copy(const GreedyReference& ref, const std::string& root);
+// The family's model imported into a torch_dist checkpoint at TP2 x PP2 under `root` (made once per process),
+// opened as a Megatron source.
+std::unique_ptr<mb::bridge::ParamSource> open_megatron_copy(const GreedyReference& ref, const std::string& root);
 
 // Largest |a - b| over the largest |b|, over the first rows x vocab values.
 double relative_max_diff(const float* a, const float* b, size_t n);

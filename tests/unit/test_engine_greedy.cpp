@@ -43,9 +43,7 @@ TEST(EngineGreedy, TransformersTokensFromEveryFamilyHuggingFaceFolder) {
 TEST(EngineGreedy, TransformersTokensFromEveryFamilyMegatronCheckpoint) {
   const std::string root = mbtest::scratch_dir("engine_greedy");
   for (const auto& ref : mbtest::greedy_references()) {
-    bridge::MegatronSourceOptions o;
-    o.hf_model = ref.hf_dir;
-    engine::CpuModel model(*bridge::open_megatron_source(mbtest::megatron_copy(ref, root), o));
+    engine::CpuModel model(*mbtest::open_megatron_copy(ref, root));
     expect_transformers_tokens(model, ref, ref.family + " (Megatron TP2 x PP2)");
   }
 }

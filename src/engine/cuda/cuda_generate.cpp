@@ -57,25 +57,8 @@ std::vector<std::vector<int32_t>> CudaModel::generate(const std::vector<std::vec
   std::vector<std::vector<int32_t>> out(prompts.size());
   if (B == 0 || options.max_new_tokens == 0) return out;
 
-  // the prompts back to back: each row's sequence and position, each sequence's first row and length
-  std::vector<int32_t> ids, seq, pos, offsets(static_cast<size_t>(B)), lengths(static_cast<size_t>(B)), last_rows(static_cast<size_t>(B));
-  int64_t longest = 0;
-  for (int b = 0; b < B; ++b) {
-    const auto& p = prompts[static_cast<size_t>(b)];
-    if (p.empty()) fail(Status::kInvalidArgument, "prompt ", b, " is empty");
-    offsets[b] = static_cast<int32_t>(ids.size());
-    lengths[b] = static_cast<int32_t>(p.size());
-    for (size_t t = 0; t < p.size(); ++t) {
-      if (p[t] < 0 || p[t] >= V) fail(Status::kInvalidArgument, "prompt ", b, ": token id ", p[t], " out of range [0, ", V, ")");
-      ids.push_back(p[t]);
-      seq.push_back(b);
-      pos.push_back(static_cast<int32_t>(t));
-    }
-    last_rows[b] = static_cast<int32_t>(ids.size() - 1);
-    longest = std::max<int64_t>(longest, static_cast<int64_t>(p.size()));
-  }
-  const int64_t rows = static_cast<int64_t>(ids.size());
-  KvCache cache = m.kv_cache(B, longest + options.max_new_tokens);
+  const PromptLayout layout(prompts, V);
+  KvCache cache = m.kv_cache(B, layout.longest + options.max_new_tokens);
 
   // decode-step state, all on the device: tokens in, positions, logits, per-sequence rows
   cuda::PoolBuffer tokens = m.pool->allocate_n<int32_t>(B, "tokens");
@@ -87,27 +70,13 @@ std::vector<std::vector<int32_t>> CudaModel::generate(const std::vector<std::vec
   cuda::PoolBuffer attn_workspace =
       m.pool->allocate_n<float>(kernels::attention_decode_workspace_floats(B, m.shape, splits), "attention splits");
 
-  {  // prefill
-    Activations a = m.activations(rows);
-    cuda::PoolBuffer ids_dev = m.pool->allocate_n<int32_t>(ids.size(), "prompt ids");
-    cuda::PoolBuffer plan_dev = m.pool->allocate_n<int32_t>(2 * static_cast<size_t>(B), "prompt offsets");
-    auto h2d = [&](void* dst, const std::vector<int32_t>& v) {
-      check(cudaMemcpyAsync(dst, v.data(), v.size() * sizeof(int32_t), cudaMemcpyHostToDevice, m.stream), "uploading the prompts");
-    };
-    h2d(ids_dev.as<int32_t>(), ids);
-    h2d(a.seq.as<int32_t>(), seq);
-    h2d(a.pos.as<int32_t>(), pos);
-    h2d(plan_dev.as<int32_t>(), offsets);
-    h2d(plan_dev.as<int32_t>() + B, lengths);
-    h2d(last_index.as<int32_t>(), last_rows);
-    h2d(positions.as<int32_t>(), lengths);  // the first new token's position is the prompt's length
-    kernels::embedding(ids_dev.as<int32_t>(), rows, m.embedding, H, static_cast<float>(m.config.scale_emb.value_or(1.0)),
-                       a.x.as<float>(), m.stream);
-    AttentionPlan plan;
-    plan.offsets = plan_dev.as<int32_t>();
-    plan.lengths = plan_dev.as<int32_t>() + B;
-    plan.max_length = static_cast<int>(longest);
-    m.decoder(a, plan, cache);
+  {  // prefill: the last row of each prompt gives its first new token
+    Activations a = m.prefill(layout, cache);
+    check(cudaMemcpyAsync(last_index.as<int32_t>(), layout.last_rows.data(), B * sizeof(int32_t), cudaMemcpyHostToDevice,
+                          m.stream), "uploading the prompts");
+    // the first new token's position is the prompt's length
+    check(cudaMemcpyAsync(positions.as<int32_t>(), layout.lengths.data(), B * sizeof(int32_t), cudaMemcpyHostToDevice,
+                          m.stream), "uploading the prompts");
     kernels::gather_rows(a.h.as<bf16>(), last_index.as<int32_t>(), B, H, last_h.as<bf16>(), m.stream);
     m.logits(last_h.as<bf16>(), B, step_logits.as<float>());
   }
@@ -126,8 +95,7 @@ std::vector<std::vector<int32_t>> CudaModel::generate(const std::vector<std::vec
   decode_plan.workspace = attn_workspace.as<float>();
   auto decode_step = [&] {
     check(cudaMemcpyAsync(a.pos.as<int32_t>(), positions.as<int32_t>(), B * sizeof(int32_t), cudaMemcpyDeviceToDevice, m.stream), "positions");
-    kernels::embedding(tokens.as<int32_t>(), B, m.embedding, H, static_cast<float>(m.config.scale_emb.value_or(1.0)),
-                       a.x.as<float>(), m.stream);
+    m.embed(tokens.as<int32_t>(), B, a.x.as<float>());
     m.decoder(a, decode_plan, cache);
     m.logits(a.h.as<bf16>(), B, step_logits.as<float>());
     if (greedy) kernels::argmax_rows(step_logits.as<float>(), B, V, V, tokens.as<int32_t>(), m.stream);

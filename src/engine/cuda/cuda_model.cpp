@@ -250,6 +250,51 @@ void CudaModel::Impl::decoder(Activations& a, const AttentionPlan& plan, KvCache
                         stream);
 }
 
+PromptLayout::PromptLayout(const std::vector<std::vector<int32_t>>& prompts, int64_t vocab_size) {
+  for (size_t b = 0; b < prompts.size(); ++b) {
+    const auto& p = prompts[b];
+    if (p.empty()) fail(Status::kInvalidArgument, "prompt ", b, " is empty");
+    offsets.push_back(static_cast<int32_t>(ids.size()));
+    lengths.push_back(static_cast<int32_t>(p.size()));
+    for (size_t t = 0; t < p.size(); ++t) {
+      if (p[t] < 0 || p[t] >= vocab_size)
+        fail(Status::kInvalidArgument, "prompt ", b, ": token id ", p[t], " out of range [0, ", vocab_size, ")");
+      ids.push_back(p[t]);
+      seq.push_back(static_cast<int32_t>(b));
+      pos.push_back(static_cast<int32_t>(t));
+    }
+    last_rows.push_back(static_cast<int32_t>(ids.size() - 1));
+    longest = std::max<int64_t>(longest, static_cast<int64_t>(p.size()));
+  }
+}
+
+Activations CudaModel::Impl::prefill(const PromptLayout& layout, KvCache& cache) {
+  const int B = layout.batch();
+  Activations a = activations(layout.rows());
+  cuda::PoolBuffer ids_dev = pool->allocate_n<int32_t>(layout.ids.size(), "prompt ids");
+  cuda::PoolBuffer plan_dev = pool->allocate_n<int32_t>(2 * static_cast<size_t>(B), "prompt offsets");
+  auto h2d = [&](void* dst, const std::vector<int32_t>& v) {
+    check(cudaMemcpyAsync(dst, v.data(), v.size() * sizeof(int32_t), cudaMemcpyHostToDevice, stream), "uploading the prompts");
+  };
+  h2d(ids_dev.as<int32_t>(), layout.ids);
+  h2d(a.seq.as<int32_t>(), layout.seq);
+  h2d(a.pos.as<int32_t>(), layout.pos);
+  h2d(plan_dev.as<int32_t>(), layout.offsets);
+  h2d(plan_dev.as<int32_t>() + B, layout.lengths);
+  embed(ids_dev.as<int32_t>(), layout.rows(), a.x.as<float>());
+  AttentionPlan plan;
+  plan.offsets = plan_dev.as<int32_t>();
+  plan.lengths = plan_dev.as<int32_t>() + B;
+  plan.max_length = static_cast<int>(layout.longest);
+  decoder(a, plan, cache);
+  return a;  // ids_dev and plan_dev are freed in stream order, after the kernels that read them
+}
+
+void CudaModel::Impl::embed(const int32_t* ids, int64_t rows, float* x) {
+  kernels::embedding(ids, rows, embedding, config.hidden_size, static_cast<float>(config.scale_emb.value_or(1.0)), x,
+                     stream);
+}
+
 void CudaModel::Impl::logits(const bf16* h, int64_t rows, float* out) {
   cuda::linear(cublas, h, rows, config.hidden_size, output, config.vocab_size, out);
 }
@@ -261,29 +306,12 @@ const bridge::ModelConfig& CudaModel::config() const { return impl_->config; }
 std::vector<float> CudaModel::forward(const std::vector<int32_t>& ids) {
   Impl& m = *impl_;
   check(cudaSetDevice(m.device), "selecting the GPU");
-  const int64_t T = static_cast<int64_t>(ids.size()), V = m.config.vocab_size;
-  if (T == 0) fail(Status::kInvalidArgument, "forward needs at least one token id");
-  for (int32_t id : ids)
-    if (id < 0 || id >= V) fail(Status::kInvalidArgument, "token id ", id, " out of range [0, ", V, ")");
-  Activations a = m.activations(T);
+  if (ids.empty()) fail(Status::kInvalidArgument, "forward needs at least one token id");
+  const PromptLayout layout({ids}, m.config.vocab_size);
+  const int64_t T = layout.rows(), V = m.config.vocab_size;
   KvCache cache = m.kv_cache(1, T);
-  std::vector<int32_t> zeros(static_cast<size_t>(T), 0), positions(static_cast<size_t>(T));
-  std::iota(positions.begin(), positions.end(), 0);
-  const int32_t offsets_lengths[2] = {0, static_cast<int32_t>(T)};
-  cuda::PoolBuffer ids_dev = m.pool->allocate_n<int32_t>(ids.size(), "token ids");
-  cuda::PoolBuffer plan_dev = m.pool->allocate_n<int32_t>(2, "prompt offsets");
+  Activations a = m.prefill(layout, cache);
   cuda::PoolBuffer logits_dev = m.pool->allocate_n<float>(static_cast<size_t>(T * V), "logits");
-  check(cudaMemcpyAsync(ids_dev.as<int32_t>(), ids.data(), ids.size() * 4, cudaMemcpyHostToDevice, m.stream), "ids");
-  check(cudaMemcpyAsync(a.seq.as<int32_t>(), zeros.data(), zeros.size() * 4, cudaMemcpyHostToDevice, m.stream), "ids");
-  check(cudaMemcpyAsync(a.pos.as<int32_t>(), positions.data(), positions.size() * 4, cudaMemcpyHostToDevice, m.stream), "ids");
-  check(cudaMemcpyAsync(plan_dev.as<int32_t>(), offsets_lengths, sizeof offsets_lengths, cudaMemcpyHostToDevice, m.stream), "ids");
-  kernels::embedding(ids_dev.as<int32_t>(), T, m.embedding, m.config.hidden_size,
-                     static_cast<float>(m.config.scale_emb.value_or(1.0)), a.x.as<float>(), m.stream);
-  AttentionPlan plan;
-  plan.offsets = plan_dev.as<int32_t>();
-  plan.lengths = plan_dev.as<int32_t>() + 1;
-  plan.max_length = static_cast<int>(T);
-  m.decoder(a, plan, cache);
   m.logits(a.h.as<bf16>(), T, logits_dev.as<float>());
   std::vector<float> out(static_cast<size_t>(T * V));
   check(cudaMemcpyAsync(out.data(), logits_dev.as<float>(), out.size() * sizeof(float), cudaMemcpyDeviceToHost, m.stream),

@@ -57,6 +57,16 @@ struct AttentionPlan {
   float* workspace = nullptr;          // decode
 };
 
+// Prompts back to back as the prefill pass takes them: each row's token, sequence and position, each
+// sequence's first row, length and last row. Token ids are checked against the vocabulary here.
+struct PromptLayout {
+  std::vector<int32_t> ids, seq, pos, offsets, lengths, last_rows;
+  int64_t longest = 0;
+  PromptLayout(const std::vector<std::vector<int32_t>>& prompts, int64_t vocab_size);
+  int64_t rows() const { return static_cast<int64_t>(ids.size()); }
+  int batch() const { return static_cast<int>(offsets.size()); }
+};
+
 struct CudaModel::Impl {
   Impl(const bridge::ParamSource& source, int device);
   ~Impl();
@@ -66,6 +76,11 @@ struct CudaModel::Impl {
   // Runs every layer over a.rows rows whose embeddings are in a.x, then the final norm (with MiniCPM's logit
   // scale) into a.h. May synchronise (MoE routing is planned on the host).
   void decoder(Activations& a, const AttentionPlan& plan, KvCache& cache);
+  // The prefill pass: every prompt token through every layer (keys and values into `cache`, whose batch is
+  // the layout's); the activations hold every row's final hidden states in h.
+  Activations prefill(const PromptLayout& layout, KvCache& cache);
+  // The embedding rows of `rows` token ids (device memory) into x, with MiniCPM's scale.
+  void embed(const int32_t* ids, int64_t rows, float* x);
   // logits[rows x vocab] from bf16 final hidden states.
   void logits(const bf16* h, int64_t rows, float* out);
 
