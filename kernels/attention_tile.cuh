@@ -26,8 +26,25 @@ struct Tiles {
 };
 
 // The block copies keys [first, first + count) of one (sequence, group) into the tiles; count <= kTile.
+// Head dims that are a multiple of 8 are read 16 bytes at a time (the cache rows are then 16-byte aligned).
 __device__ __forceinline__ void load_tile(Tiles& t, const bf16* k_cache, const bf16* v_cache, int64_t row0,
                                           int64_t row_stride, int first, int count, int d) {
+  if (d % 8 == 0) {
+    const int pieces = d / 8;
+    for (int e = threadIdx.x; e < count * pieces; e += blockDim.x) {
+      const int j = e / pieces, i = 8 * (e % pieces);
+      const int64_t at = (row0 + static_cast<int64_t>(first + j) * row_stride) + i;
+      const uint4 k = *reinterpret_cast<const uint4*>(k_cache + at), v = *reinterpret_cast<const uint4*>(v_cache + at);
+      // the tile rows are 4-byte aligned only (their odd stride in words avoids bank conflicts)
+      const uint32_t kw[4] = {k.x, k.y, k.z, k.w}, vw[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        *reinterpret_cast<uint32_t*>(&t.k[j][i + 2 * c]) = kw[c];
+        *reinterpret_cast<uint32_t*>(&t.v[j][i + 2 * c]) = vw[c];
+      }
+    }
+    return;
+  }
   const int pairs = d / 2;
   for (int e = threadIdx.x; e < count * pairs; e += blockDim.x) {
     const int j = e / pairs, i = 2 * (e % pairs);

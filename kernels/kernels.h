@@ -1,12 +1,14 @@
 // The CUDA kernels of the engine's CUDA backend (src/engine/cuda), one .cu file per operation. Every launcher
 // queues its kernel on `stream` and returns at once; pointers are device memory. Activations between matrix
-// multiplications are float32 (cuBLAS writes them so), what enters a matrix multiplication is bf16, weights
-// are bf16 and norm weights float32.
+// multiplications are float32 (cuBLAS writes them so), what enters a matrix multiplication is bf16 (except in
+// the decode-step products that fold the norm in: they read the float32 residual stream), weights are bf16
+// and norm weights float32.
 #pragma once
 
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
+#include <cstddef>
 #include <cstdint>
 
 namespace mb::kernels {
@@ -42,13 +44,25 @@ void attention_prefill(const bf16* q, const bf16* k_cache, const bf16* v_cache, 
                        const int32_t* lengths, int batch, int max_length, QkvShape shape, int64_t cache_len, bf16* out,
                        cudaStream_t stream);
 
-// attention_decode.cu: one new token per sequence (row b of q, at position positions[b]), over cache positions
-// 0..positions[b], split along the keys into `splits` chunks computed in parallel and then combined. The split
-// count is fixed for a cache length (so a CUDA graph of a decode step stays valid as sequences grow).
+// attention_decode.cu: one new token per sequence, straight from the qkv projection's float32 output (row b
+// is sequence b, laid out as rope_qkv takes it): adds the bias, applies the q/k norms (when given), rotates q
+// and k at positions[b], writes k and v into the cache at that position, and attends over cache positions
+// 0..positions[b], split along the keys into `splits` chunks computed in parallel and combined by the last
+// split to finish. The split count is fixed for a cache length (so a CUDA graph of a decode step stays valid
+// as sequences grow). The workspace (attention_decode_workspace_bytes) must be zero before the first call;
+// every call leaves it so.
+struct DecodeQkv {
+  const float* qkv;
+  const float* bias;    // may be null
+  const float* q_norm;  // may be null
+  const float* k_norm;  // may be null
+  float eps;
+  const float* inv_freq;
+};
 int attention_decode_splits(int64_t cache_len);
-size_t attention_decode_workspace_floats(int batch, QkvShape shape, int splits);
-void attention_decode(const bf16* q, const bf16* k_cache, const bf16* v_cache, const int32_t* positions, int batch,
-                      QkvShape shape, int64_t cache_len, int splits, float* workspace, bf16* out, cudaStream_t stream);
+size_t attention_decode_workspace_bytes(int batch, QkvShape shape, int splits);
+void attention_decode(const DecodeQkv& qkv, const int32_t* positions, int batch, QkvShape shape, bf16* k_cache,
+                      bf16* v_cache, int64_t cache_len, int splits, void* workspace, bf16* out, cudaStream_t stream);
 
 // swiglu.cu: out[r][i] = silu(gate_up[r][i]) * gate_up[r][ffn + i].
 void swiglu(const float* gate_up, int64_t rows, int64_t ffn, bf16* out, cudaStream_t stream);
@@ -57,20 +71,40 @@ void swiglu(const float* gate_up, int64_t rows, int64_t ffn, bf16* out, cudaStre
 // their probabilities renormalised to sum 1 when `renormalize`.
 void moe_route(const float* logits, int64_t rows, int experts, int k, bool renormalize, int32_t* top_experts,
                float* top_weights, cudaStream_t stream);
-// moe_routing.cu: out[r] = sum_j weights[r * k + j] * expert_out[slot_rows[r * k + j]].
+// moe_routing.cu: out[r] += out_scale * sum_j weights[r * k + j] * expert_out[slot_rows[r * k + j]] (the MoE
+// layer's output joins the residual stream).
 void moe_combine(const float* expert_out, const int32_t* slot_rows, const float* weights, int64_t rows, int k,
-                 int64_t hidden, float* out, cudaStream_t stream);
+                 int64_t hidden, float out_scale, float* out, cudaStream_t stream);
 
 // gemv.cu: y[rows x out] = x[rows x in] . W^T for a row-major bf16 W [out x in], when gemv_applies (at most
 // kGemvMaxRows rows, in a multiple of 8, x and W 16-byte aligned): a decode step's linear layers.
 constexpr int64_t kGemvMaxRows = 2;
 bool gemv_applies(int64_t rows, int64_t in, const void* x, const void* w);
 void gemv(const bf16* x, int64_t rows, int64_t in, const bf16* w, int64_t out, float* y, cudaStream_t stream);
+// gemv.cu, the same with the residual add folded in: y += y_scale * x . W^T.
+void gemv_accumulate(const bf16* x, int64_t rows, int64_t in, const bf16* w, int64_t out, float y_scale, float* y,
+                     cudaStream_t stream);
+// gemv.cu, the same with the RMSNorm before it folded in: the input rows are
+// weight * residual / sqrt(mean(residual^2) + eps) * scale (float32 residual rows, 16-byte aligned).
+struct NormedInput {
+  const float* residual;
+  const float* weight;
+  float eps, scale;
+};
+// When argmax_keys is given, each row's largest output also goes into argmax_keys[row] (argmax_key.cuh; it
+// must hold 0 or an earlier key; advance_positions takes the index out and clears it).
+void gemv_rms_norm(const NormedInput& x, int64_t rows, int64_t in, const bf16* w, int64_t out, float* y,
+                   unsigned long long* argmax_keys, cudaStream_t stream);
+// gemv.cu, linear_fc1 and SwiGLU: act[r][i] = bf16(silu(g) * u) of the normalised input's products with rows i
+// (gate) and ffn + i (up) of w_gate_up [2 ffn x in].
+void gemv_rms_norm_swiglu(const NormedInput& x, int64_t rows, int64_t in, const bf16* w_gate_up, int64_t ffn, bf16* act,
+                          cudaStream_t stream);
 
 // argmax.cu: out[r] = the index of the largest of logits[r * ld .. r * ld + vocab) (the first of equal maxima).
 void argmax_rows(const float* logits, int64_t rows, int64_t vocab, int64_t ld, int32_t* out, cudaStream_t stream);
 
-// positions.cu: p[i] += 1 for i < n (a decode step's sequences move one position on).
-void advance_positions(int32_t* p, int n, cudaStream_t stream);
+// positions.cu: p[i] += 1 for i < n (a decode step's sequences move one position on); when argmax_keys is
+// given, also tokens[i] = the index in argmax_keys[i], which is cleared.
+void advance_positions(int32_t* p, int n, unsigned long long* argmax_keys, int32_t* tokens, cudaStream_t stream);
 
 }  // namespace mb::kernels

@@ -35,12 +35,12 @@ __global__ void moe_route_kernel(const float* logits, int64_t rows, int experts,
 }
 
 __global__ void moe_combine_kernel(const float* expert_out, const int32_t* slot_rows, const float* weights, int k,
-                                   int64_t hidden, float* out) {
+                                   int64_t hidden, float out_scale, float* out) {
   const int64_t r = blockIdx.x;
   for (int64_t i = threadIdx.x; i < hidden; i += blockDim.x) {
     float acc = 0.f;
     for (int j = 0; j < k; ++j) acc += weights[r * k + j] * expert_out[static_cast<int64_t>(slot_rows[r * k + j]) * hidden + i];
-    out[r * hidden + i] = acc;
+    out[r * hidden + i] += out_scale * acc;
   }
 }
 
@@ -53,9 +53,9 @@ void moe_route(const float* logits, int64_t rows, int experts, int k, bool renor
 }
 
 void moe_combine(const float* expert_out, const int32_t* slot_rows, const float* weights, int64_t rows, int k,
-                 int64_t hidden, float* out, cudaStream_t stream) {
+                 int64_t hidden, float out_scale, float* out, cudaStream_t stream) {
   if (rows <= 0) return;
-  moe_combine_kernel<<<static_cast<unsigned>(rows), 256, 0, stream>>>(expert_out, slot_rows, weights, k, hidden, out);
+  moe_combine_kernel<<<static_cast<unsigned>(rows), 256, 0, stream>>>(expert_out, slot_rows, weights, k, hidden, out_scale, out);
 }
 
 }  // namespace mb::kernels

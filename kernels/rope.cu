@@ -1,9 +1,10 @@
-// Rotary position embedding of q and k, with what comes between the qkv projection and attention: the bias,
-// the per-head q/k RMSNorm (Qwen3), and the write of k and v into the key/value cache.
-// Block (token, unit block): each warp takes one head of the token (a q head, a group's k or a group's v), so a
-// decode step's few tokens still spread over many warps.
+// Rotary position embedding of q and k for the prefill pass, with what comes between the qkv projection and
+// attention: the bias, the per-head q/k RMSNorm (Qwen3), and the write of k and v into the key/value cache.
+// (Decode steps do the same inside their attention kernel, attention_decode.cu.)
+// Block (token, unit block): each warp takes one head of the token (a q head, a group's k or a group's v).
 #include "kernels/common.cuh"
 #include "kernels/kernels.h"
+#include "kernels/rope_head.cuh"
 
 namespace mb::kernels {
 namespace {
@@ -14,7 +15,7 @@ __global__ void rope_qkv_kernel(const float* qkv, QkvShape s, const float* bias,
                                 const float* k_norm, float eps, const float* inv_freq, const int32_t* seq,
                                 const int32_t* pos, bf16* q, bf16* k_cache, bf16* v_cache, int64_t cache_len) {
   const int64_t r = blockIdx.x;
-  const int d = s.head_dim, per_group = s.heads / s.groups, half = d / 2;
+  const int d = s.head_dim, per_group = s.heads / s.groups;
   const int64_t row_width = static_cast<int64_t>(s.heads + 2 * s.groups) * d;
   const float* row = qkv + r * row_width;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -31,23 +32,9 @@ __global__ void rope_qkv_kernel(const float* qkv, QkvShape s, const float* bias,
       for (int i = lane; i < d; i += 32) v_cache[(cache_row + g) * d + i] = __float2bfloat16(h[i]);
       return;
     }
-    const float* norm = j < per_group ? q_norm : k_norm;
-    float inv = 1.f;
-    if (norm) {
-      float sum = 0.f;
-      for (int i = lane; i < d; i += 32) sum += h[i] * h[i];
-      inv = 1.f / sqrtf(warp_sum(sum) / static_cast<float>(d) + eps);
-    }
     bf16* dst = j < per_group ? q + (r * s.heads + g * per_group + j) * d : k_cache + (cache_row + g) * d;
-    const float p = static_cast<float>(pos[r]);
-    for (int i = lane; i < half; i += 32) {
-      float a = h[i], b = h[i + half];
-      if (norm) a = norm[i] * (a * inv), b = norm[i + half] * (b * inv);
-      float sn, cs;
-      sincosf(p * inv_freq[i], &sn, &cs);
-      dst[i] = __float2bfloat16(a * cs - b * sn);
-      dst[i + half] = __float2bfloat16(b * cs + a * sn);
-    }
+    rotate_head(h, d, j < per_group ? q_norm : k_norm, eps, inv_freq, static_cast<float>(pos[r]),
+                [dst](int i, float value) { dst[i] = __float2bfloat16(value); });
   }
 }
 

@@ -1,7 +1,8 @@
 // The CUDA backend (bf16 weights) on the engine's transformers references (tests/fixtures/bridge/hf/
 // <family>.greedy.safetensors): the same 32 greedy tokens for every prompt of every family, generated one
-// prompt at a time and all prompts in one batch, loaded from the Hugging Face folder and from a Megatron
-// checkpoint; logits within bf16 tolerance; and against the CPU reference on a longer sequence.
+// prompt at a time and all prompts in one batch (two sequences, and three: both decode paths), loaded from
+// the Hugging Face folder and from a Megatron checkpoint; logits within bf16 tolerance; and against the CPU
+// reference on a longer sequence.
 // GPU machine only: tests/gpu/run_gpu_tests.sh.
 #include <gtest/gtest.h>
 
@@ -11,6 +12,7 @@
 #include "bridge/param_source.h"
 #include "engine/cpu/cpu_model.h"
 #include "engine/cuda/cuda_model.h"
+#include "kernels/kernels.h"
 #include "support/greedy_reference.h"
 #include "support/test_support.h"
 
@@ -40,6 +42,13 @@ void expect_transformers_tokens(engine::Model& model, const mbtest::GreedyRefere
   // all prompts in one batch (different lengths): each sequence as it was alone
   const auto batch = model.generate(prompts, o, {});
   for (size_t i = 0; i < ref.cases.size(); ++i) EXPECT_EQ(batch[i], ref.cases[i].greedy) << what << " batched, prompt " << i;
+  // three sequences: past the matrix-vector kernels' row limit, so decode steps take cuBLAS and the separate
+  // norm, SwiGLU and argmax kernels
+  prompts.push_back(ref.cases[0].prompt);
+  static_assert(kernels::kGemvMaxRows < 3, "three rows must take the large-batch path");
+  const auto three = model.generate(prompts, o, {});
+  for (size_t i = 0; i < prompts.size(); ++i)
+    EXPECT_EQ(three[i], ref.cases[i % ref.cases.size()].greedy) << what << " batch of three, sequence " << i;
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "gpu/device_vector.h"
@@ -58,28 +59,64 @@ struct AttentionShape {
   int heads, groups, d;
 };
 
-// Decode attention of one new token per sequence (at `positions`) over random caches of `cache_len`, in
-// `splits` splits: the largest difference from attend().
+std::vector<float> inverse_frequencies(int d) {
+  std::vector<float> inv(static_cast<size_t>(d / 2));
+  for (int i = 0; i < d / 2; ++i) inv[i] = static_cast<float>(1.0 / std::pow(10000.0, 2.0 * i / d));
+  return inv;
+}
+
+// Decode attention of one new token per sequence (at `positions`, straight from random qkv rows, with a bias
+// and, when `qk_norm`, q/k norms) over random caches of `cache_len`, in `splits` splits, called twice (the
+// split counters must be back at zero for the second call): the largest difference from attend() over the
+// rotated q and the cache that rope_qkv (tested below) gives; the new keys and values in the cache must be
+// rope_qkv's, and nothing else in the cache may change.
 double decode_attention_error(AttentionShape s, const std::vector<int32_t>& positions, int64_t cache_len, int splits,
-                              std::mt19937& rng) {
+                              bool qk_norm, std::mt19937& rng) {
   const int B = static_cast<int>(positions.size());
-  auto q = random_bf16(static_cast<size_t>(B * s.heads * s.d), rng);
-  auto k = random_bf16(static_cast<size_t>(B * cache_len * s.groups * s.d), rng);
-  auto v = random_bf16(k.size(), rng);
-  DeviceVector<bf16> dq(q), dk(k), dv(v), out(q.size());
+  const int64_t width = static_cast<int64_t>(s.heads + 2 * s.groups) * s.d;
+  auto qkv = random_f32(static_cast<size_t>(B * width), rng), bias = random_f32(static_cast<size_t>(width), rng, 0.1f);
+  auto qn = random_f32(static_cast<size_t>(s.d), rng), kn = random_f32(static_cast<size_t>(s.d), rng);
+  const auto inv = inverse_frequencies(s.d);
+  auto cache_k = random_bf16(static_cast<size_t>(B * cache_len * s.groups * s.d), rng);
+  auto cache_v = random_bf16(cache_k.size(), rng);
+  DeviceVector<float> dqkv(qkv), dbias(bias), dqn(qn), dkn(kn), dinv(inv);
   DeviceVector<int32_t> dpos(positions);
   const mb::kernels::QkvShape shape{s.heads, s.groups, s.d};
-  DeviceVector<float> work(mb::kernels::attention_decode_workspace_floats(B, shape, splits));
-  mb::kernels::attention_decode(dq.get(), dk.get(), dv.get(), dpos.get(), B, shape, cache_len, splits, work.get(),
-                                out.get(), nullptr);
-  const auto got = out.host();
+  const float* q_norm = qk_norm ? dqn.get() : nullptr;
+  const float* k_norm = qk_norm ? dkn.get() : nullptr;
+  // the reference: rope_qkv's rotated q and cache, then attend()
+  std::vector<int32_t> seq(static_cast<size_t>(B));
+  for (int b = 0; b < B; ++b) seq[b] = b;
+  DeviceVector<int32_t> dseq(seq);
+  DeviceVector<bf16> rq(static_cast<size_t>(B * s.heads * s.d)), rk(cache_k), rv(cache_v);
+  mb::kernels::rope_qkv(dqkv.get(), B, shape, dbias.get(), q_norm, k_norm, 1e-6f, dinv.get(), dseq.get(), dpos.get(),
+                        rq.get(), rk.get(), rv.get(), cache_len, nullptr);
+  const auto q = rq.host(), want_k = rk.host(), want_v = rv.host();
+  // the fused kernel
+  DeviceVector<bf16> dk(cache_k), dv(cache_v), out(q.size());
+  const size_t workspace_bytes = mb::kernels::attention_decode_workspace_bytes(B, shape, splits);
+  DeviceVector<unsigned char> work(std::vector<unsigned char>(workspace_bytes, 0));
   double max_diff = 0;
-  for (int b = 0; b < B; ++b)
-    for (int h = 0; h < s.heads; ++h) {
-      const size_t at = static_cast<size_t>((b * s.heads + h) * s.d);
-      auto want = attend(&q[at], k, v, b, h / (s.heads / s.groups), positions[b], s.groups, s.d, cache_len);
-      for (int i = 0; i < s.d; ++i) max_diff = std::max(max_diff, std::fabs(f(got[at + i]) - want[i]));
-    }
+  for (int call = 0; call < 2; ++call) {
+    mb::kernels::attention_decode({dqkv.get(), dbias.get(), q_norm, k_norm, 1e-6f, dinv.get()}, dpos.get(), B, shape,
+                                  dk.get(), dv.get(), cache_len, splits, work.get(), out.get(), nullptr);
+    const auto got = out.host();
+    for (int b = 0; b < B; ++b)
+      for (int h = 0; h < s.heads; ++h) {
+        const size_t at = static_cast<size_t>((b * s.heads + h) * s.d);
+        auto want = attend(&q[at], want_k, want_v, b, h / (s.heads / s.groups), positions[b], s.groups, s.d, cache_len);
+        for (int i = 0; i < s.d; ++i) max_diff = std::max(max_diff, std::fabs(f(got[at + i]) - want[i]));
+      }
+  }
+  const auto got_k = dk.host(), got_v = dv.host();
+  for (size_t i = 0; i < got_k.size(); ++i) {
+    EXPECT_NEAR(f(got_k[i]), f(want_k[i]), 1e-2 * std::fabs(f(want_k[i])) + 1e-3) << "key cache element " << i;
+    EXPECT_EQ(f(got_v[i]), f(want_v[i])) << "value cache element " << i;
+    if (::testing::Test::HasFailure()) break;
+  }
+  const auto workspace = work.host();
+  const size_t counters = static_cast<size_t>(B * s.heads) * sizeof(unsigned);
+  for (size_t i = workspace_bytes - counters; i < workspace_bytes; ++i) EXPECT_EQ(workspace[i], 0) << "counter byte " << i;
   return max_diff;
 }
 
@@ -119,17 +156,19 @@ TEST(CudaKernels, AttentionDecodeMatchesSoftmaxAttentionAcrossSplits) {
   std::mt19937 rng(2);
   const int64_t cache_len = 1100;
   const int splits = mb::kernels::attention_decode_splits(cache_len);
-  EXPECT_EQ(splits, 5);
-  for (AttentionShape s : {AttentionShape{32, 8, 64}, AttentionShape{16, 2, 128}, AttentionShape{8, 8, 4}})
-    EXPECT_LT(decode_attention_error(s, {0, 255, 256, 1099}, cache_len, splits, rng), 1e-2)
-        << "heads " << s.heads << " groups " << s.groups << " d " << s.d;
+  EXPECT_EQ(splits, 18);
+  for (AttentionShape s : {AttentionShape{32, 8, 64}, AttentionShape{16, 2, 128}, AttentionShape{8, 8, 4},
+                           AttentionShape{28, 4, 128}, AttentionShape{6, 3, 96}})
+    for (bool qk_norm : {false, true})
+      EXPECT_LT(decode_attention_error(s, {0, 63, 64, 1099}, cache_len, splits, qk_norm, rng), 1e-2)
+          << "heads " << s.heads << " groups " << s.groups << " d " << s.d << " q/k norms " << qk_norm;
 }
 
 TEST(CudaKernels, AttentionDecodeInOneSplit) {
   std::mt19937 rng(12);
-  const int64_t cache_len = 200;  // one split: the split kernel writes the output itself
+  const int64_t cache_len = 50;  // one split: the split kernel writes the output itself
   ASSERT_EQ(mb::kernels::attention_decode_splits(cache_len), 1);
-  EXPECT_LT(decode_attention_error(AttentionShape{8, 2, 64}, {3, 199}, cache_len, 1, rng), 1e-2);
+  EXPECT_LT(decode_attention_error(AttentionShape{8, 2, 64}, {3, 49}, cache_len, 1, true, rng), 1e-2);
 }
 
 TEST(CudaKernels, GemvMatchesTheProductForAFewRows) {
@@ -155,6 +194,85 @@ TEST(CudaKernels, GemvMatchesTheProductForAFewRows) {
     EXPECT_FALSE(mb::kernels::gemv_applies(mb::kernels::kGemvMaxRows + 1, in, dw.get(), dw.get()));
     EXPECT_FALSE(mb::kernels::gemv_applies(1, 100, dw.get(), dw.get()));
   }
+}
+
+TEST(CudaKernels, GemvFoldsInTheNormTheResidualAddSwigluAndArgmax) {
+  std::mt19937 rng(14);
+  const int64_t in = 2048;
+  const float eps = 1e-5f, in_scale = 0.5f;
+  for (const int64_t out : {300, 9000}) {
+    auto w = random_bf16(static_cast<size_t>(2 * out * in), rng, 0.05f);  // [gate; up] for SwiGLU
+    auto norm = random_f32(static_cast<size_t>(in), rng);
+    DeviceVector<bf16> dw(w);
+    DeviceVector<float> dn(norm);
+    for (int64_t rows = 1; rows <= mb::kernels::kGemvMaxRows; ++rows) {
+      const std::string what = "out " + std::to_string(out) + " rows " + std::to_string(rows);
+      auto residual = random_f32(static_cast<size_t>(rows * in), rng, 3.f);
+      DeviceVector<float> dres(residual);
+      std::vector<double> xn(residual.size());  // the RMSNorm the kernels fold in
+      for (int64_t r = 0; r < rows; ++r) {
+        double ss = 0;
+        for (int64_t k = 0; k < in; ++k) ss += double(residual[r * in + k]) * residual[r * in + k];
+        const double inv = 1 / std::sqrt(ss / in + eps);
+        for (int64_t k = 0; k < in; ++k) xn[r * in + k] = norm[k] * (residual[r * in + k] * inv) * in_scale;
+      }
+      auto normed_dot = [&](int64_t r, int64_t row) {
+        double sum = 0;
+        for (int64_t k = 0; k < in; ++k) sum += xn[r * in + k] * f(w[row * in + k]);
+        return sum;
+      };
+      const mb::kernels::NormedInput input{dres.get(), dn.get(), eps, in_scale};
+      // the norm, with the argmax keys
+      DeviceVector<float> y(static_cast<size_t>(rows * out));
+      DeviceVector<unsigned long long> keys(std::vector<unsigned long long>(static_cast<size_t>(rows), 0));
+      mb::kernels::gemv_rms_norm(input, rows, in, dw.get(), out, y.get(), keys.get(), nullptr);
+      const auto got = y.host();
+      const auto got_keys = keys.host();
+      for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t o = 0; o < out; ++o) {
+          const double want = normed_dot(r, o);
+          ASSERT_NEAR(got[r * out + o], want, 1e-4 * (1 + std::fabs(want))) << what << " r " << r << " o " << o;
+        }
+        const int64_t best = std::max_element(got.begin() + r * out, got.begin() + (r + 1) * out) - (got.begin() + r * out);
+        EXPECT_EQ(0xffffffffull - (got_keys[r] & 0xffffffffull), static_cast<unsigned long long>(best)) << what;
+      }
+      // linear_fc1 with SwiGLU
+      DeviceVector<bf16> act(static_cast<size_t>(rows * out));
+      mb::kernels::gemv_rms_norm_swiglu(input, rows, in, dw.get(), out, act.get(), nullptr);
+      const auto got_act = act.host();
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t o = 0; o < out; ++o) {
+          const double g = normed_dot(r, o), u = normed_dot(r, out + o), want = g / (1 + std::exp(-g)) * u;
+          ASSERT_NEAR(f(got_act[r * out + o]), want, 1e-2 * std::fabs(want) + 1e-4) << what << " r " << r << " o " << o;
+        }
+      // the residual add
+      auto x = random_bf16(static_cast<size_t>(rows * in), rng);
+      auto y0 = random_f32(static_cast<size_t>(rows * out), rng);
+      DeviceVector<bf16> dx(x);
+      DeviceVector<float> dy(y0);
+      mb::kernels::gemv_accumulate(dx.get(), rows, in, dw.get(), out, 0.25f, dy.get(), nullptr);
+      const auto got_sum = dy.host();
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t o = 0; o < out; ++o) {
+          double dot = 0;
+          for (int64_t k = 0; k < in; ++k) dot += double(f(x[r * in + k])) * f(w[o * in + k]);
+          const double want = y0[r * out + o] + 0.25 * dot;
+          ASSERT_NEAR(got_sum[r * out + o], want, 1e-4 * (1 + std::fabs(want))) << what << " r " << r << " o " << o;
+        }
+    }
+  }
+  // a tie for the largest output: the lower index wins, as in argmax_rows
+  const int64_t out = 9000;
+  auto w = random_bf16(static_cast<size_t>(out * in), rng, 0.05f);
+  for (int64_t k = 0; k < in; ++k) w[1000 * in + k] = w[5000 * in + k] = __float2bfloat16(1.f);
+  std::vector<float> residual(static_cast<size_t>(in), 1.f), norm(static_cast<size_t>(in), 1.f);
+  DeviceVector<bf16> dw(w);
+  DeviceVector<float> dres(residual), dn(norm), y(static_cast<size_t>(out));
+  DeviceVector<unsigned long long> keys(std::vector<unsigned long long>{0});
+  DeviceVector<int32_t> pos(std::vector<int32_t>{0}), token(std::vector<int32_t>{-1});
+  mb::kernels::gemv_rms_norm({dres.get(), dn.get(), eps, 1.f}, 1, in, dw.get(), out, y.get(), keys.get(), nullptr);
+  mb::kernels::advance_positions(pos.get(), 1, keys.get(), token.get(), nullptr);
+  EXPECT_EQ(token.host()[0], 1000);
 }
 
 TEST(CudaKernels, AddRmsNormMatchesTheFormula) {
@@ -190,8 +308,7 @@ TEST(CudaKernels, RopeQkvRotatesNormalisesAndFillsTheCache) {
   const std::vector<int32_t> seq = {0, 0, 1, 1, 1}, pos = {0, 7, 3, 4, 49};
   auto qkv = random_f32(static_cast<size_t>(rows * width), rng), bias = random_f32(static_cast<size_t>(width), rng);
   auto qn = random_f32(d, rng), kn = random_f32(d, rng);
-  std::vector<float> inv(d / 2);
-  for (int i = 0; i < d / 2; ++i) inv[i] = static_cast<float>(1.0 / std::pow(10000.0, 2.0 * i / d));
+  const auto inv = inverse_frequencies(d);
   DeviceVector<float> dqkv(qkv), dbias(bias), dqn(qn), dkn(kn), dinv(inv);
   DeviceVector<int32_t> dseq(seq), dpos(pos);
   const size_t cache_n = static_cast<size_t>(2 * cache_len * groups * d);
@@ -268,19 +385,20 @@ TEST(CudaKernels, MoeRouteAndCombine) {
     EXPECT_EQ(gi[3 * k], 2);
     EXPECT_EQ(gi[3 * k + 1], 6);
   }
-  // combine: out[r] = sum_j w * expert_out[slot_rows]
+  // combine: out[r] += 0.5 * sum_j w * expert_out[slot_rows]
   auto expert_out = random_f32(static_cast<size_t>(rows * k * H), rng), weights = random_f32(static_cast<size_t>(rows * k), rng);
   std::vector<int32_t> slots(static_cast<size_t>(rows * k));
   for (size_t i = 0; i < slots.size(); ++i) slots[i] = static_cast<int32_t>((i * 5) % slots.size());
-  DeviceVector<float> de(expert_out), dw(weights), out(static_cast<size_t>(rows * H));
+  auto residual = random_f32(static_cast<size_t>(rows * H), rng);
+  DeviceVector<float> de(expert_out), dw(weights), out(residual);
   DeviceVector<int32_t> ds(slots);
-  mb::kernels::moe_combine(de.get(), ds.get(), dw.get(), rows, k, H, out.get(), nullptr);
+  mb::kernels::moe_combine(de.get(), ds.get(), dw.get(), rows, k, H, 0.5f, out.get(), nullptr);
   const auto got = out.host();
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t i = 0; i < H; ++i) {
       double want = 0;
       for (int j = 0; j < k; ++j) want += weights[r * k + j] * expert_out[slots[r * k + j] * H + i];
-      ASSERT_NEAR(got[r * H + i], want, 1e-5);
+      ASSERT_NEAR(got[r * H + i], residual[r * H + i] + 0.5 * want, 1e-5);
     }
 }
 
@@ -314,8 +432,17 @@ TEST(CudaKernels, EmbeddingGatherAndSwiglu) {
     }
 }
 
-TEST(CudaKernels, AdvancePositions) {
+TEST(CudaKernels, AdvancePositionsAndTakeTheArgmaxKeys) {
   DeviceVector<int32_t> p(std::vector<int32_t>{0, 9, 41});
-  mb::kernels::advance_positions(p.get(), 3, nullptr);
+  mb::kernels::advance_positions(p.get(), 3, nullptr, nullptr, nullptr);
   EXPECT_EQ(p.host(), (std::vector<int32_t>{1, 10, 42}));
+  // keys as gemv_rms_norm leaves them: (ordered value << 32) | (0xffffffff - index)
+  DeviceVector<unsigned long long> keys(std::vector<unsigned long long>{0x80000000ull << 32 | (0xffffffffull - 7),
+                                                                        0x12345678ull << 32 | (0xffffffffull - 128255),
+                                                                        0xfff00000ull << 32 | (0xffffffffull - 0)});
+  DeviceVector<int32_t> tokens(std::vector<int32_t>{-1, -1, -1});
+  mb::kernels::advance_positions(p.get(), 3, keys.get(), tokens.get(), nullptr);
+  EXPECT_EQ(p.host(), (std::vector<int32_t>{2, 11, 43}));
+  EXPECT_EQ(tokens.host(), (std::vector<int32_t>{7, 128255, 0}));
+  EXPECT_EQ(keys.host(), (std::vector<unsigned long long>{0, 0, 0}));
 }

@@ -67,8 +67,9 @@ std::vector<std::vector<int32_t>> CudaModel::generate(const std::vector<std::vec
   cuda::PoolBuffer last_h = m.pool->allocate_n<bf16>(static_cast<size_t>(B) * H, "last hidden states");
   cuda::PoolBuffer last_index = m.pool->allocate_n<int32_t>(B, "last rows");
   const int splits = kernels::attention_decode_splits(cache.length);
-  cuda::PoolBuffer attn_workspace =
-      m.pool->allocate_n<float>(kernels::attention_decode_workspace_floats(B, m.shape, splits), "attention splits");
+  const size_t workspace_bytes = kernels::attention_decode_workspace_bytes(B, m.shape, splits);
+  cuda::PoolBuffer attn_workspace = m.pool->allocate(workspace_bytes, "attention splits");
+  check(cudaMemsetAsync(attn_workspace.as<void>(), 0, workspace_bytes, m.stream), "clearing the attention splits");
 
   {  // prefill: the last row of each prompt gives its first new token
     Activations a = m.prefill(layout, cache);
@@ -83,6 +84,11 @@ std::vector<std::vector<int32_t>> CudaModel::generate(const std::vector<std::vec
 
   const bool greedy = options.sampling.temperature <= 0;
   Activations a = m.activations(B);
+  // greedy steps of one or two sequences choose their tokens inside the output layer's kernel
+  const bool argmax_in_output = greedy && m.small_batch(a);
+  cuda::PoolBuffer argmax_keys = m.pool->allocate_n<unsigned long long>(B, "argmax keys");
+  check(cudaMemsetAsync(argmax_keys.as<void>(), 0, B * sizeof(unsigned long long), m.stream), "clearing the argmax keys");
+  unsigned long long* keys = argmax_in_output ? argmax_keys.as<unsigned long long>() : nullptr;
   {  // decode rows: row b is sequence b at its current position
     std::vector<int32_t> iota(static_cast<size_t>(B));
     std::iota(iota.begin(), iota.end(), 0);
@@ -92,14 +98,14 @@ std::vector<std::vector<int32_t>> CudaModel::generate(const std::vector<std::vec
   decode_plan.decode = true;
   decode_plan.positions = positions.as<int32_t>();
   decode_plan.splits = splits;
-  decode_plan.workspace = attn_workspace.as<float>();
+  decode_plan.workspace = attn_workspace.as<void>();
   auto decode_step = [&] {
     check(cudaMemcpyAsync(a.pos.as<int32_t>(), positions.as<int32_t>(), B * sizeof(int32_t), cudaMemcpyDeviceToDevice, m.stream), "positions");
     m.embed(tokens.as<int32_t>(), B, a.x.as<float>());
     m.decoder(a, decode_plan, cache);
-    m.logits(a.h.as<bf16>(), B, step_logits.as<float>());
-    if (greedy) kernels::argmax_rows(step_logits.as<float>(), B, V, V, tokens.as<int32_t>(), m.stream);
-    kernels::advance_positions(positions.as<int32_t>(), B, m.stream);
+    m.step_logits(a, step_logits.as<float>(), keys);
+    if (greedy && !argmax_in_output) kernels::argmax_rows(step_logits.as<float>(), B, V, V, tokens.as<int32_t>(), m.stream);
+    kernels::advance_positions(positions.as<int32_t>(), B, keys, tokens.as<int32_t>(), m.stream);
   };
   DecodeGraph graph;
 

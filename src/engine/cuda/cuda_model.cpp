@@ -89,7 +89,7 @@ void CudaModel::Impl::load(const bridge::ParamSource& source) {
     switch (kind) {
       case ParamKind::kEmbedding: embedding = b; break;
       case ParamKind::kOutput: output = b; break;
-      case ParamKind::kFinalNorm: final_norm = f; break;
+      case ParamKind::kFinalNorm: final_norm_weight = f; break;
       case ParamKind::kInputNorm: l->input_norm = f; break;
       case ParamKind::kQkv: l->qkv = b; break;
       case ParamKind::kQkvBias: l->qkv_bias = f; break;
@@ -105,7 +105,7 @@ void CudaModel::Impl::load(const bridge::ParamSource& source) {
     }
   }
   if (c.tied_embeddings) output = embedding;
-  if (!embedding || !output || !final_norm) fail(Status::kInternal, source.path(), ": embedding, output or final norm missing");
+  if (!embedding || !output || !final_norm_weight) fail(Status::kInternal, source.path(), ": embedding, output or final norm missing");
 }
 
 CudaModel::Impl::~Impl() { release(); }
@@ -164,21 +164,77 @@ KvCache CudaModel::Impl::kv_cache(int batch, int64_t length) {
   return cache;
 }
 
+float CudaModel::Impl::depth_scale() const {
+  const bridge::ModelConfig& c = config;
+  return c.scale_depth ? static_cast<float>(*c.scale_depth / std::sqrt(double(c.num_layers))) : 1.f;
+}
+
+bool CudaModel::Impl::small_batch(const Activations& a) const {
+  const bridge::ModelConfig& c = config;
+  const bool aligned = reinterpret_cast<uintptr_t>(a.x.as<float>()) % 16 == 0 &&
+                       reinterpret_cast<uintptr_t>(a.attn.as<bf16>()) % 16 == 0 &&
+                       reinterpret_cast<uintptr_t>(a.act.as<bf16>()) % 16 == 0;
+  return a.rows >= 1 && a.rows <= kernels::kGemvMaxRows && aligned && c.hidden_size % 8 == 0 && c.q_rows() % 8 == 0 &&
+         (c.is_moe() || c.ffn_hidden_size % 8 == 0);
+}
+
+void CudaModel::Impl::norm_into_h(Activations& a, const float* weight, float out_scale) {
+  const bridge::ModelConfig& c = config;
+  kernels::add_rms_norm(a.x.as<float>(), a.delta_pending ? a.delta.as<float>() : nullptr, depth_scale(), weight, a.rows,
+                        c.hidden_size, static_cast<float>(c.norm_epsilon), out_scale, a.h.as<bf16>(), stream);
+  a.delta_pending = false;
+}
+
 void CudaModel::Impl::attention(Activations& a, const LayerWeights& w, int layer, const AttentionPlan& plan, KvCache& cache) {
   const bridge::ModelConfig& c = config;
+  const int64_t R = a.rows, H = c.hidden_size;
+  const float eps = static_cast<float>(c.norm_epsilon);
   const int64_t qkv_rows = (c.num_attention_heads + 2 * c.num_query_groups) * c.kv_channels;
-  cuda::linear(cublas, a.h.as<bf16>(), a.rows, c.hidden_size, w.qkv, qkv_rows, a.qkv.as<float>());
+  const bool small = small_batch(a);
+  if (small) {
+    kernels::gemv_rms_norm({a.x.as<float>(), w.input_norm, eps, 1.f}, R, H, w.qkv, qkv_rows, a.qkv.as<float>(), nullptr,
+                           stream);
+  } else {
+    norm_into_h(a, w.input_norm, 1.f);
+    cuda::linear(cublas, a.h.as<bf16>(), R, H, w.qkv, qkv_rows, a.qkv.as<float>());
+  }
   bf16* k = cache.k.as<bf16>() + cache.layer_elements * static_cast<size_t>(layer);
   bf16* v = cache.v.as<bf16>() + cache.layer_elements * static_cast<size_t>(layer);
-  kernels::rope_qkv(a.qkv.as<float>(), a.rows, shape, w.qkv_bias, w.q_norm, w.k_norm, static_cast<float>(c.norm_epsilon),
-                    inv_freq, a.seq.as<int32_t>(), a.pos.as<int32_t>(), a.q.as<bf16>(), k, v, cache.length, stream);
-  if (plan.decode)
-    kernels::attention_decode(a.q.as<bf16>(), k, v, plan.positions, cache.batch, shape, cache.length, plan.splits,
-                              plan.workspace, a.attn.as<bf16>(), stream);
-  else
+  if (plan.decode) {
+    kernels::attention_decode({a.qkv.as<float>(), w.qkv_bias, w.q_norm, w.k_norm, eps, inv_freq}, plan.positions,
+                              cache.batch, shape, k, v, cache.length, plan.splits, plan.workspace, a.attn.as<bf16>(),
+                              stream);
+  } else {
+    kernels::rope_qkv(a.qkv.as<float>(), R, shape, w.qkv_bias, w.q_norm, w.k_norm, eps, inv_freq, a.seq.as<int32_t>(),
+                      a.pos.as<int32_t>(), a.q.as<bf16>(), k, v, cache.length, stream);
     kernels::attention_prefill(a.q.as<bf16>(), k, v, plan.offsets, plan.lengths, cache.batch, plan.max_length, shape,
                                cache.length, a.attn.as<bf16>(), stream);
-  cuda::linear(cublas, a.attn.as<bf16>(), a.rows, c.q_rows(), w.proj, c.hidden_size, a.delta.as<float>());
+  }
+  if (small) {
+    kernels::gemv_accumulate(a.attn.as<bf16>(), R, c.q_rows(), w.proj, H, depth_scale(), a.x.as<float>(), stream);
+  } else {
+    cuda::linear(cublas, a.attn.as<bf16>(), R, c.q_rows(), w.proj, H, a.delta.as<float>());
+    a.delta_pending = true;
+  }
+}
+
+void CudaModel::Impl::mlp(Activations& a, const LayerWeights& w) {
+  const bridge::ModelConfig& c = config;
+  const int64_t R = a.rows, H = c.hidden_size, F = c.ffn_hidden_size;
+  if (c.is_moe()) {
+    norm_into_h(a, w.pre_mlp_norm, 1.f);
+    moe(a, w);
+  } else if (small_batch(a)) {
+    kernels::gemv_rms_norm_swiglu({a.x.as<float>(), w.pre_mlp_norm, static_cast<float>(c.norm_epsilon), 1.f}, R, H,
+                                  w.fc1, F, a.act.as<bf16>(), stream);
+    kernels::gemv_accumulate(a.act.as<bf16>(), R, F, w.fc2, H, depth_scale(), a.x.as<float>(), stream);
+  } else {
+    norm_into_h(a, w.pre_mlp_norm, 1.f);
+    cuda::linear(cublas, a.h.as<bf16>(), R, H, w.fc1, 2 * F, a.gate_up.as<float>());
+    kernels::swiglu(a.gate_up.as<float>(), R, F, a.act.as<bf16>(), stream);
+    cuda::linear(cublas, a.act.as<bf16>(), R, F, w.fc2, H, a.delta.as<float>());
+    a.delta_pending = true;
+  }
 }
 
 void CudaModel::Impl::moe(Activations& a, const LayerWeights& w) {
@@ -220,35 +276,24 @@ void CudaModel::Impl::moe(Activations& a, const LayerWeights& w) {
       cuda::linear(cublas, a.act.as<bf16>() + first[e] * F, n, F, w.expert_fc2[e], H, a.moe_out.as<float>() + first[e] * H);
   }
   kernels::moe_combine(a.moe_out.as<float>(), a.slot_rows.as<int32_t>(), a.top_weights.as<float>(), R, static_cast<int>(k),
-                       H, a.delta.as<float>(), stream);
+                       H, depth_scale(), a.x.as<float>(), stream);
   // (gather and slot_rows may go now: pageable memory is staged before cudaMemcpyAsync returns)
 }
 
 void CudaModel::Impl::decoder(Activations& a, const AttentionPlan& plan, KvCache& cache) {
-  const bridge::ModelConfig& c = config;
-  const int64_t R = a.rows, H = c.hidden_size;
-  const float eps = static_cast<float>(c.norm_epsilon);
-  const float depth = c.scale_depth ? static_cast<float>(*c.scale_depth / std::sqrt(double(c.num_layers))) : 1.f;
+  a.delta_pending = false;
   for (size_t i = 0; i < layers.size(); ++i) {
-    const LayerWeights& w = layers[i];
-    // the previous layer's MLP output joins the residual stream in the same kernel as this layer's first norm
-    kernels::add_rms_norm(a.x.as<float>(), i ? a.delta.as<float>() : nullptr, depth, w.input_norm, R, H, eps, 1.f,
-                          a.h.as<bf16>(), stream);
-    attention(a, w, static_cast<int>(i), plan, cache);
-    kernels::add_rms_norm(a.x.as<float>(), a.delta.as<float>(), depth, w.pre_mlp_norm, R, H, eps, 1.f, a.h.as<bf16>(),
-                          stream);
-    if (c.is_moe()) {
-      moe(a, w);
-    } else {
-      cuda::linear(cublas, a.h.as<bf16>(), R, H, w.fc1, 2 * c.ffn_hidden_size, a.gate_up.as<float>());
-      kernels::swiglu(a.gate_up.as<float>(), R, c.ffn_hidden_size, a.act.as<bf16>(), stream);
-      cuda::linear(cublas, a.act.as<bf16>(), R, c.ffn_hidden_size, w.fc2, H, a.delta.as<float>());
-    }
+    attention(a, layers[i], static_cast<int>(i), plan, cache);
+    mlp(a, layers[i]);
   }
-  const float logit_scale = c.dim_model_base ? static_cast<float>(*c.dim_model_base / double(H)) : 1.f;
-  kernels::add_rms_norm(a.x.as<float>(), a.delta.as<float>(), depth, final_norm, R, H, eps, logit_scale, a.h.as<bf16>(),
-                        stream);
 }
+
+float CudaModel::Impl::logit_scale() const {
+  const bridge::ModelConfig& c = config;
+  return c.dim_model_base ? static_cast<float>(*c.dim_model_base / double(c.hidden_size)) : 1.f;
+}
+
+void CudaModel::Impl::final_norm(Activations& a) { norm_into_h(a, final_norm_weight, logit_scale()); }
 
 PromptLayout::PromptLayout(const std::vector<std::vector<int32_t>>& prompts, int64_t vocab_size) {
   for (size_t b = 0; b < prompts.size(); ++b) {
@@ -287,6 +332,7 @@ Activations CudaModel::Impl::prefill(const PromptLayout& layout, KvCache& cache)
   plan.lengths = plan_dev.as<int32_t>() + B;
   plan.max_length = static_cast<int>(layout.longest);
   decoder(a, plan, cache);
+  final_norm(a);
   return a;  // ids_dev and plan_dev are freed in stream order, after the kernels that read them
 }
 
@@ -297,6 +343,18 @@ void CudaModel::Impl::embed(const int32_t* ids, int64_t rows, float* x) {
 
 void CudaModel::Impl::logits(const bf16* h, int64_t rows, float* out) {
   cuda::linear(cublas, h, rows, config.hidden_size, output, config.vocab_size, out);
+}
+
+void CudaModel::Impl::step_logits(Activations& a, float* out, unsigned long long* argmax_keys) {
+  const bridge::ModelConfig& c = config;
+  if (small_batch(a) && !a.delta_pending) {
+    kernels::gemv_rms_norm({a.x.as<float>(), final_norm_weight, static_cast<float>(c.norm_epsilon), logit_scale()},
+                           a.rows, c.hidden_size, output, c.vocab_size, out, argmax_keys, stream);
+    return;
+  }
+  if (argmax_keys) fail(Status::kInternal, "argmax keys asked of a decode step of ", a.rows, " rows");
+  final_norm(a);
+  logits(a.h.as<bf16>(), a.rows, out);
 }
 
 CudaModel::CudaModel(const bridge::ParamSource& source, int device) : impl_(std::make_unique<Impl>(source, device)) {}

@@ -44,6 +44,9 @@ struct Activations {
   cuda::PoolBuffer x, h, qkv, q, attn, delta, gate_up, act;                                   // dense path
   cuda::PoolBuffer router_logits, top_experts, top_weights, moe_in, moe_out, gather_index, slot_rows;  // MoE
   cuda::PoolBuffer seq, pos;  // each row's sequence and position (int32)
+  // The residual stream is x, plus delta (times MiniCPM's depth scale) while delta_pending: the large-batch
+  // path leaves a layer's output there for the next norm kernel to add; the small-batch path adds it at once.
+  bool delta_pending = false;
 };
 
 // How attention finds each row's keys: whole prompts (prefill) or one new token per sequence (decode).
@@ -54,7 +57,7 @@ struct AttentionPlan {
   int max_length = 0;                // prefill: the longest
   const int32_t* positions = nullptr;  // decode: each sequence's new position (== pos of its row)
   int splits = 0;                      // decode
-  float* workspace = nullptr;          // decode
+  void* workspace = nullptr;           // decode (zeroed once; attention_decode keeps it so)
 };
 
 // Prompts back to back as the prefill pass takes them: each row's token, sequence and position, each
@@ -73,12 +76,20 @@ struct CudaModel::Impl {
 
   Activations activations(int64_t rows);
   KvCache kv_cache(int batch, int64_t length);
-  // Runs every layer over a.rows rows whose embeddings are in a.x, then the final norm (with MiniCPM's logit
-  // scale) into a.h. May synchronise (MoE routing is planned on the host).
+  // Runs every layer over a.rows rows whose embeddings are in a.x; the residual stream after the last layer
+  // is left in a (see Activations::delta_pending). May synchronise (MoE routing is planned on the host).
   void decoder(Activations& a, const AttentionPlan& plan, KvCache& cache);
+  // The final norm of every row (with MiniCPM's logit scale) into a.h.
+  void final_norm(Activations& a);
   // The prefill pass: every prompt token through every layer (keys and values into `cache`, whose batch is
   // the layout's); the activations hold every row's final hidden states in h.
   Activations prefill(const PromptLayout& layout, KvCache& cache);
+  // A decode step's logits[rows x vocab] from the residual stream the decoder left (final norm included). With
+  // argmax_keys (only where small_batch), each row's argmax also goes there (kernels::gemv_rms_norm).
+  void step_logits(Activations& a, float* out, unsigned long long* argmax_keys);
+  // Whether a.rows are few enough for the matrix-vector kernels that fold the norms, residual adds and SwiGLU
+  // in (a decode step of one or two sequences).
+  bool small_batch(const Activations& a) const;
   // The embedding rows of `rows` token ids (device memory) into x, with MiniCPM's scale.
   void embed(const int32_t* ids, int64_t rows, float* x);
   // logits[rows x vocab] from bf16 final hidden states.
@@ -93,7 +104,7 @@ struct CudaModel::Impl {
   std::vector<cuda::DeviceAllocation> storage;  // every weight
   const bf16* embedding = nullptr;
   const bf16* output = nullptr;  // the embedding when tied
-  const float* final_norm = nullptr;
+  const float* final_norm_weight = nullptr;
   const float* inv_freq = nullptr;
   std::vector<LayerWeights> layers;
   kernels::QkvShape shape{};
@@ -102,8 +113,14 @@ struct CudaModel::Impl {
  private:
   void load(const bridge::ParamSource& source);  // the stream, cuBLAS, the pool, every weight
   void release() noexcept;
+  // One layer's halves; each adds its output to the residual stream (or leaves it pending).
   void attention(Activations& a, const LayerWeights& w, int layer, const AttentionPlan& plan, KvCache& cache);
-  void moe(Activations& a, const LayerWeights& w);
+  void mlp(Activations& a, const LayerWeights& w);
+  void moe(Activations& a, const LayerWeights& w);  // from the normalised a.h
+  // The large-batch path's norm: a.h = norm(residual stream) (adding a pending delta into x).
+  void norm_into_h(Activations& a, const float* weight, float out_scale);
+  float depth_scale() const;  // MiniCPM's scale of every layer's output (1 elsewhere)
+  float logit_scale() const;  // MiniCPM's scale of the final hidden states (1 elsewhere)
 };
 
 }  // namespace mb::engine
