@@ -368,7 +368,12 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: %s FIXTURES_DIR SCRATCH_DIR\n", argv[0]);
     return 2;
   }
-  const char *fixtures = argv[1];
+  /* absolute, so that the symlinks made below into scratch point at the fixtures from any directory */
+  char *fixtures = realpath(argv[1], NULL);
+  if (!fixtures) {
+    fprintf(stderr, "no fixtures directory %s\n", argv[1]);
+    return 2;
+  }
   char scratch[2048];
   mkdir(argv[2], 0755);
   snprintf(scratch, sizeof(scratch), "%s/c_api-%d", argv[2], (int)getpid()); /* fresh for every run */
@@ -493,6 +498,7 @@ int main(int argc, char **argv) {
   test_bridge(fixtures, scratch);
   test_tokenizer(fixtures, scratch);
   test_model(fixtures);
+  free(fixtures);
 
   if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
   else printf("C ABI: all checks passed\n");
