@@ -17,7 +17,10 @@ pub fn read_file(path: &Path) -> BTreeMap<String, StTensor> {
     let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
     let header = parse(std::str::from_utf8(&bytes[8..8 + n]).unwrap());
     let data = &bytes[8 + n..];
-    let Json::Obj(entries) = header else { panic!("{}: header is not an object", path.display()) };
+    let entries = match header {
+        Json::Obj(entries) => entries,
+        _ => panic!("{}: header is not an object", path.display()),
+    };
     entries
         .into_iter()
         .filter(|(k, _)| k != "__metadata__")
@@ -38,7 +41,7 @@ pub fn read_folder(dir: &Path) -> BTreeMap<String, StTensor> {
     let mut out = BTreeMap::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "safetensors") {
+        if path.extension().map_or(false, |e| e == "safetensors") {
             out.extend(read_file(&path));
         }
     }
