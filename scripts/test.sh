@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Every test: the unit, C ABI, command-line and install tests in a normal build and again under
-# AddressSanitizer + UndefinedBehaviorSanitizer, then a bounded libFuzzer run of every parser.
+# Every test: the unit, C ABI, command-line and install tests in a normal build, the C example and the Rust
+# and Go bindings against it, the tests again under AddressSanitizer + UndefinedBehaviorSanitizer, then a
+# bounded libFuzzer run of every parser.
 # usage: scripts/test.sh [fuzz seconds per target, default 30]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,9 @@ jobs=$(nproc)
 echo "== build and test (RelWithDebInfo)"
 scripts/build.sh
 (cd build && ctest --output-on-failure -j"$jobs")
+
+echo "== bindings: C example, Rust crate, Go package"
+scripts/test-bindings.sh build
 
 echo "== build and test under ASan + UBSan (CPU-only build)"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DMB_CUDA=OFF -DMB_SANITIZE=address,undefined -DMB_BUILD_BENCH=OFF >/dev/null

@@ -1,0 +1,3 @@
+module mbridge
+
+go 1.19
