@@ -31,9 +31,7 @@ void expect_transformers_tokens(engine::Model& model, const mbtest::GreedyRefere
     prompts.push_back(c.prompt);
     o.max_new_tokens = static_cast<int64_t>(c.greedy.size());
     EXPECT_EQ(model.generate({c.prompt}, o, {})[0], c.greedy) << what << " prompt " << i;
-    std::vector<int32_t> seq = c.prompt;
-    seq.insert(seq.end(), c.greedy.begin(), c.greedy.end() - 1);
-    const std::vector<float> logits = model.forward(seq);
+    const std::vector<float> logits = model.forward(c.scored_sequence());
     ASSERT_EQ(logits.size(), c.logits.size()) << what;
     const double diff = mbtest::relative_max_diff(logits.data(), c.logits.data(), logits.size());
     std::printf("%-40s prompt %zu: logits max |diff| / max |logit| = %.2e\n", what.c_str(), i, diff);

@@ -60,6 +60,12 @@ std::unique_ptr<mb::bridge::ParamSource> open_megatron_copy(const GreedyReferenc
   return mb::bridge::open_megatron_source(it->second, options);
 }
 
+std::vector<int32_t> GreedyCase::scored_sequence() const {
+  std::vector<int32_t> seq = prompt;
+  if (!greedy.empty()) seq.insert(seq.end(), greedy.begin(), greedy.end() - 1);
+  return seq;
+}
+
 double relative_max_diff(const float* a, const float* b, size_t n) {
   double diff = 0, ref = 0;
   for (size_t i = 0; i < n; ++i) {

@@ -20,6 +20,8 @@ struct GreedyCase {
   std::vector<int32_t> greedy;  // the tokens transformers chose
   std::vector<float> logits;    // [prompt + greedy - 1, vocab]: the logits each of those came from, and before
   int64_t vocab = 0;
+  // The prompt and every greedy token but the last: the sequence whose forward pass `logits` holds.
+  std::vector<int32_t> scored_sequence() const;
 };
 
 struct GreedyReference {
