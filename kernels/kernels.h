@@ -103,6 +103,17 @@ void gemv_rms_norm_swiglu(const NormedInput& x, int64_t rows, int64_t in, const 
 // argmax.cu: out[r] = the index of the largest of logits[r * ld .. r * ld + vocab) (the first of equal maxima).
 void argmax_rows(const float* logits, int64_t rows, int64_t vocab, int64_t ld, int32_t* out, cudaStream_t stream);
 
+// sampling.cu: out[r] = a token drawn from row r of the logits as the CPU Sampler (src/engine/sampling.h) draws
+// it: probabilities at `temperature` (> 0), the top_k most likely (0: all), then the smallest head reaching top_p
+// (1: all); rng_states[r] is row r's splitmix64 state (start it at the seed), advanced by one draw per call.
+struct SamplingParams {
+  double temperature;
+  int64_t top_k;
+  double top_p;
+};
+void sample_rows(const float* logits, int64_t rows, int64_t vocab, int64_t ld, const SamplingParams& params,
+                 unsigned long long* rng_states, int32_t* out, cudaStream_t stream);
+
 // positions.cu: p[i] += 1 for i < n (a decode step's sequences move one position on); when argmax_keys is
 // given, also tokens[i] = the index in argmax_keys[i], which is cleared.
 void advance_positions(int32_t* p, int n, unsigned long long* argmax_keys, int32_t* tokens, cudaStream_t stream);

@@ -20,8 +20,8 @@ struct GenerateOptions {
 };
 
 // Called for every chosen token: the sequence, the step (0 for the first new token), the token and the logits
-// it was chosen from (vocab_size of them; null after step 0 on a backend that chose the token on the device, as
-// the CUDA backend does when greedy). Returning false stops that sequence.
+// it was chosen from (vocab_size of them; null after step 0 on a backend that chooses tokens on the device, as
+// the CUDA backend does). Returning false stops that sequence.
 using TokenCallback = std::function<bool(size_t sequence, int64_t step, int32_t token, const float* logits)>;
 
 // The new tokens of each prompt.

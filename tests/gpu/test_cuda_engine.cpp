@@ -105,10 +105,27 @@ TEST(CudaEngine, SamplingIsSeededAndStopsAtStopIds) {
   int calls = 0;
   const auto stopped = gpu.generate(prompts, o, [&](size_t, int64_t step, int32_t, const float* logits) {
     ++calls;
-    EXPECT_NE(logits, nullptr) << "sampling copies the logits back at every step";
+    EXPECT_EQ(logits != nullptr, step == 0) << "the tokens are drawn on the device; only step 0's logits come back";
     return true;
   });
   EXPECT_LE(stopped[1].size(), 4u);
   EXPECT_EQ(stopped[1].back(), a[1][3]);
   EXPECT_EQ(calls, static_cast<int>(stopped[0].size() + stopped[1].size()));
+}
+
+// Sampling that keeps only the most likely token is greedy decoding, through the device sampler at every step.
+TEST(CudaEngine, SamplingFromTheTopTokenIsGreedy) {
+  auto source = bridge::open_hf_source(mbtest::fixture("bridge/hf/llama31"));
+  engine::CudaModel gpu(*source, 0);
+  engine::GenerateOptions o;
+  o.max_new_tokens = 24;
+  const std::vector<std::vector<int32_t>> prompts = {{1, 2, 3}, {9, 8, 7, 6, 5}, {4}};
+  const auto greedy = gpu.generate(prompts, o, {});
+  o.sampling.temperature = 1.5;
+  o.sampling.top_k = 1;
+  o.sampling.seed = 3;
+  EXPECT_EQ(gpu.generate(prompts, o, {}), greedy);
+  o.sampling.top_k = 0;
+  o.sampling.top_p = 1e-6;  // the head reaching a millionth of the mass is the top token alone
+  EXPECT_EQ(gpu.generate(prompts, o, {}), greedy);
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "gpu/device_vector.h"
+#include "engine/sampling.h"
 #include "kernels/kernels.h"
 
 using mb::kernels::bf16;
@@ -356,6 +357,53 @@ TEST(CudaKernels, ArgmaxTakesTheFirstOfEqualMaxima) {
   EXPECT_EQ(got[1], 1000);
   EXPECT_EQ(got[2], V - 1);
 }
+
+// Sampled tokens: the draws the CPU Sampler makes from the same logits and seeds, for top-k, top-p, both and
+// neither, at several temperatures, on random logits and on logits with many equal values (the cuts fall inside
+// runs of ties, which go to the lower id first).
+namespace {
+
+void expect_cpu_sampler_draws(int64_t V, int draws) {
+  struct Case {
+    double temperature;
+    int64_t top_k;
+    double top_p;
+  };
+  const Case cases[] = {{1.0, 0, 1.0}, {0.7, 50, 1.0}, {1.0, 0, 0.9}, {0.8, 40, 0.95}, {1.3, 1, 1.0}, {2.0, 3000, 0.5}};
+  std::mt19937 rng(11);
+  for (const bool ties : {false, true}) {
+    const int64_t rows = 3;
+    auto x = random_f32(static_cast<size_t>(rows * V), rng, 3.f);
+    if (ties)
+      for (float& v : x) v = std::round(v * 2) / 2;
+    DeviceVector<float> dx(x);
+    for (const Case& c : cases) {
+      const mb::kernels::SamplingParams params{c.temperature, c.top_k, c.top_p};
+      std::vector<unsigned long long> seeds;
+      std::vector<mb::engine::Sampler> samplers;
+      for (int64_t r = 0; r < rows; ++r) {
+        seeds.push_back(1000 + r);
+        samplers.emplace_back(mb::engine::SamplingOptions{c.temperature, c.top_k, c.top_p, seeds.back()});
+      }
+      DeviceVector<unsigned long long> states(seeds);
+      DeviceVector<int32_t> out(rows);
+      for (int d = 0; d < draws; ++d) {
+        mb::kernels::sample_rows(dx.get(), rows, V, V, params, states.get(), out.get(), nullptr);
+        const auto got = out.host();
+        for (int64_t r = 0; r < rows; ++r)
+          ASSERT_EQ(got[r], samplers[r].pick(&x[static_cast<size_t>(r * V)], V))
+              << "vocab " << V << (ties ? " with ties" : "") << ", temperature " << c.temperature << " top_k "
+              << c.top_k << " top_p " << c.top_p << ", row " << r << ", draw " << d;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+TEST(CudaKernels, SamplingDrawsWhatTheCpuSamplerDraws) { expect_cpu_sampler_draws(1000, 40); }
+
+TEST(CudaKernels, SamplingDrawsWhatTheCpuSamplerDrawsFromARealVocabularySize) { expect_cpu_sampler_draws(128256, 12); }
 
 TEST(CudaKernels, MoeRouteAndCombine) {
   std::mt19937 rng(6);

@@ -1,7 +1,7 @@
 // Generation on the CUDA backend: every prompt in one prefill pass, then one decode step per new token for the
 // whole batch. A decode step reads its tokens and positions from device memory and leaves the next tokens
-// (greedy: chosen on the device) and positions there, so it is captured once as a CUDA graph and replayed;
-// the host copies back one token per sequence per step (or, when sampling, the logits for the sampler).
+// (chosen on the device, greedy or sampled) and positions there, so it is captured once as a CUDA graph and
+// replayed; the host copies back one token per sequence per step (and the logits of step 0, for the callback).
 #include <algorithm>
 #include <numeric>
 
@@ -83,6 +83,22 @@ std::vector<std::vector<int32_t>> CudaModel::generate(const std::vector<std::vec
   }
 
   const bool greedy = options.sampling.temperature <= 0;
+  if (!greedy) (void)Sampler(options.sampling);  // refuses invalid options as the CPU reference does
+  const kernels::SamplingParams sampling{options.sampling.temperature, options.sampling.top_k, options.sampling.top_p};
+  // every sequence draws from its own copy of the seed's stream, as the CPU reference's samplers do
+  cuda::PoolBuffer rng_states = m.pool->allocate_n<unsigned long long>(B, "sampling states");
+  {
+    const std::vector<unsigned long long> seeds(static_cast<size_t>(B), options.sampling.seed);
+    check(cudaMemcpyAsync(rng_states.as<void>(), seeds.data(), seeds.size() * sizeof(seeds[0]), cudaMemcpyHostToDevice,
+                          m.stream), "seeding the samplers");
+  }
+  auto choose_on_device = [&] {  // the tokens from step_logits (greedy steps of small batches choose in the output layer)
+    if (greedy)
+      kernels::argmax_rows(step_logits.as<float>(), B, V, V, tokens.as<int32_t>(), m.stream);
+    else
+      kernels::sample_rows(step_logits.as<float>(), B, V, V, sampling, rng_states.as<unsigned long long>(),
+                           tokens.as<int32_t>(), m.stream);
+  };
   Activations a = m.activations(B);
   // greedy steps of one or two sequences choose their tokens inside the output layer's kernel
   const bool argmax_in_output = greedy && m.small_batch(a);
@@ -104,33 +120,26 @@ std::vector<std::vector<int32_t>> CudaModel::generate(const std::vector<std::vec
     m.embed(tokens.as<int32_t>(), B, a.x.as<float>());
     m.decoder(a, decode_plan, cache);
     m.step_logits(a, step_logits.as<float>(), keys);
-    if (greedy && !argmax_in_output) kernels::argmax_rows(step_logits.as<float>(), B, V, V, tokens.as<int32_t>(), m.stream);
+    if (!argmax_in_output) choose_on_device();
     kernels::advance_positions(positions.as<int32_t>(), B, keys, tokens.as<int32_t>(), m.stream);
   };
   DecodeGraph graph;
 
-  std::vector<Sampler> samplers(static_cast<size_t>(B), Sampler(options.sampling));
   std::vector<float> host_logits;
   std::vector<int32_t> chosen(static_cast<size_t>(B));
   std::vector<bool> done(static_cast<size_t>(B), false);
   int remaining = B;
   for (int64_t step = 0;; ++step) {
-    // the logits of this step on the host: always at step 0 (the callback shows them), and when sampling
-    const bool need_logits = step == 0 || !greedy;
+    // the logits of step 0 on the host, for the callback (the prefill's tokens are chosen here, not in a step)
+    const bool need_logits = step == 0;
     if (need_logits) {
       host_logits.resize(static_cast<size_t>(B) * V);
       check(cudaMemcpyAsync(host_logits.data(), step_logits.as<float>(), host_logits.size() * sizeof(float),
                             cudaMemcpyDeviceToHost, m.stream), "copying the logits");
+      choose_on_device();
     }
-    if (greedy) {
-      if (step == 0) kernels::argmax_rows(step_logits.as<float>(), B, V, V, tokens.as<int32_t>(), m.stream);
-      check(cudaMemcpyAsync(chosen.data(), tokens.as<int32_t>(), B * sizeof(int32_t), cudaMemcpyDeviceToHost, m.stream), "tokens");
-      check(cudaStreamSynchronize(m.stream), "a decode step");
-    } else {
-      check(cudaStreamSynchronize(m.stream), "a decode step");
-      for (int b = 0; b < B; ++b) chosen[b] = samplers[b].pick(&host_logits[static_cast<size_t>(b) * V], V);
-      check(cudaMemcpyAsync(tokens.as<int32_t>(), chosen.data(), B * sizeof(int32_t), cudaMemcpyHostToDevice, m.stream), "tokens");
-    }
+    check(cudaMemcpyAsync(chosen.data(), tokens.as<int32_t>(), B * sizeof(int32_t), cudaMemcpyDeviceToHost, m.stream), "tokens");
+    check(cudaStreamSynchronize(m.stream), "a decode step");
     for (int b = 0; b < B; ++b) {
       if (done[b]) continue;
       const int32_t token = chosen[b];
