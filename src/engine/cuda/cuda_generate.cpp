@@ -99,7 +99,7 @@ std::vector<std::vector<int32_t>> CudaModel::generate(const std::vector<std::vec
       kernels::sample_rows(step_logits.as<float>(), B, V, V, sampling, rng_states.as<unsigned long long>(),
                            tokens.as<int32_t>(), m.stream);
   };
-  Activations a = m.activations(B);
+  Activations a = m.activations(B, false);
   // greedy steps of one or two sequences choose their tokens inside the output layer's kernel
   const bool argmax_in_output = greedy && m.small_batch(a);
   cuda::PoolBuffer argmax_keys = m.pool->allocate_n<unsigned long long>(B, "argmax keys");

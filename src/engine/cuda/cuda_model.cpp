@@ -121,7 +121,7 @@ void CudaModel::Impl::release() noexcept {
   stream = nullptr;
 }
 
-Activations CudaModel::Impl::activations(int64_t rows) {
+Activations CudaModel::Impl::activations(int64_t rows, bool prefill) {
   const bridge::ModelConfig& c = config;
   const size_t R = static_cast<size_t>(rows), H = static_cast<size_t>(c.hidden_size);
   const size_t qkv = static_cast<size_t>((c.num_attention_heads + 2 * c.num_query_groups) * c.kv_channels);
@@ -134,7 +134,7 @@ Activations CudaModel::Impl::activations(int64_t rows) {
   a.x = pool->allocate_n<float>(R * H, "the residual stream");
   a.h = pool->allocate_n<bf16>(R * H, "normalised activations");
   a.qkv = pool->allocate_n<float>(R * qkv, "q, k, v");
-  a.q = pool->allocate_n<bf16>(R * heads_d, "rotated queries");
+  if (prefill) a.q = pool->allocate_n<bf16>(R * heads_d, "rotated queries");
   a.attn = pool->allocate_n<bf16>(R * heads_d, "attention output");
   a.delta = pool->allocate_n<float>(R * H, "layer output");
   a.gate_up = pool->allocate_n<float>(mlp_rows * 2 * ffn, "gate and up projections");
@@ -315,7 +315,7 @@ PromptLayout::PromptLayout(const std::vector<std::vector<int32_t>>& prompts, int
 
 Activations CudaModel::Impl::prefill(const PromptLayout& layout, KvCache& cache) {
   const int B = layout.batch();
-  Activations a = activations(layout.rows());
+  Activations a = activations(layout.rows(), true);
   cuda::PoolBuffer ids_dev = pool->allocate_n<int32_t>(layout.ids.size(), "prompt ids");
   cuda::PoolBuffer plan_dev = pool->allocate_n<int32_t>(2 * static_cast<size_t>(B), "prompt offsets");
   auto h2d = [&](void* dst, const std::vector<int32_t>& v) {

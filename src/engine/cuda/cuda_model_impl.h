@@ -41,7 +41,8 @@ struct KvCache {
 // The activations of `rows` token rows (prefill: every prompt token; decode: one per sequence).
 struct Activations {
   int64_t rows = 0;
-  cuda::PoolBuffer x, h, qkv, q, attn, delta, gate_up, act;                                   // dense path
+  cuda::PoolBuffer x, h, qkv, attn, delta, gate_up, act;                                      // dense path
+  cuda::PoolBuffer q;  // prefill only: rotated queries (decode attention rotates its own)
   cuda::PoolBuffer router_logits, top_experts, top_weights, moe_in, moe_out, gather_index, slot_rows;  // MoE
   cuda::PoolBuffer seq, pos;  // each row's sequence and position (int32)
   // The residual stream is x, plus delta (times MiniCPM's depth scale) while delta_pending: the large-batch
@@ -74,7 +75,7 @@ struct CudaModel::Impl {
   Impl(const bridge::ParamSource& source, int device);
   ~Impl();
 
-  Activations activations(int64_t rows);
+  Activations activations(int64_t rows, bool prefill);  // prefill: with the rotated-query buffer
   KvCache kv_cache(int batch, int64_t length);
   // Runs every layer over a.rows rows whose embeddings are in a.x; the residual stream after the last layer
   // is left in a (see Activations::delta_pending). May synchronise (MoE routing is planned on the host).
