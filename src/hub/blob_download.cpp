@@ -106,18 +106,6 @@ class PartialBlob {
   uint64_t size_ = 0;
 };
 
-// "bytes 100-199/200" -> 100; nullopt when unreadable.
-std::optional<uint64_t> content_range_start(const std::string& v) {
-  size_t p = v.find("bytes ");
-  if (p != 0) return std::nullopt;
-  uint64_t start = 0;
-  size_t i = 6, digits = 0;
-  for (; i < v.size() && v[i] >= '0' && v[i] <= '9' && digits < 19; ++i, ++digits)
-    start = start * 10 + static_cast<uint64_t>(v[i] - '0');
-  if (digits == 0 || i >= v.size() || v[i] != '-') return std::nullopt;
-  return start;
-}
-
 // Streams the rest of the file into `part`; returns normally when the request ended (complete or not),
 // throws on answers that are not worth another attempt.
 void transfer_once(PartialBlob& part, const FileMetadata& meta, const std::string& what, const std::string& auth,

@@ -18,6 +18,22 @@ std::optional<std::string> HttpResponse::header(const std::string& lower_name) c
   return std::nullopt;
 }
 
+bool parse_header_line(std::string_view line, std::pair<std::string, std::string>& out) {
+  while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.remove_suffix(1);
+  size_t colon = line.find(':');
+  if (colon == std::string_view::npos || colon == 0 || line.rfind("HTTP/", 0) == 0) return false;
+  std::string name(line.substr(0, colon));
+  for (auto& c : name) {
+    if (c == ' ' || c == '\t') return false;  // obs-fold or garbage: not a header
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  size_t b = colon + 1, e = line.size();
+  while (b < e && (line[b] == ' ' || line[b] == '\t')) ++b;
+  while (e > b && (line[e - 1] == ' ' || line[e - 1] == '\t')) --e;
+  out = {std::move(name), std::string(line.substr(b, e - b))};
+  return true;
+}
+
 std::string url_origin(const std::string& url) {
   size_t scheme = url.find("://");
   if (scheme == std::string::npos || scheme == 0) return "";
@@ -55,6 +71,7 @@ std::string url_encode(const std::string& text, bool keep_slash) {
 namespace {
 
 constexpr size_t kErrorBodyLimit = 64u << 10;
+constexpr size_t kMaxHeaders = 500;  // libcurl bounds each line; this bounds their number
 
 void global_init() {
   // curl_global_init is not thread-safe; a function-local static runs it exactly once.
@@ -75,21 +92,20 @@ struct Transfer {
 
 size_t on_header(char* data, size_t size, size_t count, void* user) {
   auto* t = static_cast<Transfer*>(user);
-  std::string line(data, size * count);
-  while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.pop_back();
+  const std::string_view line(data, size * count);
   if (line.rfind("HTTP/", 0) == 0) {  // a new response (after a redirect or a 100 Continue): start over
     t->response->headers.clear();
     return size * count;
   }
-  size_t colon = line.find(':');
-  if (colon == std::string::npos || colon == 0) return size * count;
-  std::string name = line.substr(0, colon);
-  for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  size_t b = colon + 1;
-  while (b < line.size() && (line[b] == ' ' || line[b] == '\t')) ++b;
-  size_t e = line.size();
-  while (e > b && (line[e - 1] == ' ' || line[e - 1] == '\t')) --e;
-  t->response->headers.emplace_back(std::move(name), line.substr(b, e - b));
+  std::pair<std::string, std::string> header;
+  try {
+    if (t->response->headers.size() >= kMaxHeaders)
+      fail(Status::kFormat, "an answer with more than ", kMaxHeaders, " headers");
+    if (parse_header_line(line, header)) t->response->headers.push_back(std::move(header));
+  } catch (...) {
+    t->error = std::current_exception();
+    return 0;
+  }
   return size * count;
 }
 
@@ -195,8 +211,11 @@ HttpResponse http_request(const HttpRequest& request, const BodySink* sink, size
   if (t.error) std::rethrow_exception(t.error);
   if (t.cancelled) fail(Status::kCancelled, request.url, ": download cancelled");
   if (t.too_large) fail(Status::kFormat, request.url, ": answer larger than ", max_body, " bytes");
-  if (code != CURLE_OK)
-    fail(Status::kNetwork, request.url, ": ", error[0] ? error : curl_easy_strerror(code));
+  if (code != CURLE_OK) {
+    const bool unreachable = code == CURLE_COULDNT_RESOLVE_HOST || code == CURLE_COULDNT_RESOLVE_PROXY ||
+                             code == CURLE_COULDNT_CONNECT;
+    throw NetworkError(cat(request.url, ": ", error[0] ? error : curl_easy_strerror(code)), unreachable);
+  }
   return response;
 }
 

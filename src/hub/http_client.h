@@ -9,10 +9,25 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
+#include "core/error.h"
+
 namespace mb::hub {
+
+// A failed request (Status::kNetwork). `unreachable`: no connection could be made at all (unknown host,
+// refused): trying again at once rarely helps, unlike a reset or a stalled transfer.
+class NetworkError : public Error {
+ public:
+  NetworkError(std::string message, bool unreachable)
+      : Error(Status::kNetwork, std::move(message)), unreachable_(unreachable) {}
+  bool unreachable() const { return unreachable_; }
+
+ private:
+  bool unreachable_;
+};
 
 struct HttpResponse {
   long status = 0;
@@ -50,6 +65,10 @@ bool http_available();
 // more is an error); other bodies land in response.body, cut at 64 KB. Returns any HTTP status; throws on
 // network failure, and Error(kCancelled) when the sink said stop.
 HttpResponse http_request(const HttpRequest& request, const BodySink* sink = nullptr, size_t max_body = 16u << 20);
+
+// One response header line ("Name: value", CRLF optional) as (lower-cased name, trimmed value); false for a
+// status line or anything without a name.
+bool parse_header_line(std::string_view line, std::pair<std::string, std::string>& out);
 
 // "https://host:port/path" -> "https://host:port" (scheme and authority, lower-cased), "" when not a URL.
 std::string url_origin(const std::string& url);

@@ -35,9 +35,8 @@ void fail_http(const HttpResponse& r, const HubId& id, const std::string& what, 
     fail(Status::kNotFound, what, ": revision '", id.revision, "' does not exist in ", id.repo, said);
   if (code == "EntryNotFound")
     fail(Status::kNotFound, what, ": no such file in ", id.repo, " at revision '", id.revision, "'", said);
-  if (code == "RepoNotFound" || r.status == 404 || (r.status == 401 && s.token.empty())) {
-    Status status = r.status == 401 && s.token.empty() ? Status::kAccessDenied : Status::kNotFound;
-    fail(status, what, ": ", id.repo, " was not found on ", s.endpoint, " (", http, ")", said,
+  if (code == "RepoNotFound" || r.status == 404) {
+    fail(Status::kNotFound, what, ": ", id.repo, " was not found on ", s.endpoint, " (", http, ")", said,
          ". Check the name; if the model is private or gated, ", token_note(s), ": ", how_to_get_access(id, s));
   }
   if (r.status == 401)

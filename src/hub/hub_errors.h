@@ -2,9 +2,9 @@
 // (GatedRepo, RepoNotFound, RevisionNotFound, EntryNotFound) and X-Error-Message; a 401 without a code
 // means "not found, or private/gated and you are not logged in" (it does not tell which).
 //   gated (401/403 GatedRepo)          -> kAccessDenied, with how to get access and set HF_TOKEN
+//   RepoNotFound (401 or 404),         -> kNotFound (with a note on tokens: private repos answer the same)
+//   RevisionNotFound, EntryNotFound, 404
 //   401/403 otherwise                  -> kAccessDenied (token refused, or none sent)
-//   RepoNotFound, RevisionNotFound,    -> kNotFound
-//   EntryNotFound, 404
 //   429, 5xx, anything else            -> kNetwork
 #pragma once
 

@@ -46,6 +46,16 @@ bool parse_size(const std::string& text, uint64_t& out) {
 
 }  // namespace
 
+std::optional<uint64_t> content_range_start(std::string_view v) {
+  if (v.substr(0, 6) != "bytes ") return std::nullopt;
+  uint64_t start = 0;
+  size_t i = 6, digits = 0;
+  for (; i < v.size() && v[i] >= '0' && v[i] <= '9' && digits < 19; ++i, ++digits)
+    start = start * 10 + static_cast<uint64_t>(v[i] - '0');
+  if (digits == 0 || i >= v.size() || v[i] != '-') return std::nullopt;
+  return start;
+}
+
 FileMetadata parse_file_metadata(const HttpResponse& head, const std::string& request_url, const std::string& what) {
   FileMetadata m;
   auto commit = head.header("x-repo-commit");

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,6 +34,9 @@ struct FileMetadata {
 // From a HEAD answer (2xx, or the 3xx of an LFS file). `request_url` is the URL the HEAD went to; `what`
 // names the file in errors.
 FileMetadata parse_file_metadata(const HttpResponse& head, const std::string& request_url, const std::string& what);
+
+// The first byte of a Content-Range answer ("bytes 100-199/200" -> 100); nullopt when unreadable.
+std::optional<uint64_t> content_range_start(std::string_view value);
 
 // `W/"abc"` -> `abc`.
 std::string normalize_etag(std::string_view etag);

@@ -35,8 +35,8 @@ HttpResponse with_retries(const HttpRequest& request, const HubSettings& setting
       HttpResponse r = http_request(request);
       if (!is_transient_status(r.status) || attempt >= attempts) return r;
       log_warning(cat(request.url, ": HTTP ", r.status, "; trying again in ", pause, "s"));
-    } catch (const Error& e) {
-      if (e.status() != Status::kNetwork || attempt >= attempts) throw;
+    } catch (const NetworkError& e) {
+      if (e.unreachable() || attempt >= attempts) throw;
       log_warning(cat(e.message(), "; trying again in ", pause, "s"));
     }
     std::this_thread::sleep_for(std::chrono::duration<double>(pause));

@@ -162,6 +162,11 @@ Snapshot fetch_snapshot(const HubId& id, Need need, const HubSettings& s, const 
       log_warning(cat(e.message(), "\nusing the cached snapshot ", snap->commit, " of ", id.text()));
       return *snap;
     }
+    if (e.status() == Status::kNetwork)
+      throw Error(e.status(), cat(id.text(), ": could not ask the Hugging Face Hub at ", s.endpoint,
+                                  " (HF_ENDPOINT) and the cache has no complete copy (", cache.folder(), "): ",
+                                  e.message(), ". Check the network and proxy settings (https_proxy), or download "
+                                  "where there is network and set HF_HUB_OFFLINE=1 here."));
     throw;
   }
   cache.write_ref(id.revision, listing.commit);

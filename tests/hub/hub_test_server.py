@@ -359,6 +359,11 @@ class HubServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def handle_error(self, request, client_address):
+        # Clients that hang up (a cancelled download, a test that is done) are expected; report anything else.
+        if not isinstance(sys.exc_info()[1], (ConnectionError, BrokenPipeError)):
+            super().handle_error(request, client_address)
+
     def __init__(self, port, fixtures, token=DEFAULT_TOKEN, verbose=False):
         super().__init__(("127.0.0.1", port), Handler)
         self.repos = build_repos(fixtures)
