@@ -2,6 +2,11 @@
 
 #include <cstring>
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+#endif
+
 namespace mb::hub {
 
 namespace {
@@ -34,9 +39,9 @@ void pad(Hash& hash, uint64_t length) {
   hash.update(tail, 1 + zeros + 8);
 }
 
-// Feeds `data` to `hash` a 64-byte block at a time, keeping a partial block in `buffer`.
-template <class BlockFn>
-void feed(const void* data, size_t size, uint8_t* buffer, size_t& buffered, uint64_t& length, BlockFn block) {
+// Feeds `data` to a hash in whole 64-byte blocks (`blocks(pointer, count)`), keeping a partial block in `buffer`.
+template <class BlocksFn>
+void feed(const void* data, size_t size, uint8_t* buffer, size_t& buffered, uint64_t& length, BlocksFn blocks) {
   const auto* p = static_cast<const uint8_t*>(data);
   length += size;
   if (buffered) {
@@ -46,10 +51,12 @@ void feed(const void* data, size_t size, uint8_t* buffer, size_t& buffered, uint
     p += take;
     size -= take;
     if (buffered < 64) return;
-    block(buffer);
+    blocks(buffer, 1);
     buffered = 0;
   }
-  for (; size >= 64; p += 64, size -= 64) block(p);
+  if (size >= 64) blocks(p, size / 64);
+  p += size / 64 * 64;
+  size %= 64;
   std::memcpy(buffer, p, size);
   buffered = size;
 }
@@ -70,35 +77,101 @@ constexpr uint32_t kK256[64] = {
 
 // ---- SHA-256 -----------------------------------------------------------------------------------------
 
-Sha256::Sha256()
-    : h_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19} {}
+Sha256::Sha256(bool use_hardware)
+    : hardware_(use_hardware && hardware_available()),
+      h_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19} {}
 
-void Sha256::block(const uint8_t* p) {
-  uint32_t w[64];
-  for (int t = 0; t < 16; ++t) w[t] = load_be32(p + 4 * t);
-  for (int t = 16; t < 64; ++t) {
-    uint32_t s0 = rotr(w[t - 15], 7) ^ rotr(w[t - 15], 18) ^ (w[t - 15] >> 3);
-    uint32_t s1 = rotr(w[t - 2], 17) ^ rotr(w[t - 2], 19) ^ (w[t - 2] >> 10);
-    w[t] = w[t - 16] + s0 + w[t - 7] + s1;
+namespace {
+
+void sha256_portable(uint32_t* state, const uint8_t* p, size_t count) {
+  for (; count > 0; --count, p += 64) {
+    uint32_t w[64];
+    for (int t = 0; t < 16; ++t) w[t] = load_be32(p + 4 * t);
+    for (int t = 16; t < 64; ++t) {
+      uint32_t s0 = rotr(w[t - 15], 7) ^ rotr(w[t - 15], 18) ^ (w[t - 15] >> 3);
+      uint32_t s1 = rotr(w[t - 2], 17) ^ rotr(w[t - 2], 19) ^ (w[t - 2] >> 10);
+      w[t] = w[t - 16] + s0 + w[t - 7] + s1;
+    }
+    uint32_t a = state[0], b = state[1], c = state[2], d = state[3];
+    uint32_t e = state[4], f = state[5], g = state[6], h = state[7];
+    for (int t = 0; t < 64; ++t) {
+      uint32_t t1 = h + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + kK256[t] + w[t];
+      uint32_t t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+      h = g;
+      g = f;
+      f = e;
+      e = d + t1;
+      d = c;
+      c = b;
+      b = a;
+      a = t1 + t2;
+    }
+    state[0] += a, state[1] += b, state[2] += c, state[3] += d;
+    state[4] += e, state[5] += f, state[6] += g, state[7] += h;
   }
-  uint32_t a = h_[0], b = h_[1], c = h_[2], d = h_[3], e = h_[4], f = h_[5], g = h_[6], h = h_[7];
-  for (int t = 0; t < 64; ++t) {
-    uint32_t t1 = h + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + kK256[t] + w[t];
-    uint32_t t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
-    h = g;
-    g = f;
-    f = e;
-    e = d + t1;
-    d = c;
-    c = b;
-    b = a;
-    a = t1 + t2;
+}
+
+#if defined(__x86_64__)
+// The SHA extensions (SHA-NI): sha256rnds2 does two rounds on the state held as two registers, {A,B,E,F}
+// and {C,D,G,H} (A in the top lane); sha256msg1/msg2 extend the message schedule four words at a time.
+__attribute__((target("sha,sse4.1,ssse3"))) void sha256_hardware(uint32_t* state, const uint8_t* p, size_t count) {
+  const __m128i byte_swap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+  __m128i dcba = _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(state)), 0xB1);  // B A D C
+  __m128i hgfe = _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(state + 4)), 0x1B);  // H G F E
+  __m128i abef = _mm_alignr_epi8(dcba, hgfe, 8);
+  __m128i cdgh = _mm_blend_epi16(hgfe, dcba, 0xF0);
+  for (; count > 0; --count, p += 64) {
+    const __m128i abef_in = abef, cdgh_in = cdgh;
+    __m128i m[4];
+    for (int i = 0; i < 4; ++i)
+      m[i] = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * i)), byte_swap);
+    for (int g = 0; g < 16; ++g) {
+      __m128i& w = m[g & 3];
+      if (g >= 4) {  // W[t..t+3] from W[t-16..t-13], W[t-15], W[t-7..t-4] and W[t-4..t-1]
+        __m128i t = _mm_add_epi32(_mm_sha256msg1_epu32(w, m[(g + 1) & 3]), _mm_alignr_epi8(m[(g + 3) & 3], m[(g + 2) & 3], 4));
+        w = _mm_sha256msg2_epu32(t, m[(g + 3) & 3]);
+      }
+      __m128i wk = _mm_add_epi32(w, _mm_loadu_si128(reinterpret_cast<const __m128i*>(kK256 + 4 * g)));
+      cdgh = _mm_sha256rnds2_epu32(cdgh, abef, wk);  // two rounds: the new A,B,E,F; the old ones are C,D,G,H
+      wk = _mm_shuffle_epi32(wk, 0x0E);
+      abef = _mm_sha256rnds2_epu32(abef, cdgh, wk);
+    }
+    abef = _mm_add_epi32(abef, abef_in);
+    cdgh = _mm_add_epi32(cdgh, cdgh_in);
   }
-  h_[0] += a, h_[1] += b, h_[2] += c, h_[3] += d, h_[4] += e, h_[5] += f, h_[6] += g, h_[7] += h;
+  __m128i feba = _mm_shuffle_epi32(abef, 0x1B);  // lanes A B E F
+  __m128i dchg = _mm_shuffle_epi32(cdgh, 0xB1);  // lanes G H C D
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(state), _mm_blend_epi16(feba, dchg, 0xF0));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(state + 4), _mm_alignr_epi8(dchg, feba, 8));
+}
+#endif
+
+}  // namespace
+
+bool Sha256::hardware_available() {
+#if defined(__x86_64__)
+  static const bool available = [] {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
+    const bool ssse3 = c & (1u << 9), sse41 = c & (1u << 19);
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+    return ssse3 && sse41 && (b & (1u << 29));  // CPUID.7.0:EBX bit 29: SHA
+  }();
+  return available;
+#else
+  return false;
+#endif
+}
+
+void Sha256::blocks(const uint8_t* p, size_t count) {
+#if defined(__x86_64__)
+  if (hardware_) return sha256_hardware(h_, p, count);
+#endif
+  sha256_portable(h_, p, count);
 }
 
 void Sha256::update(const void* data, size_t size) {
-  feed(data, size, buffer_, buffered_, length_, [this](const uint8_t* p) { block(p); });
+  feed(data, size, buffer_, buffered_, length_, [this](const uint8_t* p, size_t n) { blocks(p, n); });
 }
 
 std::string Sha256::hex_digest() {
@@ -132,7 +205,9 @@ void Sha1::block(const uint8_t* p) {
 }
 
 void Sha1::update(const void* data, size_t size) {
-  feed(data, size, buffer_, buffered_, length_, [this](const uint8_t* p) { block(p); });
+  feed(data, size, buffer_, buffered_, length_, [this](const uint8_t* p, size_t n) {
+    for (; n > 0; --n, p += 64) block(p);
+  });
 }
 
 std::string Sha1::hex_digest() {

@@ -11,12 +11,16 @@ namespace mb::hub {
 
 class Sha256 {
  public:
-  Sha256();
+  // `use_hardware`: the x86 SHA extensions when the processor has them (several times faster; the result is
+  // the same, which the tests check against the portable code).
+  explicit Sha256(bool use_hardware = true);
   void update(const void* data, size_t size);
   std::string hex_digest();  // finishes the hash; the object must not be updated afterwards
+  static bool hardware_available();
 
  private:
-  void block(const uint8_t* p);
+  void blocks(const uint8_t* p, size_t count);
+  bool hardware_;
   uint32_t h_[8];
   uint8_t buffer_[64];
   size_t buffered_ = 0;

@@ -8,7 +8,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstddef>
+#include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <map>
@@ -229,6 +231,25 @@ TEST(HubDigest, Sha256AndSha1KnownAnswers) {
   blob.update("Hello, World!", 13);
   EXPECT_EQ(blob.finish(), "b45ef6fec89518d314f546fd6c3025367b721684");
   EXPECT_EQ(mb::hub::BlobDigest::kind_of("W-not-a-digest"), mb::hub::BlobDigest::Kind::kNone);
+}
+
+TEST(HubDigest, HardwareAndPortableSha256Agree) {
+  std::string data(300000, '\0');
+  uint32_t x = 12345;
+  for (auto& c : data) c = static_cast<char>((x = x * 1103515245u + 12345u) >> 24);
+  for (size_t n : {0, 1, 55, 56, 63, 64, 65, 119, 120, 128, 1000, 65536, 299999}) {
+    mb::hub::Sha256 portable(false), hardware(true);
+    portable.update(data.data(), n);
+    size_t at = 0, piece = 1;
+    while (at < n) {  // pieces of growing, uneven sizes: partial blocks on both sides
+      size_t k = std::min(piece, n - at);
+      hardware.update(data.data() + at, k);
+      at += k;
+      piece = piece * 3 + 1;
+    }
+    EXPECT_EQ(portable.hex_digest(), hardware.hex_digest()) << n << " bytes";
+  }
+  std::printf("SHA extensions %s on this machine\n", mb::hub::Sha256::hardware_available() ? "used" : "absent");
 }
 
 // ---- settings ------------------------------------------------------------------------------------------------
