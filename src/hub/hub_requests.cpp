@@ -1,5 +1,6 @@
 #include "hub/hub_requests.h"
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 

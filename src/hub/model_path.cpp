@@ -15,7 +15,7 @@ std::string local_model_path(const std::string& path_or_id, Need need, const Hub
   try {
     return fetch_snapshot(*id, need, settings, progress).path;
   } catch (const Error& e) {
-    if (e.status() != Status::kNotFound) throw;
+    if (e.status() == Status::kCancelled) throw;  // a typo'd local path should not read like a Hub problem only
     throw Error(e.status(), cat("'", path_or_id, "' is not a local file or folder, so it was taken as a Hugging Face "
                                 "Hub id: ", e.message()));
   }
