@@ -27,14 +27,17 @@ bool TransferProgress::add(int64_t bytes) {
   if (!fn_) return true;
   std::lock_guard<std::mutex> lock(mutex_);
   uint64_t shown = done < 0 ? 0 : static_cast<uint64_t>(done);
-  if (!fn_(stage_, shown > total_ ? total_ : shown, total_)) cancelled_ = true;
+  if (shown > total_) shown = total_;
+  reported_all_ = shown == total_;
+  if (!fn_(stage_, shown, total_)) cancelled_ = true;
   return !cancelled_;
 }
 
 void TransferProgress::finish() {
   if (!fn_ || cancelled_) return;
   std::lock_guard<std::mutex> lock(mutex_);
-  fn_(stage_, total_, total_);
+  if (!reported_all_) fn_(stage_, total_, total_);
+  reported_all_ = true;
 }
 
 namespace {

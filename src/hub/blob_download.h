@@ -33,6 +33,7 @@ class TransferProgress {
   uint64_t total_;
   std::atomic<int64_t> done_{0};
   std::atomic<bool> cancelled_{false};
+  bool reported_all_ = false;  // the callback saw done == total (progress bars end their line there)
   std::mutex mutex_;
 };
 

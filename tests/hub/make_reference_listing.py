@@ -30,7 +30,8 @@ def main():
     # huggingface_hub reads these when it is imported: set them first, and keep any real login out.
     os.environ.update({"HF_ENDPOINT": endpoint, "HF_HOME": home, "HF_HUB_CACHE": cache,
                        "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_DISABLE_XET": "1", "HF_HUB_OFFLINE": "0",
-                       "HF_HUB_DISABLE_PROGRESS_BARS": "1"})
+                       "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+                       "no_proxy": "127.0.0.1,localhost", "NO_PROXY": "127.0.0.1,localhost"})
     for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH", "TRANSFORMERS_OFFLINE"):
         os.environ.pop(name, None)
     import huggingface_hub
@@ -54,6 +55,7 @@ def main():
     server.shutdown()
 
     lines = cache_listing.listing(cache)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w") as f:
         f.write(f"# written by huggingface_hub {huggingface_hub.__version__} (Python {sys.version.split()[0]}) "
                 "for tests/hub/layout_scenario.py with tests/hub/make_reference_listing.py\n")

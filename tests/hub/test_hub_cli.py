@@ -39,7 +39,8 @@ def main():
     os.makedirs(home)
     server = hub_test_server.start_in_thread(os.path.join(fixtures, "bridge", "hf"))
     stats = server.stats
-    env = dict(os.environ, HF_ENDPOINT=f"http://127.0.0.1:{server.server_address[1]}", HF_HOME=home)
+    env = dict(os.environ, HF_ENDPOINT=f"http://127.0.0.1:{server.server_address[1]}", HF_HOME=home,
+               no_proxy="127.0.0.1,localhost", NO_PROXY="127.0.0.1,localhost")  # the test Hub is local
     for name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH",
                  "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
         env.pop(name, None)

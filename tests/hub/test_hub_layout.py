@@ -62,7 +62,7 @@ def main():
     os.makedirs(cache)
     server = hub_test_server.start_in_thread()
     env = dict(os.environ, HF_ENDPOINT=f"http://127.0.0.1:{server.server_address[1]}", HF_HOME=scratch,
-               HF_HUB_CACHE=cache)
+               HF_HUB_CACHE=cache, no_proxy="127.0.0.1,localhost", NO_PROXY="127.0.0.1,localhost")
     for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
         env.pop(name, None)
     for step in layout_scenario.STEPS:

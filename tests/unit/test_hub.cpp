@@ -123,7 +123,11 @@ TestHub* g_hub = nullptr;
 
 class HubTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { g_hub = new TestHub(); }
+  static void SetUpTestSuite() {
+    setenv("no_proxy", "127.0.0.1,localhost", 1);  // a proxy configured for the machine must not see the test Hub
+    setenv("NO_PROXY", "127.0.0.1,localhost", 1);
+    g_hub = new TestHub();
+  }
   static void TearDownTestSuite() {
     delete g_hub;
     g_hub = nullptr;
