@@ -23,7 +23,9 @@ const (
 	ErrOutOfMemory     Status = C.MB_ERR_OUT_OF_MEMORY
 	ErrCancelled       Status = C.MB_ERR_CANCELLED // a progress callback asked to stop
 	ErrCUDA            Status = C.MB_ERR_CUDA
-	ErrInternal        Status = C.MB_ERR_INTERNAL // a bug in mbridge
+	ErrInternal        Status = C.MB_ERR_INTERNAL      // a bug in mbridge
+	ErrAccessDenied    Status = C.MB_ERR_ACCESS_DENIED // the Hugging Face Hub refused: gated or private model, bad token
+	ErrNetwork         Status = C.MB_ERR_NETWORK       // the Hugging Face Hub could not be reached, or a transfer failed
 )
 
 func (s Status) Error() string { return C.GoString(C.mb_status_string(C.mb_status(s))) }

@@ -51,7 +51,9 @@ typedef enum mb_status {
   MB_ERR_OUT_OF_MEMORY = -6,
   MB_ERR_CANCELLED = -7,        /* a progress callback asked to stop */
   MB_ERR_CUDA = -8,             /* a CUDA or NCCL call failed */
-  MB_ERR_INTERNAL = -9          /* a bug in mbridge: please report it */
+  MB_ERR_INTERNAL = -9,         /* a bug in mbridge: please report it */
+  MB_ERR_ACCESS_DENIED = -10,   /* the Hugging Face Hub refused the request: gated or private model, bad token */
+  MB_ERR_NETWORK = -11          /* the Hugging Face Hub could not be reached, or a transfer failed */
 } mb_status;
 
 /* Element types; the names are the safetensors ones. */
@@ -184,6 +186,9 @@ typedef struct mb_bridge_options {
   const char *hf_model; /* Megatron checkpoints: config.json (or its folder) describing the model; NULL: the one
                            mbridge stored at import, else the checkpoint's Megatron args */
   const char *family;   /* Megatron checkpoints without a stored config: the family to read it as (NULL: guessed) */
+  /* Added in 0.1 with Hub ids: progress of a Hugging Face Hub download (stage "download <org/name>", bytes) */
+  mb_progress_fn progress;
+  void *user_data;
 } mb_bridge_options;
 
 MB_API mb_bridge_options mb_bridge_default_options(void);

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET="${1:-30}"
 BUILD="${MB_FUZZ_BUILD_DIR:-build-fuzz}"
 FIXTURES=tests/fixtures/foundation
-TARGETS=(safetensors zip pickle config_json dcp_metadata tokenizer)
+TARGETS=(safetensors zip pickle config_json dcp_metadata tokenizer hub)
 
 CC_BIN="${FUZZ_CC:-clang}"
 CXX_BIN="${FUZZ_CXX:-clang++}"
@@ -54,6 +54,7 @@ seed pickle $(find "$FIXTURES/mcore" -name .metadata | sort)
 seed config_json $(find "$FIXTURES" -name '*.json' -size -8k | sort)
 seed dcp_metadata $(find "$FIXTURES/mcore" -name .metadata | sort)
 seed tokenizer tests/fixtures/bridge/hf/llama31/tokenizer.json tests/fuzz/tokenizer_seeds/*.json
+seed hub tests/fuzz/hub_seeds/*
 
 max_len() {
   case "$1" in
@@ -63,12 +64,14 @@ max_len() {
     config_json) echo 8192 ;;
     dcp_metadata) echo 32768 ;;
     tokenizer) echo 8192 ;;
+    hub) echo 4096 ;;
   esac
 }
 dict() {
   case "$1" in
     pickle | dcp_metadata) echo "-dict=tests/fuzz/pickle.dict" ;;
     config_json | safetensors | tokenizer) echo "-dict=tests/fuzz/json.dict" ;;
+    hub) echo "-dict=tests/fuzz/hub.dict" ;;
   esac
 }
 

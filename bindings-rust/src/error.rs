@@ -21,6 +21,10 @@ pub enum Status {
     Cuda,
     /// A bug in mbridge.
     Internal,
+    /// The Hugging Face Hub refused the request (gated or private model, missing or wrong token).
+    AccessDenied,
+    /// The Hugging Face Hub could not be reached, or a transfer failed.
+    Network,
     /// A status this crate does not know (a newer library).
     Other(i32),
 }
@@ -37,6 +41,8 @@ impl Status {
             sys::MB_ERR_CANCELLED => Status::Cancelled,
             sys::MB_ERR_CUDA => Status::Cuda,
             sys::MB_ERR_INTERNAL => Status::Internal,
+            sys::MB_ERR_ACCESS_DENIED => Status::AccessDenied,
+            sys::MB_ERR_NETWORK => Status::Network,
             other => Status::Other(other),
         }
     }
@@ -53,6 +59,8 @@ impl Status {
             Status::Cancelled => sys::MB_ERR_CANCELLED,
             Status::Cuda => sys::MB_ERR_CUDA,
             Status::Internal => sys::MB_ERR_INTERNAL,
+            Status::AccessDenied => sys::MB_ERR_ACCESS_DENIED,
+            Status::Network => sys::MB_ERR_NETWORK,
             Status::Other(code) => code,
         }
     }

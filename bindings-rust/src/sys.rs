@@ -24,6 +24,8 @@ pub const MB_ERR_OUT_OF_MEMORY: mb_status = -6;
 pub const MB_ERR_CANCELLED: mb_status = -7;
 pub const MB_ERR_CUDA: mb_status = -8;
 pub const MB_ERR_INTERNAL: mb_status = -9;
+pub const MB_ERR_ACCESS_DENIED: mb_status = -10;
+pub const MB_ERR_NETWORK: mb_status = -11;
 
 pub type mb_dtype = c_int;
 pub const MB_DTYPE_F64: mb_dtype = 0;
@@ -132,6 +134,8 @@ pub struct mb_bridge_options {
     pub struct_size: u32,
     pub hf_model: *const c_char,
     pub family: *const c_char,
+    pub progress: mb_progress_fn,
+    pub user_data: *mut c_void,
 }
 
 #[repr(C)]

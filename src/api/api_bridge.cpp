@@ -1,4 +1,5 @@
 // C ABI: mb_bridge (a model opened for conversion), mb_export (streaming), the one-call conversions.
+#include <cstddef>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -10,6 +11,7 @@
 #include "bridge/convert.h"
 #include "bridge/export_stream.h"
 #include "bridge/registry.h"
+#include "hub/model_path.h"
 #include "mbridge.h"
 
 struct mb_export {
@@ -28,20 +30,28 @@ thread_local std::string t_scratch;  // strings handed out "until the next call 
 
 std::string str(const char* s) { return s ? s : ""; }
 
-mb::bridge::MegatronSourceOptions source_options(const char* hf_model, const char* family) {
-  mb::bridge::MegatronSourceOptions o;
-  o.hf_model = str(hf_model);
-  o.family = str(family);
-  return o;
-}
-
-mb::ProgressFn progress_of(const mb_convert_options& o) {
-  if (!o.progress) return {};
-  mb_progress_fn fn = o.progress;
-  void* user = o.user_data;
+mb::ProgressFn progress_of(mb_progress_fn fn, void* user) {
+  if (!fn) return {};
   return [fn, user](const std::string& stage, uint64_t done, uint64_t total) {
     return fn(stage.c_str(), done, total, user) == 0;
   };
+}
+
+mb::ProgressFn progress_of(const mb_convert_options& o) { return progress_of(o.progress, o.user_data); }
+
+// A local path stays as it is; a Hugging Face Hub id (org/name[@revision]) becomes its snapshot folder in
+// the cache, downloaded when missing (hub/model_path.h).
+std::string model_path(const char* path_or_id, mb::hub::Need need, const mb::ProgressFn& progress = {}) {
+  return mb::hub::local_model_path(path_or_id, need, progress);
+}
+
+// The config describing a Megatron checkpoint: a config.json, its folder, or a Hub id (config files only).
+mb::bridge::MegatronSourceOptions source_options(const char* hf_model, const char* family,
+                                                 const mb::ProgressFn& progress = {}) {
+  mb::bridge::MegatronSourceOptions o;
+  o.hf_model = hf_model && *hf_model ? model_path(hf_model, mb::hub::Need::kConfig, progress) : "";
+  o.family = str(family);
+  return o;
 }
 
 mb_convert_options options_or_default(const mb_convert_options* o) {
@@ -87,10 +97,15 @@ mb_status mb_bridge_open(mb_bridge** out, const char* path, const mb_bridge_opti
     mb::api::require(out, "out");
     *out = nullptr;
     mb::api::require(path, "path");
-    mb::api::check_struct_size(options, sizeof(mb_bridge_options), "mb_bridge_options");
+    // The first mb_bridge_options ended at `family`; `progress` and `user_data` are read when present.
+    mb::api::check_struct_size(options, offsetof(mb_bridge_options, progress), "mb_bridge_options");
+    mb::ProgressFn progress;
+    if (options && options->struct_size >= sizeof(mb_bridge_options))
+      progress = progress_of(options->progress, options->user_data);
+    const std::string local = model_path(path, mb::hub::Need::kModel, progress);
     auto b = std::make_unique<mb_bridge>();
     b->source = mb::bridge::open_param_source(
-        path, options ? source_options(options->hf_model, options->family) : mb::bridge::MegatronSourceOptions{});
+        local, options ? source_options(options->hf_model, options->family, progress) : mb::bridge::MegatronSourceOptions{});
     *out = b.release();
   });
 }
@@ -117,7 +132,7 @@ mb_status mb_can_handle(const char* config_path, int* supported, const char** re
   return mb::api::guarded(nullptr, [&] {
     mb::api::require(config_path, "config_path");
     mb::api::require(supported, "supported");
-    mb::HfConfig config = mb::load_hf_config(config_path);
+    mb::HfConfig config = mb::load_hf_config(model_path(config_path, mb::hub::Need::kConfig));
     mb::bridge::Detection d = mb::bridge::detect_family(config);
     *supported = 0;
     t_scratch = d.reason;
@@ -204,7 +219,7 @@ mb_status mb_import_ckpt(const char* hf_path, const char* megatron_path, const m
     io.target = target_of(o);
     io.source.allow_unused = o.allow_unused != 0;
     io.progress = progress_of(o);
-    mb::bridge::import_checkpoint(hf_path, megatron_path, io);
+    mb::bridge::import_checkpoint(model_path(hf_path, mb::hub::Need::kModel, io.progress), megatron_path, io);
   });
 }
 
@@ -214,7 +229,7 @@ mb_status mb_export_ckpt(const char* megatron_path, const char* hf_path, const m
     mb::api::require(hf_path, "hf_path");
     mb_convert_options o = options_or_default(options);
     mb::bridge::ExportOptions eo;
-    eo.source = source_options(o.hf_model, o.family);
+    eo.source = source_options(o.hf_model, o.family, progress_of(o));
     eo.target.dtype = dtype_of(o);  // the Megatron format and layout fields do not apply to an export
     if (o.max_shard_bytes) eo.target.shards.max_shard_bytes = o.max_shard_bytes;
     eo.progress = progress_of(o);
@@ -228,10 +243,10 @@ mb_status mb_reshard_ckpt(const char* megatron_path, const char* out_path, const
     mb::api::require(out_path, "out_path");
     mb_convert_options o = options_or_default(options);
     mb::bridge::ReshardOptions ro;
-    ro.source = source_options(o.hf_model, o.family);
-    ro.target = target_of(o);
     ro.progress = progress_of(o);
-    mb::bridge::reshard_checkpoint(megatron_path, out_path, ro);
+    ro.source = source_options(o.hf_model, o.family, ro.progress);
+    ro.target = target_of(o);
+    mb::bridge::reshard_checkpoint(model_path(megatron_path, mb::hub::Need::kModel, ro.progress), out_path, ro);
   });
 }
 
@@ -240,8 +255,8 @@ mb_status mb_verify(const char* a, const char* b, int* equal, const char** repor
     mb::api::require(a, "a");
     mb::api::require(b, "b");
     mb::api::require(equal, "equal");
-    auto sa = mb::bridge::open_param_source(a);
-    auto sb = mb::bridge::open_param_source(b);
+    auto sa = mb::bridge::open_param_source(model_path(a, mb::hub::Need::kModel));
+    auto sb = mb::bridge::open_param_source(model_path(b, mb::hub::Need::kModel));
     auto rows = mb::bridge::verify_models(*sa, *sb);
     bool all = !rows.empty();
     for (const auto& r : rows) all = all && r.equal;

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "api/api_guard.h"
+#include "hub/model_path.h"
 #include "io/tensor_files.h"
 #include "mbridge.h"
 
@@ -70,7 +71,10 @@ mb_status mb_checkpoint_open(mb_checkpoint** out, const char* path, const mb_ope
     mb::TorchLoadOptions load;
     load.verify_crc = o.verify_checksums != 0;
     auto handle = std::make_unique<mb_checkpoint>();
-    handle->files = mb::open_tensor_files(path, static_cast<mb::Format>(o.format), load);
+    // Safetensors may come from the Hugging Face Hub: an org/name[@revision] id that is no local path.
+    const bool hub_format = o.format == MB_FORMAT_AUTO || o.format == MB_FORMAT_SAFETENSORS;
+    const std::string local = hub_format ? mb::hub::local_model_path(path, mb::hub::Need::kModel) : path;
+    handle->files = mb::open_tensor_files(local, static_cast<mb::Format>(o.format), load);
     *out = handle.release();
   });
 }

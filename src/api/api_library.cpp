@@ -15,7 +15,9 @@ static_assert(MB_OK == static_cast<int>(mb::Status::kOk) && MB_DONE == static_ca
                   MB_ERR_OUT_OF_MEMORY == static_cast<int>(mb::Status::kOutOfMemory) &&
                   MB_ERR_CANCELLED == static_cast<int>(mb::Status::kCancelled) &&
                   MB_ERR_CUDA == static_cast<int>(mb::Status::kCuda) &&
-                  MB_ERR_INTERNAL == static_cast<int>(mb::Status::kInternal),
+                  MB_ERR_INTERNAL == static_cast<int>(mb::Status::kInternal) &&
+                  MB_ERR_ACCESS_DENIED == static_cast<int>(mb::Status::kAccessDenied) &&
+                  MB_ERR_NETWORK == static_cast<int>(mb::Status::kNetwork),
               "mb_status and mb::Status must agree");
 static_assert(MB_DTYPE_BOOL == static_cast<int>(mb::DType::BOOL) && MB_DTYPE_BF16 == static_cast<int>(mb::DType::BF16),
               "mb_dtype and mb::DType must agree");
@@ -46,6 +48,8 @@ const char* mb_status_string(mb_status status) {
     case MB_ERR_CANCELLED: return "cancelled";
     case MB_ERR_CUDA: return "CUDA error";
     case MB_ERR_INTERNAL: return "internal error";
+    case MB_ERR_ACCESS_DENIED: return "access denied";
+    case MB_ERR_NETWORK: return "network error";
   }
   return "unknown status";
 }

@@ -5,6 +5,7 @@
 
 #include "api/api_guard.h"
 #include "api/api_tokenizer_handle.h"
+#include "hub/model_path.h"
 #include "io/json.h"
 #include "mbridge.h"
 #include "tokenizer/decode_stream.h"
@@ -22,7 +23,7 @@ mb_status mb_tokenizer_load(mb_tokenizer** out, const char* path) {
     *out = nullptr;
     mb::api::require(path, "path");
     auto handle = std::make_unique<mb_tokenizer>();
-    handle->tokenizer = mb::Tokenizer::load(path);
+    handle->tokenizer = mb::Tokenizer::load(mb::hub::local_model_path(path, mb::hub::Need::kTokenizer));
     *out = handle.release();
   });
 }

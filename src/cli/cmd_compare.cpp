@@ -6,6 +6,7 @@
 #include "bridge/convert.h"
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/model_arg.h"
 #include "io/json.h"
 #include "io/tensor_files.h"
 
@@ -13,8 +14,8 @@ namespace mb::cli {
 
 namespace {
 int compare_models(const Args& args) {
-  auto a = bridge::open_param_source(args.positional(0, "A"));
-  auto b = bridge::open_param_source(args.positional(1, "B"));
+  auto a = bridge::open_param_source(model_arg(args, args.positional(0, "A"), hub::Need::kModel));
+  auto b = bridge::open_param_source(model_arg(args, args.positional(1, "B"), hub::Need::kModel));
   auto rows = bridge::verify_models(*a, *b);
   size_t different = std::count_if(rows.begin(), rows.end(), [](const bridge::VerifyRow& r) { return !r.equal; });
   if (args.has("json")) {
@@ -37,7 +38,7 @@ int run_compare(int argc, char** argv) {
   Args args(argc, argv, 2,
             {"format-a", "format-b", "hf-model", "megatron-path", "reference", "family", "prompt", "prompt-ids", "tokenizer",
              "max-new-tokens", "device", "debug-hooks"},
-            {"all", "json", "models", "help"});
+            {"all", "json", "models", "no-progress", "help"});
   if (args.has("help")) {
     std::fputs("usage: mbridge compare A B [--format-a F] [--format-b F] [--all] [--json]\n"
                "       mbridge compare A B --models   compare two models (Hugging Face folders or Megatron\n"
@@ -49,13 +50,16 @@ int run_compare(int argc, char** argv) {
                "                                      --reference: a safetensors file with input_ids and logits;\n"
                "                                      --debug-hooks DIR: every module's shapes and output statistics\n"
                "                                      (min, max, mean, abs_sum) as JSON lines in DIR/hf.jsonl and\n"
-               "                                      DIR/megatron.jsonl (CPU reference)\n", stdout);
+               "                                      DIR/megatron.jsonl (CPU reference)\n"
+               "       --no-progress                  no download progress bar\n", stdout);
+    std::fputs(kHubIdHelp, stdout);
     return 0;
   }
   if (args.get("hf-model")) return compare_logits(args);
   if (args.has("models")) return compare_models(args);
-  auto a = open_tensor_files(args.positional(0, "A"), format_option(args, "format-a"));
-  auto b = open_tensor_files(args.positional(1, "B"), format_option(args, "format-b"));
+  const Format fa = format_option(args, "format-a"), fb = format_option(args, "format-b");
+  auto a = open_tensor_files(checkpoint_arg(args, args.positional(0, "A"), fa), fa);
+  auto b = open_tensor_files(checkpoint_arg(args, args.positional(1, "B"), fb), fb);
   auto rows = compare_tensor_files(*a, *b);
   size_t different = std::count_if(rows.begin(), rows.end(), [](const CompareRow& r) { return !r.equal; });
   if (args.has("json")) {

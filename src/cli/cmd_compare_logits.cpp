@@ -10,6 +10,7 @@
 #include "bridge/param_source.h"
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/model_arg.h"
 #include "core/byte_sink.h"
 #include "core/error.h"
 #include "core/paths.h"
@@ -51,7 +52,7 @@ std::vector<float> run_forward(engine::Model& model, const std::vector<int32_t>&
 }  // namespace
 
 int compare_logits(const Args& args) {
-  const std::string hf = *args.get("hf-model");
+  const std::string hf = *model_option(args, "hf-model", hub::Need::kModel);
   const auto megatron = args.get("megatron-path"), reference = args.get("reference");
   if (megatron.has_value() == reference.has_value())
     fail(Status::kInvalidArgument, "compare --hf-model needs exactly one of --megatron-path and --reference");
@@ -75,9 +76,9 @@ int compare_logits(const Args& args) {
     bridge::MegatronSourceOptions o;
     o.hf_model = hf;
     o.family = args.get("family").value_or("");
-    b = engine::load_model(*bridge::open_megatron_source(*megatron, o), device);
+    b = engine::load_model(*bridge::open_megatron_source(model_arg(args, *megatron, hub::Need::kModel), o), device);
     if (b->config().vocab_size != V) fail(Status::kInvalidArgument, "the two models have different vocabularies");
-    if (auto text = args.get("prompt")) prompt = Tokenizer::load(args.get("tokenizer").value_or(hf))->encode(*text);
+    if (auto text = args.get("prompt")) prompt = Tokenizer::load(model_option(args, "tokenizer", hub::Need::kTokenizer).value_or(hf))->encode(*text);
     else prompt = parse_token_ids(args.get("prompt-ids").value_or("1,2,3,4"), "--prompt-ids");
     logits_b = run_forward(*b, prompt, args, "megatron", &hook_files);
   }

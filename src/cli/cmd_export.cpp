@@ -4,6 +4,7 @@
 #include "bridge/convert.h"
 #include "cli/bridge_options.h"
 #include "cli/commands.h"
+#include "cli/model_arg.h"
 #include "cli/progress_bar.h"
 #include "core/error.h"
 #include "io/json.h"
@@ -21,13 +22,14 @@ int run_export(int argc, char** argv) {
   --max-shard-size SIZE   safetensors shard limit (5GB)
   --no-progress --json
 )", stdout);
+    std::fputs(kHubIdHelp, stdout);
     return 0;
   }
   auto in = args.get("megatron-path");
   auto out = args.get("hf-path");
   if (!in || !out) fail(Status::kInvalidArgument, "--megatron-path and --hf-path are required");
   bridge::ExportOptions o;
-  o.source.hf_model = args.get("hf-model").value_or("");
+  o.source.hf_model = model_option(args, "hf-model", hub::Need::kConfig).value_or("");
   o.source.family = args.get("family").value_or("");
   o.target.dtype = dtype_option(args);
   o.target.shards.max_shard_bytes = args.get_size("max-shard-size", o.target.shards.max_shard_bytes);

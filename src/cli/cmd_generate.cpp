@@ -9,6 +9,7 @@
 #include "bridge/param_source.h"
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/model_arg.h"
 #include "core/error.h"
 #include "core/paths.h"
 #include "engine/model.h"
@@ -32,6 +33,7 @@ const char* kUsage = R"(usage: mbridge generate (--hf-model DIR | --megatron-pat
   --stop-ids IDS        stop after one of these (default: eos ids of generation_config.json or the tokenizer)
   --device D            cpu (the float32 reference, the default), cuda or cuda:N (bf16 weights on a GPU)
   --json                {"prompt_ids", "generated_ids", "text"} on stdout
+  --no-progress         no download progress bar
 )";
 
 std::string token_text(const Tokenizer* tok, int32_t id) {
@@ -45,12 +47,15 @@ int run_generate(int argc, char** argv) {
   Args args(argc, argv, 2,
             {"hf-model", "megatron-path", "family", "tokenizer", "prompt", "prompt-ids", "max-new-tokens", "temperature",
              "top-k", "top-p", "seed", "stop-ids", "device"},
-            {"json", "help"});
+            {"json", "no-progress", "help"});
   if (args.has("help")) {
     std::fputs(kUsage, stdout);
+    std::fputs(kHubIdHelp, stdout);
     return 0;
   }
-  const auto hf = args.get("hf-model"), megatron = args.get("megatron-path");
+  // --hf-model is the whole model, or with --megatron-path only the config (and tokenizer) describing it
+  const auto megatron = model_option(args, "megatron-path", hub::Need::kModel);
+  const auto hf = model_option(args, "hf-model", megatron ? hub::Need::kConfig : hub::Need::kModel);
   if (!hf && !megatron) fail(Status::kInvalidArgument, "give --hf-model or --megatron-path");
   if (args.get("prompt").has_value() == args.get("prompt-ids").has_value())
     fail(Status::kInvalidArgument, "give exactly one of --prompt and --prompt-ids");
@@ -64,7 +69,7 @@ int run_generate(int argc, char** argv) {
   } else {
     source = bridge::open_hf_source(*hf);
   }
-  std::string tokenizer_path = args.get("tokenizer").value_or("");
+  std::string tokenizer_path = model_option(args, "tokenizer", hub::Need::kTokenizer).value_or("");
   if (tokenizer_path.empty() && hf && is_regular_file(*hf + "/tokenizer.json")) tokenizer_path = *hf;
   std::unique_ptr<Tokenizer> tok;
   if (!tokenizer_path.empty()) tok = Tokenizer::load(tokenizer_path);

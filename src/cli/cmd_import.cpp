@@ -4,6 +4,7 @@
 #include "bridge/convert.h"
 #include "cli/bridge_options.h"
 #include "cli/commands.h"
+#include "cli/model_arg.h"
 #include "cli/progress_bar.h"
 #include "core/error.h"
 #include "io/json.h"
@@ -17,7 +18,7 @@ int run_import(int argc, char** argv) {
   if (args.has("help")) {
     std::printf("usage: mbridge import --hf-model DIR --megatron-path DIR [options]\n%s"
                 "  --allow-unused                  skip Hugging Face tensors no parameter uses (default: error)\n"
-                "  --no-progress --json\n", kTargetHelp);
+                "  --no-progress --json\n%s", kTargetHelp, kHubIdHelp);
     return 0;
   }
   auto hf = args.get("hf-model");
@@ -27,9 +28,11 @@ int run_import(int argc, char** argv) {
   o.target = megatron_target(args);
   o.source.allow_unused = args.has("allow-unused");
   o.progress = progress_bar(!args.has("no-progress"));
-  std::string dir = bridge::import_checkpoint(*hf, *out, o);
+  const std::string local = model_arg(args, *hf, hub::Need::kModel);
+  std::string dir = bridge::import_checkpoint(local, *out, o);
   if (args.has("json")) {
     json::Value v = json::Value::object();
+    v.set("hf_model", local);
     v.set("megatron_path", *out);
     v.set("iteration_dir", dir);
     std::printf("%s\n", json::dump(v).c_str());

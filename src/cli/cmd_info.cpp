@@ -3,18 +3,21 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/model_arg.h"
 #include "io/json.h"
 #include "io/tensor_files.h"
 
 namespace mb::cli {
 
 int run_info(int argc, char** argv) {
-  Args args(argc, argv, 2, {"format"}, {"json", "help"});
+  Args args(argc, argv, 2, {"format"}, {"json", "no-progress", "help"});
   if (args.has("help")) {
-    std::fputs("usage: mbridge info PATH [--format F] [--json]\n", stdout);
+    std::fputs("usage: mbridge info PATH [--format F] [--no-progress] [--json]\n", stdout);
+    std::fputs(kHubIdHelp, stdout);
     return 0;
   }
-  auto files = open_tensor_files(args.positional(0, "PATH"), format_option(args, "format"));
+  const Format format = format_option(args, "format");
+  auto files = open_tensor_files(checkpoint_arg(args, args.positional(0, "PATH"), format), format);
   json::Value v = json::Value::object();
   v.set("format", format_name(files->format()));
   v.set("path", files->path());

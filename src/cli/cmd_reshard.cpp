@@ -4,6 +4,7 @@
 #include "bridge/convert.h"
 #include "cli/bridge_options.h"
 #include "cli/commands.h"
+#include "cli/model_arg.h"
 #include "cli/progress_bar.h"
 #include "core/error.h"
 #include "io/json.h"
@@ -17,8 +18,8 @@ int run_reshard(int argc, char** argv) {
   if (args.has("help")) {
     std::printf("usage: mbridge reshard --megatron-path DIR --output DIR [options]\n%s"
                 "  --hf-model DIR --family NAME    as for export, when the checkpoint stores no config.json\n"
-                "  --no-progress --json\n",
-                kTargetHelp);
+                "  --no-progress --json\n%s",
+                kTargetHelp, kHubIdHelp);
     return 0;
   }
   auto in = args.get("megatron-path");
@@ -26,10 +27,10 @@ int run_reshard(int argc, char** argv) {
   if (!in || !out) fail(Status::kInvalidArgument, "--megatron-path and --output are required");
   bridge::ReshardOptions o;
   o.target = megatron_target(args);
-  o.source.hf_model = args.get("hf-model").value_or("");
+  o.source.hf_model = model_option(args, "hf-model", hub::Need::kConfig).value_or("");
   o.source.family = args.get("family").value_or("");
   o.progress = progress_bar(!args.has("no-progress"));
-  std::string dir = bridge::reshard_checkpoint(*in, *out, o);
+  std::string dir = bridge::reshard_checkpoint(model_arg(args, *in, hub::Need::kModel), *out, o);
   if (args.has("json")) {
     json::Value v = json::Value::object();
     v.set("source", *in);

@@ -6,6 +6,7 @@
 #include "bridge/convert.h"
 #include "cli/bridge_options.h"
 #include "cli/commands.h"
+#include "cli/model_arg.h"
 #include "cli/progress_bar.h"
 #include "core/error.h"
 #include "io/json.h"
@@ -19,12 +20,12 @@ int run_roundtrip(int argc, char** argv) {
   if (args.has("help")) {
     std::printf("usage: mbridge roundtrip --hf-model DIR [--output-dir DIR] [options]\n%s"
                 "  --output-dir DIR                keep the Megatron and Hugging Face copies here\n"
-                "  --no-progress --json\n", kTargetHelp);
+                "  --no-progress --json\n%s", kTargetHelp, kHubIdHelp);
     return 0;
   }
   auto hf = args.get("hf-model");
   if (!hf) fail(Status::kInvalidArgument, "--hf-model is required");
-  bridge::RoundtripResult r = bridge::roundtrip(*hf, args.get("output-dir").value_or(""), megatron_target(args),
+  bridge::RoundtripResult r = bridge::roundtrip(model_arg(args, *hf, hub::Need::kModel), args.get("output-dir").value_or(""), megatron_target(args),
                                                 progress_bar(!args.has("no-progress")));
   size_t bad = std::count_if(r.rows.begin(), r.rows.end(), [](const bridge::RoundtripRow& x) { return !x.matches; });
   if (args.has("json")) {

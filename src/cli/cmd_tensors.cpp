@@ -3,6 +3,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/model_arg.h"
 #include "core/error.h"
 #include "io/json.h"
 #include "io/tensor_files.h"
@@ -10,13 +11,19 @@
 namespace mb::cli {
 
 namespace {
-const char* kHelp = "usage: mbridge tensors PATH [--format auto|safetensors|torch|torch_dist|megatron_legacy] [--json]\n";
+const char* kHelp =
+    "usage: mbridge tensors PATH [--format auto|safetensors|torch|torch_dist|megatron_legacy] [--no-progress] [--json]\n";
 }
 
 int run_tensors(int argc, char** argv) {
-  Args args(argc, argv, 2, {"format"}, {"json", "help"});
-  if (args.has("help")) { std::fputs(kHelp, stdout); return 0; }
-  auto files = open_tensor_files(args.positional(0, "PATH"), format_option(args, "format"));
+  Args args(argc, argv, 2, {"format"}, {"json", "no-progress", "help"});
+  if (args.has("help")) {
+    std::fputs(kHelp, stdout);
+    std::fputs(kHubIdHelp, stdout);
+    return 0;
+  }
+  const Format format = format_option(args, "format");
+  auto files = open_tensor_files(checkpoint_arg(args, args.positional(0, "PATH"), format), format);
   int64_t params = 0;
   uint64_t bytes = 0;
   for (const TensorInfo& t : files->tensors()) {

@@ -8,6 +8,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/model_arg.h"
 #include "core/error.h"
 #include "io/json.h"
 #include "tokenizer/tokenizer.h"
@@ -21,6 +22,8 @@ const char* kTokenizeUsage = R"(usage: mbridge tokenize --tokenizer DIR|FILE (--
   --input        a file with one JSON string per line; one line of ids is printed per line
   --no-special   do not add what the post-processor adds (BOS for Llama)
   --json         ids as a JSON array (one array per input line)
+  --no-progress  no download progress bar
+The tokenizer may be a Hugging Face Hub id, org/name[@revision] (its tokenizer files are fetched into the cache).
 )";
 
 const char* kDetokenizeUsage = R"(usage: mbridge detokenize --tokenizer DIR|FILE (--ids 1,2,3 | --input FILE) [--skip-special] [--json]
@@ -29,6 +32,8 @@ const char* kDetokenizeUsage = R"(usage: mbridge detokenize --tokenizer DIR|FILE
   --input         a file with one JSON array of ids per line; one text is printed per line
   --skip-special  leave special tokens out of the text
   --json          each text as a JSON string (otherwise raw, one per line)
+  --no-progress   no download progress bar
+The tokenizer may be a Hugging Face Hub id, org/name[@revision] (its tokenizer files are fetched into the cache).
 )";
 
 const char* kChatUsage = R"(usage: mbridge chat-template --tokenizer DIR --messages FILE [--add-generation-prompt] [--variables JSON] [--json]
@@ -37,6 +42,8 @@ const char* kChatUsage = R"(usage: mbridge chat-template --tokenizer DIR --messa
   --add-generation-prompt  end with the start of the assistant's turn
   --variables              a JSON object of extra template variables (e.g. {"enable_thinking": false})
   --json                   {"text": the rendered prompt, "ids": its tokens (no special tokens added)}
+  --no-progress            no download progress bar
+The tokenizer may be a Hugging Face Hub id, org/name[@revision] (its tokenizer files are fetched into the cache).
 )";
 
 // Ids as a JSON array, or space-separated.
@@ -60,7 +67,7 @@ std::vector<std::string> input_lines(const std::string& path) {
 }  // namespace
 
 int run_tokenize(int argc, char** argv) {
-  Args args(argc, argv, 2, {"tokenizer", "text", "input"}, {"no-special", "json", "help"});
+  Args args(argc, argv, 2, {"tokenizer", "text", "input"}, {"no-special", "json", "no-progress", "help"});
   if (args.has("help")) {
     std::fputs(kTokenizeUsage, stdout);
     return 0;
@@ -69,7 +76,7 @@ int run_tokenize(int argc, char** argv) {
   if (!path) fail(Status::kInvalidArgument, "--tokenizer is required");
   if (args.get("text").has_value() == args.get("input").has_value())
     fail(Status::kInvalidArgument, "give exactly one of --text and --input");
-  auto tok = Tokenizer::load(*path);
+  auto tok = Tokenizer::load(model_arg(args, *path, hub::Need::kTokenizer));
   const bool add = !args.has("no-special"), as_json = args.has("json");
   if (auto text = args.get("text")) {
     std::printf("%s\n", ids_text(tok->encode(*text, add), as_json).c_str());
@@ -86,7 +93,7 @@ int run_tokenize(int argc, char** argv) {
 }
 
 int run_chat_template(int argc, char** argv) {
-  Args args(argc, argv, 2, {"tokenizer", "messages", "variables"}, {"add-generation-prompt", "json", "help"});
+  Args args(argc, argv, 2, {"tokenizer", "messages", "variables"}, {"add-generation-prompt", "json", "no-progress", "help"});
   if (args.has("help")) {
     std::fputs(kChatUsage, stdout);
     return 0;
@@ -94,7 +101,7 @@ int run_chat_template(int argc, char** argv) {
   auto path = args.get("tokenizer");
   auto messages_path = args.get("messages");
   if (!path || !messages_path) fail(Status::kInvalidArgument, "--tokenizer and --messages are required");
-  auto tok = Tokenizer::load(*path);
+  auto tok = Tokenizer::load(model_arg(args, *path, hub::Need::kTokenizer));
   json::Value messages = json::parse_file(*messages_path);
   json::Value variables = args.get("variables") ? json::parse(*args.get("variables"), "--variables") : json::Value();
   std::string text = tok->apply_chat_template(messages, args.has("add-generation-prompt"), variables);
@@ -110,7 +117,7 @@ int run_chat_template(int argc, char** argv) {
 }
 
 int run_detokenize(int argc, char** argv) {
-  Args args(argc, argv, 2, {"tokenizer", "ids", "input"}, {"skip-special", "json", "help"});
+  Args args(argc, argv, 2, {"tokenizer", "ids", "input"}, {"skip-special", "json", "no-progress", "help"});
   if (args.has("help")) {
     std::fputs(kDetokenizeUsage, stdout);
     return 0;
@@ -119,7 +126,7 @@ int run_detokenize(int argc, char** argv) {
   if (!path) fail(Status::kInvalidArgument, "--tokenizer is required");
   if (args.get("ids").has_value() == args.get("input").has_value())
     fail(Status::kInvalidArgument, "give exactly one of --ids and --input");
-  auto tok = Tokenizer::load(*path);
+  auto tok = Tokenizer::load(model_arg(args, *path, hub::Need::kTokenizer));
   const bool skip = args.has("skip-special"), as_json = args.has("json");
   auto print = [&](const std::vector<int32_t>& ids) {
     std::string text = tok->decode(ids, skip);

@@ -3,6 +3,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/model_arg.h"
 #include "cli/progress_bar.h"
 #include "core/error.h"
 #include "io/json.h"
@@ -25,7 +26,11 @@ const char* kHelp = R"(usage: mbridge transcode SRC DST --to FORMAT [options]
 
 int run_transcode(int argc, char** argv) {
   Args args(argc, argv, 2, {"to", "from", "max-shard-size", "files", "chunks", "dtype"}, {"no-progress", "json", "help"});
-  if (args.has("help")) { std::fputs(kHelp, stdout); return 0; }
+  if (args.has("help")) {
+    std::fputs(kHelp, stdout);
+    std::fputs(kHubIdHelp, stdout);
+    return 0;
+  }
   const std::string& src_path = args.positional(0, "SRC");
   const std::string& dst_path = args.positional(1, "DST");
   Format to = format_option(args, "to");
@@ -43,7 +48,8 @@ int run_transcode(int argc, char** argv) {
     o.dtype = *dt;
   }
   o.progress = progress_bar(!args.has("no-progress"));
-  auto src = open_tensor_files(src_path, format_option(args, "from"));
+  const Format from = format_option(args, "from");
+  auto src = open_tensor_files(checkpoint_arg(args, src_path, from), from);
   auto written = transcode(*src, dst_path, o);
   if (args.has("json")) {
     json::Value out = json::Value::object();

@@ -3,6 +3,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/model_arg.h"
 #include "cli/progress_bar.h"
 #include "core/error.h"
 #include "io/crc32.h"
@@ -15,6 +16,7 @@ int run_verify(int argc, char** argv) {
   Args args(argc, argv, 2, {"format"}, {"no-progress", "json", "help"});
   if (args.has("help")) {
     std::fputs("usage: mbridge verify PATH [--format F] [--no-progress] [--json]\n", stdout);
+    std::fputs(kHubIdHelp, stdout);
     return 0;
   }
   const bool as_json = args.has("json");
@@ -31,10 +33,11 @@ int run_verify(int argc, char** argv) {
   };
   TorchLoadOptions load;
   load.verify_crc = true;
-  const std::string& path = args.positional(0, "PATH");
+  const Format format = format_option(args, "format");
+  const std::string path = checkpoint_arg(args, args.positional(0, "PATH"), format);
   std::unique_ptr<TensorFiles> files;
   try {
-    files = open_tensor_files(path, format_option(args, "format"), load);
+    files = open_tensor_files(path, format, load);
   } catch (const Error& e) {
     if (e.status() != Status::kFormat) throw;
     return damaged(e);

@@ -38,10 +38,15 @@ usage: mbridge <command> [arguments]
                       the text of token ids
   chat-template --tokenizer DIR --messages FILE [--add-generation-prompt]
                       a conversation rendered with the model's chat template (--json: with its ids)
+  download ORG/NAME[@REVISION] [FILE...]
+                      fetch a Hugging Face Hub model into the Hugging Face cache (shared with Python tools)
   version             print the version
 
 PATH is a .safetensors file, a Hugging Face folder, a torch.save .pt file, or a Megatron checkpoint
 folder (torch_dist or legacy mp_rank_*; the root with latest_checkpointed_iteration.txt or an iter_ folder).
+Wherever a Hugging Face model or tokenizer is taken, a Hub id org/name[@revision] works too (when no such
+local path exists): it is found in, or downloaded to, the Hugging Face cache (HF_HOME, HF_HUB_CACHE, HF_TOKEN,
+HF_ENDPOINT; HF_HUB_OFFLINE=1 uses the cache only).
 FORMAT is safetensors, torch, torch_dist or megatron_legacy. Run `mbridge <command> --help` for options.
 )";
 
@@ -76,6 +81,7 @@ int main(int argc, char** argv) {
     if (cmd == "detokenize") return mb::cli::run_detokenize(argc, argv);
     if (cmd == "chat-template") return mb::cli::run_chat_template(argc, argv);
     if (cmd == "generate") return mb::cli::run_generate(argc, argv);
+    if (cmd == "download") return mb::cli::run_download(argc, argv);
     std::fprintf(stderr, "mbridge: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
     return 2;
   } catch (const mb::Error& e) {

@@ -22,6 +22,8 @@ enum class Status : int {
   kCancelled = -7,
   kCuda = -8,
   kInternal = -9,
+  kAccessDenied = -10,
+  kNetwork = -11,
 };
 
 class Error : public std::exception {

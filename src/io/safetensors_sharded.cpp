@@ -12,6 +12,19 @@ namespace mb {
 
 // ---- reading ------------------------------------------------------------------------------------------
 
+std::vector<std::string> safetensors_index_shards(const std::string& index_path) {
+  json::Value index = json::parse_file(index_path);
+  const json::Value* map = index.find("weight_map");
+  if (!index.is_object() || !map || !map->is_object()) fail_format(index_path, "no \"weight_map\" object");
+  std::vector<std::string> shards;
+  for (const auto& [name, file] : map->members()) {
+    if (!file.is_string()) fail_format(index_path, "weight_map entry '", name, "' is not a file name");
+    check_relative_name(file.as_string(), index_path, true);
+    if (std::find(shards.begin(), shards.end(), file.as_string()) == shards.end()) shards.push_back(file.as_string());
+  }
+  return shards;
+}
+
 std::shared_ptr<SafetensorsFolder> SafetensorsFolder::open(const std::string& path) {
   auto folder = std::make_shared<SafetensorsFolder>();
   std::string index_path;

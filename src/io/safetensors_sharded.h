@@ -19,6 +19,10 @@ namespace mb {
 constexpr const char* kSafetensorsIndexName = "model.safetensors.index.json";
 constexpr const char* kSafetensorsSingleName = "model.safetensors";
 
+// The shard files an index names (weight_map values), each once, in first-use order; names that could
+// leave the index's folder are errors. Reads the index only, not the shards.
+std::vector<std::string> safetensors_index_shards(const std::string& index_path);
+
 class SafetensorsFolder {
  public:
   // `path`: a .safetensors file, an index file, or a folder holding either.

@@ -14,9 +14,18 @@ test -f "$libdir/libmbridge.a"
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
 cc "$HERE/consumer.c" -o "$T/consumer_pc" $(pkg-config --cflags --libs mbridge) -Wl,-rpath,"$libdir"
 "$T/consumer_pc"
+# the static library with the dependencies mbridge.pc lists for it: the Requires.private modules (linked as
+# shared libraries: `pkg-config --static` would also want their own static dependencies, which Debian's libcurl
+# does not ship) and Libs.private. A module missing from the list is a link error here.
+requires=$(pkg-config --print-requires-private mbridge | awk '{print $1}')
+libs_private=$(sed -n 's/^Libs.private: //p' "$libdir/pkgconfig/mbridge.pc")
+cc "$HERE/consumer.c" -o "$T/consumer_pc_static" $(pkg-config --cflags mbridge) "$libdir/libmbridge.a" \
+   $(pkg-config --libs $requires) $libs_private
+"$T/consumer_pc_static"
 
 # CMake package
 cmake -S "$HERE" -B "$T/cmake_consumer" -DCMAKE_PREFIX_PATH="$T/prefix" -DCMAKE_BUILD_RPATH="$libdir" >/dev/null
 cmake --build "$T/cmake_consumer" >/dev/null
 "$T/cmake_consumer/consumer"
-echo "install: pkg-config and CMake consumers work"
+"$T/cmake_consumer/consumer_static"
+echo "install: pkg-config and CMake consumers work, shared and static"
