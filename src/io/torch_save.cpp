@@ -5,6 +5,7 @@
 #include <unordered_set>
 
 #include "core/error.h"
+#include "core/lazy_image.h"
 #include "core/paths.h"
 #include "io/pickle_writer.h"
 
@@ -87,7 +88,8 @@ pickle::PersistentLoad torch_persistent_load(const std::string& pkl_source) {
 
 std::shared_ptr<Storage> TorchSaveFile::storage_for(const pickle::Node* s) const {
   auto it = storages_.find(s->text);
-  if (it != storages_.end()) return it->second;
+  if (it != storages_.end())
+    if (auto live = it->second.lock()) return live;
   const std::string entry_name = prefix_ + "data/" + s->text;
   const ZipEntry* e = zip_->find(entry_name);
   if (!e) fail_format(source_, "storage '", s->text, "' has no entry ", entry_name);
@@ -96,8 +98,10 @@ std::shared_ptr<Storage> TorchSaveFile::storage_for(const pickle::Node* s) const
     fail_format(source_, "storage '", s->text, "' claims ", s->integer, " elements of ", dtype_name(s->dtype),
                 " but its entry holds ", e->size, " bytes");
   ByteView b = zip_->data(*e);
-  auto storage = Storage::borrow(b.data, static_cast<size_t>(nbytes), file_);
-  storages_.emplace(s->text, storage);
+  // A file inside a bundle produces a storage's bytes when pinned; the pin then keeps them for the views.
+  std::shared_ptr<const void> owner = pin_bytes(b.data, static_cast<size_t>(nbytes));
+  auto storage = Storage::borrow(b.data, static_cast<size_t>(nbytes), owner ? std::move(owner) : file_);
+  storages_[s->text] = storage;
   return storage;
 }
 
@@ -112,6 +116,20 @@ Tensor TorchSaveFile::tensor(const pickle::Node* node) const {
   } catch (const Error& e) {
     fail_format(source_, "tensor on storage '", node->storage->text, "': ", e.message());
   }
+}
+
+std::vector<TorchSaveFile::StorageRegion> TorchSaveFile::storage_regions() const {
+  std::vector<StorageRegion> out;
+  std::unordered_set<std::string> seen;
+  for (const auto& [path, node] : collect_tensors(doc_.root, "", source_)) {
+    const pickle::Node* s = node->storage;
+    if (!s || !seen.insert(s->text).second) continue;
+    const ZipEntry* e = zip_->find(prefix_ + "data/" + s->text);
+    if (!e || e->size == 0) continue;
+    ByteView b = zip_->data(*e);
+    out.push_back({path, s->dtype, static_cast<uint64_t>(b.data - file_->data()), e->size});
+  }
+  return out;
 }
 
 namespace {

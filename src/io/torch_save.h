@@ -37,6 +37,15 @@ class TorchSaveFile {
   const std::string& source() const { return source_; }
   // The tensor a kTensor node describes, borrowing the file's bytes.
   Tensor tensor(const pickle::Node* node) const;
+  // Where the storages of the tensors reachable from the root lie in the mapped file (what a bundle
+  // compresses as tensor data): byte range of each data/<key> entry, its dtype, and a tensor using it.
+  struct StorageRegion {
+    std::string tensor;
+    DType dtype = DType::U8;
+    uint64_t offset = 0;  // in the mapped file
+    uint64_t length = 0;
+  };
+  std::vector<StorageRegion> storage_regions() const;
   void drop_pages() const { file_->drop_pages(); }
 
  private:
@@ -50,7 +59,9 @@ class TorchSaveFile {
   std::string prefix_;  // "archive/" or whatever folder name torch.save used
   std::unique_ptr<ZipReader> zip_;
   pickle::Document doc_;
-  mutable std::unordered_map<std::string, std::shared_ptr<Storage>> storages_;
+  // Storages handed out and still in use, so that views of one storage share it (as in Python) without
+  // keeping every storage, and the bundle bytes it pins, alive for the file's lifetime.
+  mutable std::unordered_map<std::string, std::weak_ptr<Storage>> storages_;
 };
 
 // The persistent_load torch.save archives need: ('storage', <storage class>, key, location, numel) tuples
