@@ -218,6 +218,29 @@ MB_API mb_status mb_export_next(mb_export *it, mb_tensor_view *out);
 MB_API void mb_export_free(mb_export *it);
 MB_API const char *mb_export_errmsg(const mb_export *it);
 
+/* Streaming to another process: each tensor also as one self-contained "tensor frame" (its name, dtype and
+ * shape, and its bytes split into byte planes and compressed with zstd in independent chunks, each with the
+ * CRC-32 of its bytes; docs/formats.md). The receiver needs only mb_frame_info and mb_frame_decode. */
+typedef struct mb_export_options {
+  uint32_t struct_size; /* sizeof(mb_export_options) */
+  mb_target target;     /* MB_TARGET_HF */
+  int32_t frame_level;  /* zstd level of the frames, 1..22 (3) */
+  int32_t threads;      /* threads compressing a tensor's chunks; 0: every core (0) */
+} mb_export_options;
+
+MB_API mb_export_options mb_export_default_options(void);
+/* mb_export_begin with options (NULL: the defaults). */
+MB_API mb_status mb_export_begin_with_options(mb_export **out, mb_bridge *bridge, const mb_export_options *options);
+/* As mb_export_next, and *frame (*frame_size bytes) is the same tensor as a tensor frame; valid until the next
+ * call on the iterator or mb_export_free. */
+MB_API mb_status mb_export_next_frame(mb_export *it, mb_tensor_view *out, const void **frame, size_t *frame_size);
+/* Checks a frame's header and describes its tensor: out->name points into `frame` (valid as long as it),
+ * out->nbytes is what decoding gives, out->data is NULL. MB_ERR_FORMAT for a damaged or truncated frame. */
+MB_API mb_status mb_frame_info(const void *frame, size_t frame_size, mb_tensor_view *out);
+/* Decodes a frame into dst, which must be the tensor's nbytes long, checking every chunk's CRC-32 (chunks are
+ * decoded on `threads` threads; 0: every core). MB_ERR_FORMAT for a damaged frame. Thread-safe. */
+MB_API mb_status mb_frame_decode(const void *frame, size_t frame_size, void *dst, size_t dst_size, int32_t threads);
+
 /* One-call conversions. */
 typedef struct mb_convert_options {
   uint32_t struct_size;       /* sizeof(mb_convert_options) */
