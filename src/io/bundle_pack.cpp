@@ -108,6 +108,7 @@ PackReport pack_bundle(const std::string& source_dir, const std::string& out_pat
   const size_t batch = threads * 4;  // chunks in flight: bounds memory at about 2 x batch x chunk size
   for (size_t fi = 0; fi < index.files.size(); ++fi) {
     BundleFile& f = index.files[fi];
+    ++report.files;
     if (f.size == 0) continue;
     auto source = MappedFile::open(tree.files[fi].source);
     if (source->size() != f.size)
@@ -134,7 +135,6 @@ PackReport pack_bundle(const std::string& source_dir, const std::string& out_pat
     }
     f.crc32 = crc;
     source->drop_pages();
-    ++report.files;
   }
   progress.finish();
   index.index_offset = out.position();

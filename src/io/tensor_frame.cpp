@@ -152,7 +152,7 @@ TensorFrameInfo parse_tensor_frame(ByteView frame) {
       fail(Status::kFormat, what, ": chunk ", i, " claims ", c.raw_length, " bytes, which does not fit the tensor's ",
            info.nbytes);
     if (c.frame_length == 0 || c.frame_length > frame.size - frame_at)
-      fail(Status::kFormat, what, ": chunk ", i, " (", c.frame_length, " compressed bytes) runs past the end of the frame");
+      fail(Status::kFormat, what, ": truncated: chunk ", i, " (", c.frame_length, " compressed bytes) runs past the end of the frame");
     c.raw_offset = raw_at;
     c.frame_offset = frame_at;
     raw_at += c.raw_length;
