@@ -241,6 +241,29 @@ MB_API mb_status mb_frame_info(const void *frame, size_t frame_size, mb_tensor_v
  * decoded on `threads` threads; 0: every core). MB_ERR_FORMAT for a damaged frame. Thread-safe. */
 MB_API mb_status mb_frame_decode(const void *frame, size_t frame_size, void *dst, size_t dst_size, int32_t threads);
 
+/* ---- bundles ---------------------------------------------------------------------------------------------
+ * A bundle (.mbz) holds every file of a model folder or Megatron checkpoint (weights, configs, tokenizer files,
+ * index, iter_ folders...) in one file, losslessly compressed: tensor data split into byte planes and compressed
+ * with zstd in independent chunks, other bytes compressed as they are, every chunk with a CRC-32
+ * (docs/formats.md). mb_bridge_open (and every one-call conversion) reads a bundle in place, decoding tensors
+ * when they are read; mb_bundle_unpack gives the files back bit for bit. */
+typedef struct mb_pack_options {
+  uint32_t struct_size;   /* sizeof(mb_pack_options) */
+  int32_t level;          /* zstd level, 1..22 (3) */
+  uint64_t chunk_bytes;   /* bytes per independently compressed chunk, at most 64 MiB (4 MiB) */
+  int32_t threads;        /* 0: every core (0) */
+  mb_progress_fn progress; /* optional: stage "pack" or "unpack", in bytes; may cancel */
+  void *user_data;
+} mb_pack_options;
+
+MB_API mb_pack_options mb_pack_default_options(void);
+/* Packs every file under `folder` into `bundle_path` (which must not exist; it appears only when complete). */
+MB_API mb_status mb_bundle_pack(const char *folder, const char *bundle_path, const mb_pack_options *options);
+/* Writes the files of a bundle into `folder` (which must not exist; it appears only when every file is written
+ * and checked). Uses threads, progress and user_data. A damaged bundle is MB_ERR_FORMAT, naming the file and
+ * tensor. */
+MB_API mb_status mb_bundle_unpack(const char *bundle_path, const char *folder, const mb_pack_options *options);
+
 /* One-call conversions. */
 typedef struct mb_convert_options {
   uint32_t struct_size;       /* sizeof(mb_convert_options) */

@@ -224,30 +224,6 @@ mb_status mb_export_next_frame(mb_export* it, mb_tensor_view* out, const void** 
   return export_next(it, out, frame, frame_size);
 }
 
-mb_status mb_frame_info(const void* frame, size_t frame_size, mb_tensor_view* out) {
-  return mb::api::guarded(nullptr, [&] {
-    mb::api::require(frame, "frame");
-    mb::api::require(out, "out");
-    mb::TensorFrameInfo info = mb::parse_tensor_frame({static_cast<const uint8_t*>(frame), frame_size});
-    std::memset(out, 0, sizeof(*out));
-    out->name = info.name.data();  // NUL-terminated inside the frame
-    out->dtype = static_cast<mb_dtype>(info.dtype);
-    out->ndim = info.shape.size();
-    for (int i = 0; i < info.shape.size(); ++i) out->shape[i] = info.shape[i];
-    out->nbytes = info.nbytes;
-    out->device = MB_DEVICE_CPU;
-  });
-}
-
-mb_status mb_frame_decode(const void* frame, size_t frame_size, void* dst, size_t dst_size, int32_t threads) {
-  return mb::api::guarded(nullptr, [&] {
-    mb::api::require(frame, "frame");
-    if (dst_size) mb::api::require(dst, "dst");
-    if (threads < 0) mb::fail(mb::Status::kInvalidArgument, "threads must not be negative");
-    mb::decode_tensor_frame({static_cast<const uint8_t*>(frame), frame_size}, dst, dst_size, static_cast<size_t>(threads));
-  });
-}
-
 void mb_export_free(mb_export* it) { delete it; }
 
 const char* mb_export_errmsg(const mb_export* it) { return it ? it->error.c_str() : "NULL iterator"; }

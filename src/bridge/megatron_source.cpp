@@ -336,6 +336,12 @@ class LegacySource : public ParamSource {
 
 }  // namespace
 
+bool is_megatron_checkpoint(const std::string& path) {
+  if (!is_directory(path)) return false;
+  IterationDir where = resolve_iteration_dir(path);
+  return TorchDistCheckpoint::is_torch_dist_dir(where.directory) || MegatronLegacyCheckpoint::is_legacy_dir(where.directory);
+}
+
 std::unique_ptr<ParamSource> open_megatron_source(const std::string& path, const MegatronSourceOptions& options) {
   auto mount = mount_if_bundle(path);  // a bundle is read in place, as the checkpoint it holds
   IterationDir where = resolve_iteration_dir(path);

@@ -76,6 +76,7 @@ std::unique_ptr<ParamSource> open_megatron_source(const std::string& path, const
 // Either kind, judged from the files (config.json + safetensors: Hugging Face; else Megatron).
 std::unique_ptr<ParamSource> open_param_source(const std::string& path, const MegatronSourceOptions& options = {});
 bool is_hf_folder(const std::string& path);
+bool is_megatron_checkpoint(const std::string& path);  // torch_dist or legacy: a root or an iteration folder
 // The files of a Hugging Face folder that travel with the weights: tokenizer files, generation_config.json...
 std::vector<std::string> hf_asset_files(const std::string& dir);
 

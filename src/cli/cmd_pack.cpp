@@ -13,9 +13,6 @@
 #include "io/bundle_reader.h"
 #include "io/bundle_unpack.h"
 #include "io/json.h"
-#include "io/megatron_legacy.h"
-#include "io/megatron_tracker.h"
-#include "io/torch_dist.h"
 #include "mbridge.h"
 
 namespace mb::cli {
@@ -46,12 +43,6 @@ const char* kUnpackHelp = R"(usage: mbridge unpack FILE.mbz --output DIR [--thre
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
-
-bool is_megatron_checkpoint(const std::string& path) {
-  if (!is_directory(path)) return false;
-  IterationDir where = resolve_iteration_dir(path);
-  return TorchDistCheckpoint::is_torch_dist_dir(where.directory) || MegatronLegacyCheckpoint::is_legacy_dir(where.directory);
 }
 
 int list_bundle(const std::string& path, bool as_json) {
@@ -120,7 +111,7 @@ int run_pack(int argc, char** argv) {
     o.kind = "hf";
   } else if (megatron) {
     source = *megatron;
-    if (!is_megatron_checkpoint(source))
+    if (!bridge::is_megatron_checkpoint(source))
       fail(Status::kNotFound, source, ": not a Megatron checkpoint (torch_dist or mp_rank_*); --dir packs any folder");
     o.kind = "megatron";
   } else {
