@@ -51,6 +51,7 @@ class MappedFile {
   void drop_pages() const;
   // pin_bytes() for a range of this file: null for an ordinary file.
   std::shared_ptr<const void> pin(size_t offset, size_t length) const;
+  const std::shared_ptr<LazyImage>& image() const { return image_; }  // null for an ordinary file
 
  private:
   MappedFile() = default;

@@ -88,8 +88,7 @@ pickle::PersistentLoad torch_persistent_load(const std::string& pkl_source) {
 
 std::shared_ptr<Storage> TorchSaveFile::storage_for(const pickle::Node* s) const {
   auto it = storages_.find(s->text);
-  if (it != storages_.end())
-    if (auto live = it->second.lock()) return live;
+  if (it != storages_.end()) return it->second;
   const std::string entry_name = prefix_ + "data/" + s->text;
   const ZipEntry* e = zip_->find(entry_name);
   if (!e) fail_format(source_, "storage '", s->text, "' has no entry ", entry_name);

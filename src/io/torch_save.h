@@ -46,7 +46,11 @@ class TorchSaveFile {
     uint64_t length = 0;
   };
   std::vector<StorageRegion> storage_regions() const;
-  void drop_pages() const { file_->drop_pages(); }
+  // MappedFile::drop_pages, after forgetting the storages handed out so far (views keep their own).
+  void drop_pages() const {
+    storages_.clear();
+    file_->drop_pages();
+  }
 
  private:
   TorchSaveFile() = default;
@@ -59,9 +63,9 @@ class TorchSaveFile {
   std::string prefix_;  // "archive/" or whatever folder name torch.save used
   std::unique_ptr<ZipReader> zip_;
   pickle::Document doc_;
-  // Storages handed out and still in use, so that views of one storage share it (as in Python) without
-  // keeping every storage, and the bundle bytes it pins, alive for the file's lifetime.
-  mutable std::unordered_map<std::string, std::weak_ptr<Storage>> storages_;
+  // Storages handed out, so that views of one storage share it (as in Python); forgotten by drop_pages(),
+  // which lets a file inside a bundle give back the bytes they pinned once no view holds them.
+  mutable std::unordered_map<std::string, std::shared_ptr<Storage>> storages_;
 };
 
 // The persistent_load torch.save archives need: ('storage', <storage class>, key, location, numel) tuples

@@ -2,6 +2,7 @@
 // chunks are decoded when pinned and let go when unpinned, and every model fixture — Hugging Face folders
 // transformers wrote, Megatron-Core's own torch_dist and legacy checkpoints — streams the same tensors, and
 // loads into the engine with the same logits, from its bundle as from its folder.
+#include <algorithm>
 #include <cstring>
 
 #include "bridge/export_stream.h"
@@ -142,6 +143,28 @@ TEST(BundleMount, TensorChunksAreDecodedWhenPinnedAndReleasedWhenNot) {
   EXPECT_EQ(image->pin(0, 8), nullptr) << "the header is decoded with the image: nothing to pin";
 }
 
+#ifndef NDEBUG
+// Only debug builds guard undecoded tensor pages (io/bundle_image.cpp); the sanitizer build runs this.
+TEST(BundleMountDeathTest, ReadingTensorBytesWithoutAPinCrashesInDebugBuilds) {
+  const std::string work = mbtest::scratch_dir("guard");
+  PackOptions o;
+  o.fsync = false;  // default 4 MiB chunks: whole pages inside the 16 KiB embedding
+  pack_bundle(mbtest::fixture("bridge/hf/llama31"), join_path(work, "m.mbz"), o);
+  auto bundle = Bundle::open(join_path(work, "m.mbz"));
+  const BundleFile* f = bundle->find("model-00001-of-00002.safetensors");
+  ASSERT_NE(f, nullptr);
+  const BundleSegment& embed = f->segments[1];
+  ASSERT_EQ(embed.tensor, "model.embed_tokens.weight");
+  auto image = bundle->image(*f);
+  const size_t page_inside = (embed.offset + 8192) / 4096 * 4096;
+  ASSERT_LT(page_inside + 4096, embed.offset + embed.length);
+  const volatile uint8_t* p = image->data() + page_inside;
+  EXPECT_DEATH((void)*p, "");
+  auto pin = image->pin(embed.offset, embed.length);
+  EXPECT_EQ(*p, *p);  // readable while pinned
+}
+#endif
+
 TEST(BundleBridge, EveryModelFixtureStreamsTheSameFromItsBundle) {
   const std::string work = mbtest::scratch_dir("streams");
   const std::vector<ModelFixture> fixtures = model_fixtures();
@@ -166,6 +189,38 @@ TEST(BundleBridge, EveryModelFixtureStreamsTheSameFromItsBundle) {
     }
     EXPECT_EQ(a->hf_config_text(), b->hf_config_text());
     EXPECT_EQ(a->assets().size(), b->assets().size());
+  }
+}
+
+TEST(BundleBridge, StreamingGivesBackWhatItDecoded) {
+  // A source read from a bundle holds the tensors in flight, not the model: after drop_pages (what the
+  // conversions call between parameters), no tensor chunk stays decoded.
+  const std::string work = mbtest::scratch_dir("release");
+  struct Case {
+    const char* dir;
+    const char* family;
+    const char* file;  // a data file inside
+  };
+  for (const Case& c : {Case{"bridge/hf/llama2", "", "model.safetensors"},
+                        Case{"bridge/mcore/dense_tp1/torch_dist", "llama", "iter_0000010/__0_0.distcp"},
+                        Case{"bridge/mcore/dense_tp1/legacy", "llama", "iter_0000010/mp_rank_00/model_optim_rng.pt"}}) {
+    SCOPED_TRACE(c.dir);
+    const std::string folder = mbtest::fixture(c.dir);
+    const std::string bundle = pack(folder, join_path(work, cat(file_name(folder), "_", c.family, ".mbz")),
+                                    bridge::is_hf_folder(folder) ? "hf" : "megatron");
+    auto source = open(bundle, c.family);
+    auto data = MappedFile::open(join_path(bundle, c.file));  // the image the source reads
+    ASSERT_NE(data->image(), nullptr);
+    const LazyImage& image = *data->image();
+    size_t most = 0;
+    for (const bridge::ParamInfo& p : source->params()) {
+      Tensor t = source->read(p);
+      most = std::max(most, bundle_image_loaded_chunks(image));
+      t = Tensor();
+      source->drop_pages();
+      EXPECT_EQ(bundle_image_loaded_chunks(image), 0u) << bridge::describe(p.key);
+    }
+    EXPECT_GT(most, 0u);
   }
 }
 
