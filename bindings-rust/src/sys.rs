@@ -148,6 +148,7 @@ pub struct mb_export_options {
 pub struct mb_pack_options {
     pub struct_size: u32,
     pub level: i32,
+    pub tensor_level: i32,
     pub chunk_bytes: u64,
     pub threads: i32,
     pub progress: mb_progress_fn,

@@ -182,7 +182,7 @@ mb_export_options mb_export_default_options(void) {
   std::memset(&o, 0, sizeof(o));
   o.struct_size = sizeof(o);
   o.target = MB_TARGET_HF;
-  o.frame_level = mb::kDefaultZstdLevel;
+  o.frame_level = mb::kDefaultTensorZstdLevel;
   o.threads = 0;
   return o;
 }

@@ -36,6 +36,7 @@ mb_pack_options mb_pack_default_options(void) {
   std::memset(&o, 0, sizeof(o));
   o.struct_size = sizeof(o);
   o.level = mb::kDefaultZstdLevel;
+  o.tensor_level = mb::kDefaultTensorZstdLevel;
   o.chunk_bytes = mb::kDefaultChunkBytes;
   return o;
 }
@@ -48,6 +49,7 @@ mb_status mb_bundle_pack(const char* folder, const char* bundle_path, const mb_p
     mb::PackOptions po;
     po.kind = mb::bridge::is_hf_folder(folder) ? "hf" : mb::bridge::is_megatron_checkpoint(folder) ? "megatron" : "files";
     po.level = o.level;
+    po.tensor_level = o.tensor_level;
     po.chunk_bytes = o.chunk_bytes;
     po.threads = static_cast<size_t>(o.threads);
     po.progress = progress_of(o);

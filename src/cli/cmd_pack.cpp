@@ -28,7 +28,9 @@ const char* kPackHelp = R"(usage: mbridge pack (--hf-model DIR | --megatron-path
   --megatron-path DIR  a Megatron checkpoint (the root with latest_checkpointed_iteration.txt, or an iter_ folder)
   --dir DIR            any folder (packed as files; no model check)
   --output FILE        the bundle to write (must not exist)
-  --level N            zstd level, 1..22 (default 3)
+  --level N            zstd level of other bytes (headers, JSON, pickles), 1..22 (default 3)
+  --tensor-level N     zstd level of tensor data, 1..22 (default 1: on byte planes of weights it compresses
+                       better than 3, and faster; docs/performance.md)
   --chunk-size SIZE    bytes per independently compressed chunk, e.g. 4MiB (default; at most 64MiB)
   --threads N          compression threads (default: every core)
   --no-progress        no progress bar
@@ -74,6 +76,7 @@ int list_bundle(const std::string& path, bool as_json) {
     out.set("kind", index.kind);
     out.set("created_by", index.created_by);
     out.set("level", index.level);
+    out.set("tensor_level", index.tensor_level);
     out.set("chunk_bytes", index.chunk_bytes);
     out.set("bytes", total);
     out.set("bundle_bytes", index.bundle_size);
@@ -81,9 +84,9 @@ int list_bundle(const std::string& path, bool as_json) {
     out.set("files", std::move(files));
     std::printf("%s\n", json::dump(out).c_str());
   } else {
-    std::printf("%zu files, %llu bytes in %llu (%s bundle, zstd level %d)\n", index.files.size(),
+    std::printf("%zu files, %llu bytes in %llu (%s bundle, zstd level %d, tensors %d)\n", index.files.size(),
                 static_cast<unsigned long long>(total), static_cast<unsigned long long>(index.bundle_size),
-                index.kind.c_str(), index.level);
+                index.kind.c_str(), index.level, index.tensor_level);
   }
   return 0;
 }
@@ -91,7 +94,7 @@ int list_bundle(const std::string& path, bool as_json) {
 }  // namespace
 
 int run_pack(int argc, char** argv) {
-  Args args(argc, argv, 2, {"hf-model", "megatron-path", "dir", "output", "level", "chunk-size", "threads"},
+  Args args(argc, argv, 2, {"hf-model", "megatron-path", "dir", "output", "level", "tensor-level", "chunk-size", "threads"},
             {"no-progress", "json", "help"});
   if (args.has("help")) {
     std::fputs(kPackHelp, stdout);
@@ -119,6 +122,7 @@ int run_pack(int argc, char** argv) {
     o.kind = "files";
   }
   o.level = static_cast<int>(args.get_int("level", o.level));
+  o.tensor_level = static_cast<int>(args.get_int("tensor-level", o.tensor_level));
   o.chunk_bytes = args.get_size("chunk-size", o.chunk_bytes);
   const int64_t threads = args.get_int("threads", 0);
   if (threads < 0) fail(Status::kInvalidArgument, "--threads must not be negative");

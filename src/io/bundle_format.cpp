@@ -167,6 +167,7 @@ std::string bundle_index_json(const BundleIndex& index) {
   root.set("created_by", index.created_by);
   root.set("chunk_bytes", index.chunk_bytes);
   root.set("level", index.level);
+  root.set("tensor_level", index.tensor_level);
   json::Value dirs = json::Value::array();
   for (const std::string& d : index.directories) dirs.push(d);
   root.set("directories", std::move(dirs));
@@ -241,6 +242,7 @@ BundleIndex parse_bundle(ByteView bytes, const std::string& source) {
   if (const json::Value* c = root.find("created_by")) index.created_by = r.string(*c, "created_by");
   index.chunk_bytes = r.integer(r.member(root, "chunk_bytes", "the index"), "chunk_bytes", kMaxChunkBytes);
   index.level = static_cast<int>(r.integer(r.member(root, "level", "the index"), "level", 22));
+  index.tensor_level = static_cast<int>(r.integer(r.member(root, "tensor_level", "the index"), "tensor_level", 22));
 
   std::set<std::string> dirs;
   const json::Value& dj = r.array(r.member(root, "directories", "the index"), "directories");

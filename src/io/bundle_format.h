@@ -57,7 +57,8 @@ struct BundleIndex {
   std::string kind;        // "hf", "megatron" or "files": what was packed
   std::string created_by;  // "mbridge 0.1.0"
   uint64_t chunk_bytes = 0;
-  int level = 0;
+  int level = 0;         // zstd level of other bytes (informational: frames describe themselves)
+  int tensor_level = 0;  // and of tensor data
   std::vector<std::string> directories;  // every directory, parents first
   std::vector<BundleFile> files;         // in path order
   uint64_t index_offset = 0;             // where the index starts in the bundle (= end of the frames)

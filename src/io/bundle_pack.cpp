@@ -59,6 +59,7 @@ struct Job {
 
 PackReport pack_bundle(const std::string& source_dir, const std::string& out_path, const PackOptions& options) {
   check_zstd_level(options.level);
+  check_zstd_level(options.tensor_level);
   if (options.chunk_bytes < 8 || options.chunk_bytes > kMaxChunkBytes)
     fail(Status::kInvalidArgument, "chunk size ", options.chunk_bytes, " is out of range (8 bytes to ", kMaxChunkBytes, ")");
   if (options.kind != "hf" && options.kind != "megatron" && options.kind != "files")
@@ -71,6 +72,7 @@ PackReport pack_bundle(const std::string& source_dir, const std::string& out_pat
   index.created_by = options.created_by;
   index.chunk_bytes = options.chunk_bytes;
   index.level = options.level;
+  index.tensor_level = options.tensor_level;
   index.directories = tree.directories;
   PackReport report;
   report.directories = tree.directories.size();
@@ -121,7 +123,9 @@ PackReport pack_bundle(const std::string& source_dir, const std::string& out_pat
       parallel_for(n, threads, [&](size_t i) {
         BundleChunk& c = f.chunks[start + i];
         const uint8_t* raw = source->data() + c.raw_offset;
-        jobs[i].frame = compress_chunk(raw, static_cast<size_t>(c.raw_length), f.segments[c.segment].plane_width, options.level);
+        const BundleSegment& s = f.segments[c.segment];
+        jobs[i].frame = compress_chunk(raw, static_cast<size_t>(c.raw_length), s.plane_width,
+                                       s.is_tensor() ? options.tensor_level : options.level);
         c.crc32 = crc32_of(raw, static_cast<size_t>(c.raw_length));
       });
       for (size_t i = 0; i < n; ++i) {

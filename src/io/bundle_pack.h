@@ -14,7 +14,8 @@ namespace mb {
 
 struct PackOptions {
   std::string kind = "files";  // "hf", "megatron" or "files": recorded in the index
-  int level = kDefaultZstdLevel;
+  int level = kDefaultZstdLevel;               // other bytes (headers, JSON, pickles)
+  int tensor_level = kDefaultTensorZstdLevel;  // tensor data (byte planes)
   uint64_t chunk_bytes = kDefaultChunkBytes;
   size_t threads = 0;  // 0: every core
   ProgressFn progress;

@@ -35,7 +35,7 @@ struct TensorFrameInfo {
 };
 
 struct TensorFrameOptions {
-  int level = kDefaultZstdLevel;
+  int level = kDefaultTensorZstdLevel;
   uint64_t chunk_bytes = kDefaultChunkBytes;
   size_t threads = 0;  // 0: every core
 };

@@ -16,7 +16,12 @@ namespace mb {
 // The most bytes one chunk may hold (readers refuse more: it bounds the memory a hostile file can ask for).
 constexpr uint64_t kMaxChunkBytes = 64ull << 20;
 constexpr uint64_t kDefaultChunkBytes = 4ull << 20;
+// zstd levels: 3 (zstd's own default) for other bytes. Tensor data gets 1: on byte planes of bf16 weights,
+// level 3's stronger match search finds short coincidental matches in the exponent bytes that cost more
+// than Huffman-coding them, so level 1 compresses both better and 2.4x faster (normal(0, 0.02) bf16:
+// ratio 1.461 at 629 MB/s against 1.406 at 257 MB/s; docs/performance.md).
 constexpr int kDefaultZstdLevel = 3;
+constexpr int kDefaultTensorZstdLevel = 1;
 
 // Accepted compression levels: zstd's 1..22 (ZSTD_maxCLevel). Throws kInvalidArgument otherwise.
 void check_zstd_level(int level);

@@ -4,7 +4,8 @@
 # from the bundle; with `safetensors.torch.load_file` as well when Python has safetensors. Each timed step starts
 # with the page cache dropped (needs root; otherwise the runs are warm and say so) and ends with `sync`; the
 # loads are also timed warm. Every unpacked tree is compared with the original byte for byte.
-# usage: run_bundle_bench.sh BUILD_DIR MODEL_DIR WORK_DIR [THREADS]
+# usage: run_bundle_bench.sh BUILD_DIR MODEL_DIR WORK_DIR [THREADS]   (MB_BENCH_WARM=1: never drop the cache,
+#   e.g. on a machine shared with others)
 #   BUILD_DIR holds mbridge and tests/bench/bench_bundle (a Release build); WORK_DIR is created and emptied
 #   as it goes (it needs about 1.8x the model's size free). Prints one JSON object.
 set -euo pipefail
@@ -12,7 +13,10 @@ BUILD="$1"; MODEL="$2"; WORK="$3"; THREADS="${4:-$(nproc)}"
 MB="$BUILD/mbridge"; BENCH="$BUILD/tests/bench/bench_bundle"
 mkdir -p "$WORK"
 cold=true
-drop() { sync; if ! echo 3 > /proc/sys/vm/drop_caches 2>/dev/null; then cold=false; fi; }
+drop() {
+  sync
+  if [ -n "${MB_BENCH_WARM:-}" ] || ! echo 3 > /proc/sys/vm/drop_caches 2>/dev/null; then cold=false; fi
+}
 # seconds of a command, its `sync` included; stdout discarded
 timeit() { local s e; s=$(date +%s%N); "$@" >/dev/null; sync; e=$(date +%s%N); awk -v a="$s" -v b="$e" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'; }
 same_tree() { diff -r -q "$1" "$2" >/dev/null || { echo "run_bundle_bench: $2 differs from $1" >&2; exit 1; }; }

@@ -393,7 +393,7 @@ static void test_bundle(const char *fixtures, const char *scratch) {
   snprintf(cancelled, sizeof(cancelled), "%s/cancelled.mbz", scratch);
 
   mb_pack_options po = mb_pack_default_options();
-  CHECK(po.level == 3 && po.chunk_bytes == 4u << 20 && po.threads == 0);
+  CHECK(po.level == 3 && po.tensor_level == 1 && po.chunk_bytes == 4u << 20 && po.threads == 0);
   po.chunk_bytes = 4096; /* several chunks per tensor */
   CHECK(mb_bundle_pack(model, bundle, &po) == MB_OK);
   CHECK(mb_bundle_pack(model, bundle, &po) == MB_ERR_INVALID_ARGUMENT); /* exists */
@@ -423,7 +423,7 @@ static void test_bundle(const char *fixtures, const char *scratch) {
   const char *info = NULL;
   CHECK(mb_bridge_info(from_bundle, &info) == MB_OK && info && strstr(info, "\"family\":\"qwen3\"") != NULL);
   mb_export_options eo = mb_export_default_options();
-  CHECK(eo.target == MB_TARGET_HF && eo.frame_level == 3 && eo.threads == 0);
+  CHECK(eo.target == MB_TARGET_HF && eo.frame_level == 1 && eo.threads == 0);
   eo.threads = 2;
   mb_export *fa = NULL, *fb = NULL;
   CHECK(mb_export_begin(&fa, from_folder, MB_TARGET_HF) == MB_OK);
