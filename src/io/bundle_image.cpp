@@ -35,6 +35,8 @@ class BundleImage final : public LazyImage, public std::enable_shared_from_this<
       if (p == MAP_FAILED)
         fail(Status::kOutOfMemory, bundle_->path(), ": cannot reserve ", size_, " bytes for '", file.path, "'");
       data_ = static_cast<uint8_t*>(p);
+      // Fresh memory costs a fault per page on first touch; with 2 MiB pages, 512 times fewer.
+      if (size_ >= (4u << 20)) madvise(p, size_, MADV_HUGEPAGE);
     }
     state_.assign(file.chunks.size(), kReady);
     pins_.assign(file.chunks.size(), 0);

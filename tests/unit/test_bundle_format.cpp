@@ -122,7 +122,7 @@ TEST(BytePlanes, Bf16SplitsIntoLowThenHighBytes) {
 
 TEST(BytePlanes, EveryWidthRoundTrips) {
   for (size_t width : {1, 2, 3, 4, 8}) {
-    for (size_t n : {0, 1, 7, 1000}) {
+    for (size_t n : {0, 1, 7, 15, 16, 33, 1000, 4101}) {
       std::vector<uint8_t> src = random_bytes(n * width, static_cast<uint32_t>(width * 131 + n));
       std::vector<uint8_t> planes(src.size()), back(src.size());
       split_planes(src.data(), src.size(), width, planes.data());
