@@ -7,7 +7,7 @@
 # usage: run_bundle_bench.sh BUILD_DIR MODEL_DIR WORK_DIR [THREADS]   (MB_BENCH_WARM=1: never drop the cache,
 #   e.g. on a machine shared with others)
 #   BUILD_DIR holds mbridge and tests/bench/bench_bundle (a Release build); WORK_DIR is created and emptied
-#   as it goes (it needs about 1.8x the model's size free). Prints one JSON object.
+#   as it goes (it needs about twice the model's size free). Prints one JSON object.
 set -euo pipefail
 BUILD="$1"; MODEL="$2"; WORK="$3"; THREADS="${4:-$(nproc)}"
 MB="$BUILD/mbridge"; BENCH="$BUILD/tests/bench/bench_bundle"
@@ -50,6 +50,7 @@ EOF
   drop; st_cold=$(st_load); st_warm=$(st_load)
 fi
 
+rm -f "$WORK/model.mbz"  # disk: the model, and one of the compressed copies and its unpacked tree at a time
 drop; zstd1_s=$(timeit tarzst 1); zstd_bytes=$(stat -c %s "$WORK/model.tar.zst"); rm -f "$WORK/model.tar.zst"
 drop; zstdT_s=$(timeit tarzst "$THREADS")
 drop; unzstd_s=$(timeit untarzst)
