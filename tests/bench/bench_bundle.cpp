@@ -4,9 +4,13 @@
 // backend as mb_load_weights does.
 // usage: bench_bundle PATH [--threads N] [--engine cpu|cuda]
 // Prints one JSON line: {"path", "tensors", "bytes", "open_seconds", "seconds", "GBps", "engine_seconds"}.
+// Also, for machines without the zstd program (run_bundle_bench.sh falls back to it), what `zstd -LEVEL -TN`
+// and `zstd -d` do to a stream, with the same library: bench_bundle zstd LEVEL THREADS < in > out,
+// bench_bundle unzstd < in > out.
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -16,7 +20,44 @@
 #include "core/threads.h"
 #include "engine/model.h"
 
+#include <zstd.h>
+
+#include <vector>
+
 namespace {
+
+// stdin to stdout through a zstd stream: compressed at `level` on `threads` workers (0: zstd's own
+// single-threaded mode, as `zstd -T1`), or decompressed.
+int zstd_stream(bool compress, int level, int threads) {
+  std::vector<char> in(ZSTD_CStreamInSize() * 4), out(ZSTD_CStreamOutSize() * 4);
+  ZSTD_CCtx* c = compress ? ZSTD_createCCtx() : nullptr;
+  ZSTD_DCtx* d = compress ? nullptr : ZSTD_createDCtx();
+  if (c) {
+    ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, level);
+    if (threads > 1) ZSTD_CCtx_setParameter(c, ZSTD_c_nbWorkers, threads);
+  }
+  bool last = false;
+  while (!last) {
+    size_t n = std::fread(in.data(), 1, in.size(), stdin);
+    last = n < in.size();
+    ZSTD_inBuffer ib{in.data(), n, 0};
+    bool more = true;
+    while (more) {
+      ZSTD_outBuffer ob{out.data(), out.size(), 0};
+      size_t r = c ? ZSTD_compressStream2(c, &ob, &ib, last ? ZSTD_e_end : ZSTD_e_continue)
+                   : ZSTD_decompressStream(d, &ob, &ib);
+      if (ZSTD_isError(r)) {
+        std::fprintf(stderr, "bench_bundle: zstd: %s\n", ZSTD_getErrorName(r));
+        return 1;
+      }
+      std::fwrite(out.data(), 1, ob.pos, stdout);
+      more = c ? (last ? r != 0 : ib.pos < ib.size) : (ib.pos < ib.size || ob.pos == ob.size);
+    }
+  }
+  ZSTD_freeCCtx(c);
+  ZSTD_freeDCtx(d);
+  return 0;
+}
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -30,6 +71,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string path = argv[1];
+  if (path == "zstd" && argc == 4) return zstd_stream(true, std::atoi(argv[2]), std::atoi(argv[3]));
+  if (path == "unzstd") return zstd_stream(false, 0, 0);
   size_t threads = 0;
   std::string engine;
   for (int i = 2; i + 1 < argc; i += 2) {

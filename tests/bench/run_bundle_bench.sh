@@ -20,8 +20,16 @@ drop() {
 # seconds of a command, its `sync` included; stdout discarded
 timeit() { local s e; s=$(date +%s%N); "$@" >/dev/null; sync; e=$(date +%s%N); awk -v a="$s" -v b="$e" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'; }
 same_tree() { diff -r -q "$1" "$2" >/dev/null || { echo "run_bundle_bench: $2 differs from $1" >&2; exit 1; }; }
-tarzst() { tar -cf - -C "$MODEL" . | zstd -3 -T"$1" -q -o "$WORK/model.tar.zst"; }
-untarzst() { mkdir -p "$WORK/untarred" && zstd -d -T1 -q -c "$WORK/model.tar.zst" | tar -xf - -C "$WORK/untarred"; }
+# the zstd program, or (where it is not installed) bench_bundle doing the same with the same library
+if command -v zstd >/dev/null; then
+  zstd_version=$(zstd -V | head -1)
+  tarzst() { tar -cf - -C "$MODEL" . | zstd -3 -T"$1" -q -o "$WORK/model.tar.zst"; }
+  untarzst() { mkdir -p "$WORK/untarred" && zstd -d -q -c "$WORK/model.tar.zst" | tar -xf - -C "$WORK/untarred"; }
+else
+  zstd_version="libzstd through bench_bundle (no zstd program)"
+  tarzst() { tar -cf - -C "$MODEL" . | "$BENCH" zstd 3 "$1" > "$WORK/model.tar.zst"; }
+  untarzst() { mkdir -p "$WORK/untarred" && "$BENCH" unzstd < "$WORK/model.tar.zst" | tar -xf - -C "$WORK/untarred"; }
+fi
 
 bytes=$(find "$MODEL" -type f -printf '%s\n' | awk '{ s += $1 } END { print s }')
 rm -rf "$WORK/model.mbz" "$WORK/unpacked" "$WORK/model.tar.zst" "$WORK/untarred"
@@ -60,7 +68,7 @@ cat <<EOF
 {"model": "$MODEL", "bytes": $bytes, "threads": $THREADS, "cold_cache": $cold,
  "mbridge": {"bundle_bytes": $mbz_bytes, "ratio": $(awk -v a="$bytes" -v b="$mbz_bytes" 'BEGIN { printf "%.4f", a / b }'),
              "pack_s": $pack_s, "unpack_s": $unpack_s},
- "zstd_3": {"tar_zst_bytes": $zstd_bytes, "ratio": $(awk -v a="$bytes" -v b="$zstd_bytes" 'BEGIN { printf "%.4f", a / b }'),
+ "zstd_3": {"zstd": "$zstd_version", "tar_zst_bytes": $zstd_bytes, "ratio": $(awk -v a="$bytes" -v b="$zstd_bytes" 'BEGIN { printf "%.4f", a / b }'),
             "pack_s_T1": $zstd1_s, "pack_s_T$THREADS": $zstdT_s, "unpack_s": $unzstd_s},
  "load_folder_cold": $load_folder_cold,
  "load_folder_warm": $load_folder_warm,

@@ -220,6 +220,10 @@ check "generate from the folder" 0 "$MB" generate --hf-model "$BX/hf/llama31" --
 cmp -s "$T/out" "$T/gen_bundle.json" || { echo "FAIL: generate from a bundle differs from the folder"; fails=$((fails + 1)); }
 check "config of a bundle" 0 "$MB" config "$T/llama31.mbz"
 contains "config of a bundle" "$T/out" '"architecture": "LlamaForCausalLM"'
+check "tensors of a bundle" 0 "$MB" tensors "$T/tp2.mbz"
+contains "tensors of a bundle" "$T/out" "(torch_dist)"
+check "compare a folder with its bundle" 0 "$MB" compare "$BX/hf/llama31" "$T/llama31.mbz"
+contains "compare a folder with its bundle" "$T/out" "39 tensors compared, 0 different"
 
 # damaged and truncated bundles are refused, naming the file and tensor
 cp "$T/b1.mbz" "$T/damaged.mbz"
