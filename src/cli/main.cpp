@@ -48,7 +48,7 @@ usage: mbridge <command> [arguments]
 
 PATH is a .safetensors file, a Hugging Face folder, a torch.save .pt file, or a Megatron checkpoint
 folder (torch_dist or legacy mp_rank_*; the root with latest_checkpointed_iteration.txt or an iter_ folder).
-A model (--hf-model, --megatron-path, config, compare --models) may also be a bundle made by `mbridge pack`.
+PATH and every model (--hf-model, --megatron-path) may also be a bundle made by `mbridge pack`, read in place.
 FORMAT is safetensors, torch, torch_dist or megatron_legacy. Run `mbridge <command> --help` for options.
 )";
 
