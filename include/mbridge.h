@@ -223,6 +223,53 @@ MB_API mb_status mb_export_next(mb_export *it, mb_tensor_view *out);
 MB_API void mb_export_free(mb_export *it);
 MB_API const char *mb_export_errmsg(const mb_export *it);
 
+/* Streaming to another process: each tensor also as one self-contained "tensor frame" (its name, dtype and
+ * shape, and its bytes split into byte planes and compressed with zstd in independent chunks, each with the
+ * CRC-32 of its bytes; docs/formats.md). The receiver needs only mb_frame_info and mb_frame_decode. */
+typedef struct mb_export_options {
+  uint32_t struct_size; /* sizeof(mb_export_options) */
+  mb_target target;     /* MB_TARGET_HF */
+  int32_t frame_level;  /* zstd level of the frames, 1..22 (1) */
+  int32_t threads;      /* threads compressing a tensor's chunks; 0: every core (0) */
+} mb_export_options;
+
+MB_API mb_export_options mb_export_default_options(void);
+/* mb_export_begin with options (NULL: the defaults). */
+MB_API mb_status mb_export_begin_with_options(mb_export **out, mb_bridge *bridge, const mb_export_options *options);
+/* As mb_export_next, and *frame (*frame_size bytes) is the same tensor as a tensor frame; valid until the next
+ * call on the iterator or mb_export_free. */
+MB_API mb_status mb_export_next_frame(mb_export *it, mb_tensor_view *out, const void **frame, size_t *frame_size);
+/* Checks a frame's header and describes its tensor: out->name points into `frame` (valid as long as it),
+ * out->nbytes is what decoding gives, out->data is NULL. MB_ERR_FORMAT for a damaged or truncated frame. */
+MB_API mb_status mb_frame_info(const void *frame, size_t frame_size, mb_tensor_view *out);
+/* Decodes a frame into dst, which must be the tensor's nbytes long, checking every chunk's CRC-32 (chunks are
+ * decoded on `threads` threads; 0: every core). MB_ERR_FORMAT for a damaged frame. Thread-safe. */
+MB_API mb_status mb_frame_decode(const void *frame, size_t frame_size, void *dst, size_t dst_size, int32_t threads);
+
+/* ---- bundles ---------------------------------------------------------------------------------------------
+ * A bundle (.mbz) holds every file of a model folder or Megatron checkpoint (weights, configs, tokenizer files,
+ * index, iter_ folders...) in one file, losslessly compressed: tensor data split into byte planes and compressed
+ * with zstd in independent chunks, other bytes compressed as they are, every chunk with a CRC-32
+ * (docs/formats.md). mb_bridge_open (and every one-call conversion) reads a bundle in place, decoding tensors
+ * when they are read; mb_bundle_unpack gives the files back bit for bit. */
+typedef struct mb_pack_options {
+  uint32_t struct_size;   /* sizeof(mb_pack_options) */
+  int32_t level;          /* zstd level of other bytes (headers, JSON, pickles), 1..22 (3) */
+  int32_t tensor_level;   /* zstd level of tensor data, 1..22 (1: on byte planes it beats 3 in size and speed) */
+  uint64_t chunk_bytes;   /* bytes per independently compressed chunk, at most 64 MiB (4 MiB) */
+  int32_t threads;        /* 0: every core (0) */
+  mb_progress_fn progress; /* optional: stage "pack" or "unpack", in bytes; may cancel */
+  void *user_data;
+} mb_pack_options;
+
+MB_API mb_pack_options mb_pack_default_options(void);
+/* Packs every file under `folder` into `bundle_path` (which must not exist; it appears only when complete). */
+MB_API mb_status mb_bundle_pack(const char *folder, const char *bundle_path, const mb_pack_options *options);
+/* Writes the files of a bundle into `folder` (which must not exist; it appears only when every file is written
+ * and checked). Uses threads, progress and user_data. A damaged bundle is MB_ERR_FORMAT, naming the file and
+ * tensor. */
+MB_API mb_status mb_bundle_unpack(const char *bundle_path, const char *folder, const mb_pack_options *options);
+
 /* One-call conversions. */
 typedef struct mb_convert_options {
   uint32_t struct_size;       /* sizeof(mb_convert_options) */

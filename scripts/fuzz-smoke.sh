@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET="${1:-30}"
 BUILD="${MB_FUZZ_BUILD_DIR:-build-fuzz}"
 FIXTURES=tests/fixtures/foundation
-TARGETS=(safetensors zip pickle config_json dcp_metadata tokenizer hub)
+TARGETS=(safetensors zip pickle config_json dcp_metadata tokenizer hub bundle)
 
 CC_BIN="${FUZZ_CC:-clang}"
 CXX_BIN="${FUZZ_CXX:-clang++}"
@@ -55,6 +55,9 @@ seed config_json $(find "$FIXTURES" -name '*.json' -size -8k | sort)
 seed dcp_metadata $(find "$FIXTURES/mcore" -name .metadata | sort)
 seed tokenizer tests/fixtures/bridge/hf/llama31/tokenizer.json tests/fuzz/tokenizer_seeds/*.json
 seed hub tests/fuzz/hub_seeds/*
+# bundles and tensor frames of small fixture files, made by mbridge's own writer
+"$BUILD/tests/fuzz/fuzz_bundle_seeds" "$WORK/corpus/bundle" tests/fixtures/bridge/hf/llama2/config.json \
+  "$FIXTURES/torch/views.pt" "$FIXTURES/torch/dtypes.reference.safetensors" "$FIXTURES/torch/views.reference.safetensors"
 
 max_len() {
   case "$1" in
@@ -65,12 +68,13 @@ max_len() {
     dcp_metadata) echo 32768 ;;
     tokenizer) echo 8192 ;;
     hub) echo 4096 ;;
+    bundle) echo 16384 ;;
   esac
 }
 dict() {
   case "$1" in
     pickle | dcp_metadata) echo "-dict=tests/fuzz/pickle.dict" ;;
-    config_json | safetensors | tokenizer) echo "-dict=tests/fuzz/json.dict" ;;
+    config_json | safetensors | tokenizer | bundle) echo "-dict=tests/fuzz/json.dict" ;;
     hub) echo "-dict=tests/fuzz/hub.dict" ;;
   esac
 }

@@ -140,6 +140,27 @@ pub struct mb_bridge_options {
 
 #[repr(C)]
 #[derive(Clone, Copy)]
+pub struct mb_export_options {
+    pub struct_size: u32,
+    pub target: mb_target,
+    pub frame_level: i32,
+    pub threads: i32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct mb_pack_options {
+    pub struct_size: u32,
+    pub level: i32,
+    pub tensor_level: i32,
+    pub chunk_bytes: u64,
+    pub threads: i32,
+    pub progress: mb_progress_fn,
+    pub user_data: *mut c_void,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
 pub struct mb_convert_options {
     pub struct_size: u32,
     pub format: mb_format,
@@ -228,6 +249,14 @@ extern "C" {
     pub fn mb_export_next(it: *mut mb_export, out: *mut mb_tensor_view) -> mb_status;
     pub fn mb_export_free(it: *mut mb_export);
     pub fn mb_export_errmsg(it: *const mb_export) -> *const c_char;
+    pub fn mb_export_default_options() -> mb_export_options;
+    pub fn mb_export_begin_with_options(out: *mut *mut mb_export, bridge: *mut mb_bridge, options: *const mb_export_options) -> mb_status;
+    pub fn mb_export_next_frame(it: *mut mb_export, out: *mut mb_tensor_view, frame: *mut *const c_void, frame_size: *mut usize) -> mb_status;
+    pub fn mb_frame_info(frame: *const c_void, frame_size: usize, out: *mut mb_tensor_view) -> mb_status;
+    pub fn mb_frame_decode(frame: *const c_void, frame_size: usize, dst: *mut c_void, dst_size: usize, threads: i32) -> mb_status;
+    pub fn mb_pack_default_options() -> mb_pack_options;
+    pub fn mb_bundle_pack(folder: *const c_char, bundle_path: *const c_char, options: *const mb_pack_options) -> mb_status;
+    pub fn mb_bundle_unpack(bundle_path: *const c_char, folder: *const c_char, options: *const mb_pack_options) -> mb_status;
 
     pub fn mb_convert_default_options() -> mb_convert_options;
     pub fn mb_import_ckpt(hf_path: *const c_char, megatron_path: *const c_char, options: *const mb_convert_options) -> mb_status;

@@ -12,6 +12,7 @@
 #include "bridge/export_stream.h"
 #include "bridge/registry.h"
 #include "hub/model_path.h"
+#include "io/tensor_frame.h"
 #include "mbridge.h"
 
 struct mb_export {
@@ -22,6 +23,8 @@ struct mb_export {
   mb::Tensor tensor;
   mb_status failed = MB_OK;  // a stream that failed stays failed: it has already moved past the parameter
   std::string failure;
+  mb::TensorFrameOptions frame_options;
+  std::vector<uint8_t> frame;  // the current tensor as a tensor frame (mb_export_next_frame)
 };
 
 namespace {
@@ -79,6 +82,47 @@ mb::bridge::MegatronTarget target_of(const mb_convert_options& o) {
   t.iteration = o.iteration;
   t.dtype = dtype_of(o);
   return t;
+}
+
+// mb_export_next, and with `frame` set, the tensor's frame too.
+mb_status export_next(mb_export* it, mb_tensor_view* out, const void** frame, size_t* frame_size) {
+  if (!it) return mb::api::guarded(nullptr, [] { mb::fail(mb::Status::kInvalidArgument, "iterator is NULL"); });
+  bool done = false;
+  if (it->failed != MB_OK) {
+    it->error = it->failure;
+    mb::api::set_last_error(it->failure);
+    return it->failed;
+  }
+  mb_status st = mb::api::guarded(&it->error, [&] {
+    mb::api::require(out, "out");
+    it->frame.clear();
+    if (frame) {
+      *frame = nullptr;
+      *frame_size = 0;
+    }
+    if (!it->stream->next(it->name, it->tensor)) {
+      done = true;
+      return;
+    }
+    std::memset(out, 0, sizeof(*out));
+    out->name = it->name.c_str();
+    out->dtype = static_cast<mb_dtype>(it->tensor.dtype());
+    out->ndim = it->tensor.ndim();
+    for (int i = 0; i < it->tensor.ndim(); ++i) out->shape[i] = it->tensor.shape()[i];
+    out->nbytes = it->tensor.nbytes();
+    out->data = it->tensor.numel() ? it->tensor.data() : nullptr;
+    out->device = MB_DEVICE_CPU;
+    if (frame) {
+      it->frame = mb::encode_tensor_frame(it->name, it->tensor, it->frame_options);
+      *frame = it->frame.data();
+      *frame_size = it->frame.size();
+    }
+  });
+  if (st != MB_OK && out) {  // (a NULL `out` is the caller's mistake, not the stream's)
+    it->failed = st;
+    it->failure = it->error;
+  }
+  return st == MB_OK && done ? MB_DONE : st;
 }
 
 }  // namespace
@@ -148,50 +192,51 @@ mb_status mb_can_handle(const char* config_path, int* supported, const char** re
   });
 }
 
-mb_status mb_export_begin(mb_export** out, mb_bridge* bridge, mb_target target) {
+mb_export_options mb_export_default_options(void) {
+  mb_export_options o;
+  std::memset(&o, 0, sizeof(o));
+  o.struct_size = sizeof(o);
+  o.target = MB_TARGET_HF;
+  o.frame_level = mb::kDefaultTensorZstdLevel;
+  o.threads = 0;
+  return o;
+}
+
+mb_status mb_export_begin_with_options(mb_export** out, mb_bridge* bridge, const mb_export_options* options) {
   return mb::api::guarded(bridge ? &bridge->error : nullptr, [&] {
     mb::api::require(out, "out");
     *out = nullptr;
     mb::api::require(bridge, "bridge");
-    if (target != MB_TARGET_HF && target != MB_TARGET_MEGATRON)
-      mb::fail(mb::Status::kInvalidArgument, "unknown export target ", static_cast<int>(target));
+    mb::api::check_struct_size(options, sizeof(mb_export_options), "mb_export_options");
+    const mb_export_options o = options ? *options : mb_export_default_options();
+    if (o.target != MB_TARGET_HF && o.target != MB_TARGET_MEGATRON)
+      mb::fail(mb::Status::kInvalidArgument, "unknown export target ", static_cast<int>(o.target));
+    mb::check_zstd_level(o.frame_level);
+    if (o.threads < 0) mb::fail(mb::Status::kInvalidArgument, "mb_export_options.threads must not be negative");
     auto it = std::make_unique<mb_export>();
     it->bridge = bridge;
     it->stream = std::make_unique<mb::bridge::ExportStream>(
-        *bridge->source, target == MB_TARGET_HF ? mb::bridge::ExportTarget::kHuggingFace
-                                                : mb::bridge::ExportTarget::kMegatron);
+        *bridge->source, o.target == MB_TARGET_HF ? mb::bridge::ExportTarget::kHuggingFace
+                                                  : mb::bridge::ExportTarget::kMegatron);
+    it->frame_options.level = o.frame_level;
+    it->frame_options.threads = static_cast<size_t>(o.threads);
     *out = it.release();
   });
 }
 
-mb_status mb_export_next(mb_export* it, mb_tensor_view* out) {
-  if (!it) return mb::api::guarded(nullptr, [] { mb::fail(mb::Status::kInvalidArgument, "iterator is NULL"); });
-  bool done = false;
-  if (it->failed != MB_OK) {
-    it->error = it->failure;
-    mb::api::set_last_error(it->failure);
-    return it->failed;
-  }
-  mb_status st = mb::api::guarded(&it->error, [&] {
-    mb::api::require(out, "out");
-    if (!it->stream->next(it->name, it->tensor)) {
-      done = true;
-      return;
-    }
-    std::memset(out, 0, sizeof(*out));
-    out->name = it->name.c_str();
-    out->dtype = static_cast<mb_dtype>(it->tensor.dtype());
-    out->ndim = it->tensor.ndim();
-    for (int i = 0; i < it->tensor.ndim(); ++i) out->shape[i] = it->tensor.shape()[i];
-    out->nbytes = it->tensor.nbytes();
-    out->data = it->tensor.numel() ? it->tensor.data() : nullptr;
-    out->device = MB_DEVICE_CPU;
-  });
-  if (st != MB_OK && out) {  // (a NULL `out` is the caller's mistake, not the stream's)
-    it->failed = st;
-    it->failure = it->error;
-  }
-  return st == MB_OK && done ? MB_DONE : st;
+mb_status mb_export_begin(mb_export** out, mb_bridge* bridge, mb_target target) {
+  mb_export_options o = mb_export_default_options();
+  o.target = target;
+  return mb_export_begin_with_options(out, bridge, &o);
+}
+
+
+mb_status mb_export_next(mb_export* it, mb_tensor_view* out) { return export_next(it, out, nullptr, nullptr); }
+
+mb_status mb_export_next_frame(mb_export* it, mb_tensor_view* out, const void** frame, size_t* frame_size) {
+  if (it && (!frame || !frame_size))
+    return mb::api::guarded(&it->error, [] { mb::fail(mb::Status::kInvalidArgument, "frame and frame_size must not be NULL"); });
+  return export_next(it, out, frame, frame_size);
 }
 
 void mb_export_free(mb_export* it) { delete it; }

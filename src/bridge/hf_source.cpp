@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/paths.h"
+#include "io/bundle_reader.h"
 #include "io/safetensors_sharded.h"
 
 namespace mb::bridge {
@@ -148,10 +149,14 @@ class HfSource : public ParamSource {
 }  // namespace
 
 std::unique_ptr<ParamSource> open_hf_source(const std::string& dir, const HfSourceOptions& options) {
-  return std::make_unique<HfSource>(dir, options);
+  auto mount = mount_if_bundle(dir);  // a bundle is read in place, as the folder it holds
+  auto source = std::make_unique<HfSource>(dir, options);
+  source->keep_alive(std::move(mount));
+  return source;
 }
 
 std::unique_ptr<ParamSource> open_param_source(const std::string& path, const MegatronSourceOptions& options) {
+  auto mount = mount_if_bundle(path);
   if (is_hf_folder(path)) return open_hf_source(path);
   return open_megatron_source(path, options);
 }

@@ -11,6 +11,7 @@
 #include "bridge/registry.h"
 #include "core/error.h"
 #include "core/paths.h"
+#include "io/bundle_reader.h"
 #include "io/megatron_legacy.h"
 #include "io/megatron_tracker.h"
 #include "io/torch_dist.h"
@@ -335,10 +336,22 @@ class LegacySource : public ParamSource {
 
 }  // namespace
 
-std::unique_ptr<ParamSource> open_megatron_source(const std::string& path, const MegatronSourceOptions& options) {
+bool is_megatron_checkpoint(const std::string& path) {
+  if (!is_directory(path)) return false;
   IterationDir where = resolve_iteration_dir(path);
-  if (TorchDistCheckpoint::is_torch_dist_dir(where.directory)) return std::make_unique<DistSource>(path, options);
-  if (MegatronLegacyCheckpoint::is_legacy_dir(where.directory)) return std::make_unique<LegacySource>(path, options);
+  return TorchDistCheckpoint::is_torch_dist_dir(where.directory) || MegatronLegacyCheckpoint::is_legacy_dir(where.directory);
+}
+
+std::unique_ptr<ParamSource> open_megatron_source(const std::string& path, const MegatronSourceOptions& options) {
+  auto mount = mount_if_bundle(path);  // a bundle is read in place, as the checkpoint it holds
+  IterationDir where = resolve_iteration_dir(path);
+  std::unique_ptr<ParamSource> source;
+  if (TorchDistCheckpoint::is_torch_dist_dir(where.directory)) source = std::make_unique<DistSource>(path, options);
+  else if (MegatronLegacyCheckpoint::is_legacy_dir(where.directory)) source = std::make_unique<LegacySource>(path, options);
+  if (source) {
+    source->keep_alive(std::move(mount));
+    return source;
+  }
   fail(Status::kNotFound, path, ": neither a Hugging Face folder nor a Megatron checkpoint (torch_dist or mp_rank_*)");
 }
 

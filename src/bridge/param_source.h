@@ -45,6 +45,8 @@ class ParamSource {
   virtual std::string hf_config_text() const { return ""; }
   // The layout a Megatron source was written with (tp/pp/vpp/ep, spec); TP1 for Hugging Face.
   virtual ParallelLayout layout() const { return {}; }
+  // Keeps `handle` alive as long as the source: the mount of the bundle it reads from.
+  void keep_alive(std::shared_ptr<const void> handle) { keep_alive_.push_back(std::move(handle)); }
 
  protected:
   void set_config(ModelConfig c, int64_t vocab_rows);
@@ -53,6 +55,9 @@ class ParamSource {
   const Family* family_ = nullptr;
   int64_t vocab_rows_ = 0;
   std::vector<ParamInfo> params_;
+
+ private:
+  std::vector<std::shared_ptr<const void>> keep_alive_;
 };
 
 struct HfSourceOptions {
@@ -66,9 +71,12 @@ struct MegatronSourceOptions {
 };
 std::unique_ptr<ParamSource> open_megatron_source(const std::string& path, const MegatronSourceOptions& options = {});
 
+// Each opener also takes an mbridge bundle (.mbz) of such a folder or checkpoint, read in place without
+// unpacking (io/bundle_reader.h).
 // Either kind, judged from the files (config.json + safetensors: Hugging Face; else Megatron).
 std::unique_ptr<ParamSource> open_param_source(const std::string& path, const MegatronSourceOptions& options = {});
 bool is_hf_folder(const std::string& path);
+bool is_megatron_checkpoint(const std::string& path);  // torch_dist or legacy: a root or an iteration folder
 // The files of a Hugging Face folder that travel with the weights: tokenizer files, generation_config.json...
 std::vector<std::string> hf_asset_files(const std::string& dir);
 

@@ -19,6 +19,8 @@ int run_detokenize(int argc, char** argv);
 int run_chat_template(int argc, char** argv);
 int run_generate(int argc, char** argv);
 int run_download(int argc, char** argv);
+int run_pack(int argc, char** argv);
+int run_unpack(int argc, char** argv);
 // compare --hf-model ...: two models (or one and saved logits) run on the same prompt (cmd_compare_logits.cpp).
 class Args;
 int compare_logits(const Args& args);

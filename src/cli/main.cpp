@@ -29,7 +29,13 @@ usage: mbridge <command> [arguments]
   transcode SRC DST --to FORMAT
                       write every tensor of SRC to DST in another file format, names unchanged (no layout change)
   compare A B         compare two checkpoints tensor by tensor, bit for bit (exit 1 on a difference)
-  verify PATH         read every byte of every tensor and check zip CRCs (exit 1 on damage)
+  verify PATH         read every byte of every tensor and check zip CRCs (exit 1 on damage); for a bundle,
+                      decode every chunk and check its checksums
+  pack (--hf-model DIR | --megatron-path DIR | --dir DIR) --output FILE.mbz [--level N]
+                      every file of a model in one losslessly compressed bundle (read in place by every
+                      command that opens a model)
+  unpack FILE.mbz --output DIR
+                      the files of a bundle back, bit for bit (--list: what it holds)
   generate (--hf-model DIR | --megatron-path DIR) (--prompt TEXT | --prompt-ids 1,2,3) [--max-new-tokens N]
                       generate text with the model (CPU float32 reference backend), step by step
   tokenize --tokenizer DIR|FILE (--text TEXT | --input FILE)
@@ -47,6 +53,7 @@ folder (torch_dist or legacy mp_rank_*; the root with latest_checkpointed_iterat
 Wherever a Hugging Face model or tokenizer is taken, a Hub id org/name[@revision] works too (when no such
 local path exists): it is found in, or downloaded to, the Hugging Face cache (HF_HOME, HF_HUB_CACHE, HF_TOKEN,
 HF_ENDPOINT; HF_HUB_OFFLINE=1 uses the cache only).
+PATH and every model (--hf-model, --megatron-path) may also be a bundle made by `mbridge pack`, read in place.
 FORMAT is safetensors, torch, torch_dist or megatron_legacy. Run `mbridge <command> --help` for options.
 )";
 
@@ -82,6 +89,8 @@ int main(int argc, char** argv) {
     if (cmd == "chat-template") return mb::cli::run_chat_template(argc, argv);
     if (cmd == "generate") return mb::cli::run_generate(argc, argv);
     if (cmd == "download") return mb::cli::run_download(argc, argv);
+    if (cmd == "pack") return mb::cli::run_pack(argc, argv);
+    if (cmd == "unpack") return mb::cli::run_unpack(argc, argv);
     std::fprintf(stderr, "mbridge: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
     return 2;
   } catch (const mb::Error& e) {

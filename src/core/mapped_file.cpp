@@ -12,6 +12,7 @@
 #include <mutex>
 
 #include "core/error.h"
+#include "core/virtual_files.h"
 
 namespace mb {
 
@@ -26,6 +27,7 @@ struct Registered {
 };
 std::mutex g_mutex;
 std::map<uintptr_t, Registered> g_mappings;
+const uint8_t kEmptyFile = 0;  // what an empty file's data() points at
 }  // namespace
 
 MappedRange find_mapped_range(const void* data, size_t n) {
@@ -40,6 +42,7 @@ MappedRange find_mapped_range(const void* data, size_t n) {
 }
 
 std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
+  if (auto v = find_virtual(path); v && !v->relative.empty()) return v->tree->open(v->relative, path);
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     Status st = errno == ENOENT ? Status::kNotFound : Status::kIo;
@@ -72,14 +75,23 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
       f->fd_ = fd;
     }
   } else {
-    static const uint8_t kEmpty = 0;
-    f->data_ = &kEmpty;
+    f->data_ = &kEmptyFile;
   }
   if (f->fd_ < 0) ::close(fd);
   return f;
 }
 
+std::shared_ptr<MappedFile> MappedFile::from_image(const std::string& path, std::shared_ptr<LazyImage> image) {
+  std::shared_ptr<MappedFile> f(new MappedFile());
+  f->path_ = path;
+  f->size_ = image->size();
+  f->data_ = f->size_ ? image->data() : &kEmptyFile;
+  f->image_ = std::move(image);
+  return f;
+}
+
 MappedFile::~MappedFile() {
+  if (image_) return;  // the image owns its memory
   if (fd_ >= 0) {
     std::lock_guard<std::mutex> lock(g_mutex);
     g_mappings.erase(reinterpret_cast<uintptr_t>(data_));
@@ -89,11 +101,17 @@ MappedFile::~MappedFile() {
 }
 
 void MappedFile::drop_pages() const {
-  if (size_ > 0) madvise(const_cast<uint8_t*>(data_), size_, MADV_DONTNEED);
+  if (image_) image_->release_unpinned();
+  else if (size_ > 0) madvise(const_cast<uint8_t*>(data_), size_, MADV_DONTNEED);
+}
+
+std::shared_ptr<const void> MappedFile::pin(size_t offset, size_t length) const {
+  if (!image_ || length == 0) return nullptr;
+  return image_->pin(offset, length);
 }
 
 void MappedFile::will_need(size_t offset, size_t length) const {
-  if (size_ == 0 || offset >= size_) return;
+  if (image_ || size_ == 0 || offset >= size_) return;
   const size_t page = 4096;
   size_t start = offset / page * page;
   size_t end = std::min(size_, offset + length);

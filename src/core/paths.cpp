@@ -5,6 +5,8 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "core/mapped_file.h"
+#include "core/virtual_files.h"
 
 namespace fs = std::filesystem;
 
@@ -19,22 +21,29 @@ std::string join_path(const std::string& dir, const std::string& name) {
 std::string parent_path(const std::string& path) { return fs::path(path).parent_path().string(); }
 std::string file_name(const std::string& path) { return fs::path(path).filename().string(); }
 
+// Paths inside a mounted bundle (core/virtual_files.h) are answered by the bundle; every other path by
+// the file system.
+
 bool path_exists(const std::string& path) {
+  if (auto v = find_virtual(path)) return v->tree->is_directory(v->relative) || v->tree->is_file(v->relative);
   std::error_code ec;
   return fs::exists(path, ec);
 }
 
 bool is_directory(const std::string& path) {
+  if (auto v = find_virtual(path)) return v->tree->is_directory(v->relative);
   std::error_code ec;
   return fs::is_directory(path, ec);
 }
 
 bool is_regular_file(const std::string& path) {
+  if (auto v = find_virtual(path); v && !v->relative.empty()) return v->tree->is_file(v->relative);
   std::error_code ec;
   return fs::is_regular_file(path, ec);
 }
 
 uint64_t file_size(const std::string& path) {
+  if (auto v = find_virtual(path); v && !v->relative.empty()) return v->tree->file_size(v->relative);
   std::error_code ec;
   auto n = fs::file_size(path, ec);
   if (ec) fail(Status::kIo, path, ": cannot read its size: ", ec.message());
@@ -42,6 +51,7 @@ uint64_t file_size(const std::string& path) {
 }
 
 std::vector<std::string> list_directory(const std::string& dir) {
+  if (auto v = find_virtual(dir)) return v->tree->list(v->relative);
   std::error_code ec;
   std::vector<std::string> names;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
@@ -69,6 +79,14 @@ void rename_path(const std::string& from, const std::string& to) {
 }
 
 std::string read_text_file(const std::string& path, size_t max_bytes) {
+  if (auto v = find_virtual(path); v && !v->relative.empty()) {
+    if (!v->tree->is_file(v->relative)) fail(Status::kNotFound, path, ": cannot open (no such file in the bundle)");
+    if (v->tree->file_size(v->relative) > max_bytes)
+      fail_format(path, "larger than ", max_bytes, " bytes, refusing to read it whole");
+    auto f = MappedFile::open(path);
+    auto keep = f->pin(0, f->size());
+    return std::string(reinterpret_cast<const char*>(f->data()), f->size());
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(path_exists(path) ? Status::kIo : Status::kNotFound, path, ": cannot open");
   std::string s;

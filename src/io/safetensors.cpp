@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/lazy_image.h"
 #include "io/json.h"
 
 namespace mb {
@@ -116,7 +117,11 @@ const SafetensorsEntry* SafetensorsFile::find(std::string_view name) const {
 }
 
 Tensor SafetensorsFile::tensor(const SafetensorsEntry& e) const {
-  auto storage = Storage::borrow(bytes_.data + data_start_ + e.begin, static_cast<size_t>(e.end - e.begin), owner_);
+  const uint8_t* data = bytes_.data + data_start_ + e.begin;
+  const size_t n = static_cast<size_t>(e.end - e.begin);
+  // A file inside a bundle produces a tensor's bytes when pinned; the pin then keeps them for the view.
+  std::shared_ptr<const void> owner = pin_bytes(data, n);
+  auto storage = Storage::borrow(data, n, owner ? std::move(owner) : owner_);
   return Tensor::from_storage(std::move(storage), 0, e.dtype, e.shape);
 }
 

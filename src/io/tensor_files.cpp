@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/paths.h"
+#include "io/bundle_reader.h"
 #include "io/megatron_legacy.h"
 #include "io/megatron_tracker.h"
 #include "io/safetensors_sharded.h"
@@ -52,7 +53,7 @@ std::string head_of(const std::string& file) {
 }  // namespace
 
 Format detect_format(const std::string& path) {
-  if (is_regular_file(path)) {
+  if (is_regular_file(path) && !is_directory(path)) {  // (a mounted bundle is both: read as its folder)
     std::string head = head_of(path);
     if (starts_with(head, "PK\x03\x04", 4)) return Format::kTorchSave;
     if (head.size() >= 9 && head[8] == '{') return Format::kSafetensors;
@@ -247,15 +248,18 @@ class LegacyFiles : public TensorFiles {
 }  // namespace
 
 std::unique_ptr<TensorFiles> open_tensor_files(const std::string& path, Format format, const TorchLoadOptions& options) {
+  auto mount = mount_if_bundle(path);  // a bundle is read in place, as the folder it holds
   if (format == Format::kAuto) format = detect_format(path);
+  std::unique_ptr<TensorFiles> files;
   switch (format) {
-    case Format::kSafetensors: return std::make_unique<SafetensorsFiles>(path);
-    case Format::kTorchSave: return std::make_unique<TorchSaveFiles>(path, options);
-    case Format::kTorchDist: return std::make_unique<TorchDistFiles>(path, options);
-    case Format::kMegatronLegacy: return std::make_unique<LegacyFiles>(path, options);
-    case Format::kAuto: break;
+    case Format::kSafetensors: files = std::make_unique<SafetensorsFiles>(path); break;
+    case Format::kTorchSave: files = std::make_unique<TorchSaveFiles>(path, options); break;
+    case Format::kTorchDist: files = std::make_unique<TorchDistFiles>(path, options); break;
+    case Format::kMegatronLegacy: files = std::make_unique<LegacyFiles>(path, options); break;
+    case Format::kAuto: fail(Status::kInternal, "unreachable format");
   }
-  fail(Status::kInternal, "unreachable format");
+  files->keep_alive(std::move(mount));
+  return files;
 }
 
 // ---- transcoding ------------------------------------------------------------------------------------------

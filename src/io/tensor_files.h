@@ -42,6 +42,8 @@ class TensorFiles {
   virtual Tensor read(const std::string& name) const = 0;
   // Format-specific facts: files, iteration, parallel layout, metadata, args...
   virtual json::Value describe() const = 0;
+  // Keeps `handle` alive as long as these files: the mount of the bundle they are read from.
+  void keep_alive(std::shared_ptr<const void> handle) { keep_alive_.push_back(std::move(handle)); }
 
  protected:
   // Adapters fill tensors_ and then call this once: names must be unique.
@@ -51,8 +53,10 @@ class TensorFiles {
 
  private:
   std::unordered_map<std::string, size_t> index_;
+  std::vector<std::shared_ptr<const void>> keep_alive_;
 };
 
+// `path` may also be a bundle (.mbz) of any of these, read in place.
 std::unique_ptr<TensorFiles> open_tensor_files(const std::string& path, Format format = Format::kAuto,
                                                const TorchLoadOptions& options = {});
 

@@ -5,6 +5,7 @@
 #include <unordered_set>
 
 #include "core/error.h"
+#include "core/lazy_image.h"
 #include "core/paths.h"
 #include "io/pickle_writer.h"
 
@@ -96,8 +97,10 @@ std::shared_ptr<Storage> TorchSaveFile::storage_for(const pickle::Node* s) const
     fail_format(source_, "storage '", s->text, "' claims ", s->integer, " elements of ", dtype_name(s->dtype),
                 " but its entry holds ", e->size, " bytes");
   ByteView b = zip_->data(*e);
-  auto storage = Storage::borrow(b.data, static_cast<size_t>(nbytes), file_);
-  storages_.emplace(s->text, storage);
+  // A file inside a bundle produces a storage's bytes when pinned; the pin then keeps them for the views.
+  std::shared_ptr<const void> owner = pin_bytes(b.data, static_cast<size_t>(nbytes));
+  auto storage = Storage::borrow(b.data, static_cast<size_t>(nbytes), owner ? std::move(owner) : file_);
+  storages_[s->text] = storage;
   return storage;
 }
 
@@ -112,6 +115,20 @@ Tensor TorchSaveFile::tensor(const pickle::Node* node) const {
   } catch (const Error& e) {
     fail_format(source_, "tensor on storage '", node->storage->text, "': ", e.message());
   }
+}
+
+std::vector<TorchSaveFile::StorageRegion> TorchSaveFile::storage_regions() const {
+  std::vector<StorageRegion> out;
+  std::unordered_set<std::string> seen;
+  for (const auto& [path, node] : collect_tensors(doc_.root, "", source_)) {
+    const pickle::Node* s = node->storage;
+    if (!s || !seen.insert(s->text).second) continue;
+    const ZipEntry* e = zip_->find(prefix_ + "data/" + s->text);
+    if (!e || e->size == 0) continue;
+    ByteView b = zip_->data(*e);
+    out.push_back({path, s->dtype, static_cast<uint64_t>(b.data - file_->data()), e->size});
+  }
+  return out;
 }
 
 namespace {

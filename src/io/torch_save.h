@@ -37,7 +37,20 @@ class TorchSaveFile {
   const std::string& source() const { return source_; }
   // The tensor a kTensor node describes, borrowing the file's bytes.
   Tensor tensor(const pickle::Node* node) const;
-  void drop_pages() const { file_->drop_pages(); }
+  // Where the storages of the tensors reachable from the root lie in the mapped file (what a bundle
+  // compresses as tensor data): byte range of each data/<key> entry, its dtype, and a tensor using it.
+  struct StorageRegion {
+    std::string tensor;
+    DType dtype = DType::U8;
+    uint64_t offset = 0;  // in the mapped file
+    uint64_t length = 0;
+  };
+  std::vector<StorageRegion> storage_regions() const;
+  // MappedFile::drop_pages, after forgetting the storages handed out so far (views keep their own).
+  void drop_pages() const {
+    storages_.clear();
+    file_->drop_pages();
+  }
 
  private:
   TorchSaveFile() = default;
@@ -50,6 +63,8 @@ class TorchSaveFile {
   std::string prefix_;  // "archive/" or whatever folder name torch.save used
   std::unique_ptr<ZipReader> zip_;
   pickle::Document doc_;
+  // Storages handed out, so that views of one storage share it (as in Python); forgotten by drop_pages(),
+  // which lets a file inside a bundle give back the bytes they pinned once no view holds them.
   mutable std::unordered_map<std::string, std::shared_ptr<Storage>> storages_;
 };
 

@@ -6,6 +6,7 @@
 #include <unordered_set>
 
 #include "core/error.h"
+#include "core/lazy_image.h"
 #include "core/paths.h"
 #include "core/threads.h"
 
@@ -152,6 +153,7 @@ const ZipEntry* ZipReader::find(std::string_view name) const {
 
 void ZipReader::verify_crc(const ZipEntry& entry) const {
   ByteView d = data(entry);
+  auto pinned = pin_bytes(d.data, d.size);  // bytes a bundle produces on demand
   uint32_t crc = crc32_of(d.data, d.size);
   if (crc != entry.crc32)
     fail_format(source_, "entry '", entry.name, "' is corrupt (CRC-32 ", crc, ", expected ", entry.crc32, ")");

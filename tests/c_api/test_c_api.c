@@ -363,6 +363,147 @@ static void test_model(const char *fixtures) {
   mb_model_free(NULL);
 }
 
+/* The files of a folder packed into a bundle and back, a bundle opened as a model (the same stream, the same
+ * logits as the folder), and the stream as compressed tensor frames decoded on the other side. */
+static int same_file(const char *a, const char *b) {
+  FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+  int same = fa && fb;
+  while (same) {
+    int ca = fgetc(fa), cb = fgetc(fb);
+    if (ca != cb) same = 0;
+    if (ca == EOF || cb == EOF) break;
+  }
+  if (fa) fclose(fa);
+  if (fb) fclose(fb);
+  return same;
+}
+
+static int cancel_pack(const char *stage, uint64_t done, uint64_t total, void *user) {
+  (void)done;
+  (void)total;
+  (void)user;
+  return strcmp(stage, "pack") == 0 || strcmp(stage, "unpack") == 0 ? 1 : 0;
+}
+
+static void test_bundle(const char *fixtures, const char *scratch) {
+  char model[4096], bundle[4096], unpacked[4096], cancelled[4096], a[8300], b[8300];
+  snprintf(model, sizeof(model), "%s/bridge/hf/qwen3", fixtures);
+  snprintf(bundle, sizeof(bundle), "%s/qwen3.mbz", scratch);
+  snprintf(unpacked, sizeof(unpacked), "%s/qwen3_unpacked", scratch);
+  snprintf(cancelled, sizeof(cancelled), "%s/cancelled.mbz", scratch);
+
+  mb_pack_options po = mb_pack_default_options();
+  CHECK(po.level == 3 && po.tensor_level == 1 && po.chunk_bytes == 4u << 20 && po.threads == 0);
+  po.chunk_bytes = 4096; /* several chunks per tensor */
+  CHECK(mb_bundle_pack(model, bundle, &po) == MB_OK);
+  CHECK(mb_bundle_pack(model, bundle, &po) == MB_ERR_INVALID_ARGUMENT); /* exists */
+  po.progress = cancel_pack;
+  struct stat sb;
+  CHECK(mb_bundle_pack(model, cancelled, &po) == MB_ERR_CANCELLED);
+  CHECK(stat(cancelled, &sb) != 0);
+  CHECK(mb_bundle_unpack(bundle, unpacked, &po) == MB_ERR_CANCELLED);
+  CHECK(stat(unpacked, &sb) != 0);
+  CHECK(mb_bundle_unpack(bundle, unpacked, NULL) == MB_OK);
+  const char *files[] = {"config.json", "generation_config.json", "model.safetensors"};
+  for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); ++i) {
+    snprintf(a, sizeof(a), "%s/%s", model, files[i]);
+    snprintf(b, sizeof(b), "%s/%s", unpacked, files[i]);
+    CHECK(same_file(a, b));
+  }
+
+  /* the bundle as a model: the same tensors as the folder, streamed and as frames */
+  mb_bridge *from_folder = NULL, *from_bundle = NULL;
+  CHECK(mb_bridge_open(&from_folder, model, NULL) == MB_OK);
+  CHECK(mb_bridge_open(&from_bundle, bundle, NULL) == MB_OK);
+  if (!from_folder || !from_bundle) {
+    fprintf(stderr, "bundle open failed: %s\n", mb_last_error());
+    mb_bridge_free(from_folder);
+    return;
+  }
+  const char *info = NULL;
+  CHECK(mb_bridge_info(from_bundle, &info) == MB_OK && info && strstr(info, "\"family\":\"qwen3\"") != NULL);
+  mb_export_options eo = mb_export_default_options();
+  CHECK(eo.target == MB_TARGET_HF && eo.frame_level == 1 && eo.threads == 0);
+  eo.threads = 2;
+  mb_export *fa = NULL, *fb = NULL;
+  CHECK(mb_export_begin(&fa, from_folder, MB_TARGET_HF) == MB_OK);
+  CHECK(mb_export_begin_with_options(&fb, from_bundle, &eo) == MB_OK);
+  int count = 0, same = 0, frames_ok = 0;
+  mb_tensor_view va, vb;
+  const void *frame = NULL;
+  size_t frame_size = 0, frame_bytes = 0, raw_bytes = 0;
+  void *keep_frame = NULL;
+  size_t keep_size = 0;
+  mb_status st;
+  while ((st = mb_export_next(fa, &va)) == MB_OK) {
+    ++count;
+    if (mb_export_next_frame(fb, &vb, &frame, &frame_size) != MB_OK) break;
+    if (strcmp(va.name, vb.name) == 0 && va.nbytes == vb.nbytes && va.dtype == vb.dtype &&
+        (va.nbytes == 0 || memcmp(va.data, vb.data, va.nbytes) == 0))
+      ++same;
+    /* the receiving side: only the frame */
+    mb_tensor_view fi;
+    if (mb_frame_info(frame, frame_size, &fi) == MB_OK && strcmp(fi.name, va.name) == 0 && fi.dtype == va.dtype &&
+        fi.ndim == va.ndim && fi.nbytes == va.nbytes && fi.data == NULL && memcmp(fi.shape, va.shape, sizeof(va.shape)) == 0) {
+      void *decoded = malloc(fi.nbytes ? fi.nbytes : 1);
+      if (mb_frame_decode(frame, frame_size, decoded, fi.nbytes, 0) == MB_OK && memcmp(decoded, va.data, va.nbytes) == 0)
+        ++frames_ok;
+      free(decoded);
+    }
+    frame_bytes += frame_size;
+    raw_bytes += va.nbytes;
+    if (strcmp(va.name, "model.embed_tokens.weight") == 0) {
+      keep_frame = malloc(frame_size);
+      memcpy(keep_frame, frame, frame_size);
+      keep_size = frame_size;
+    }
+  }
+  CHECK(st == MB_DONE);
+  CHECK(count > 30 && same == count && frames_ok == count);
+  CHECK(frame_bytes < raw_bytes);
+  CHECK(mb_export_next_frame(fb, &vb, &frame, &frame_size) == MB_DONE && frame == NULL && frame_size == 0);
+  CHECK(mb_export_next_frame(fb, &vb, NULL, &frame_size) == MB_ERR_INVALID_ARGUMENT);
+  mb_export_free(fa);
+  mb_export_free(fb);
+  eo.frame_level = 99;
+  CHECK(mb_export_begin_with_options(&fb, from_bundle, &eo) == MB_ERR_INVALID_ARGUMENT && fb == NULL);
+
+  /* damaged and truncated frames are refused */
+  CHECK(keep_frame != NULL && keep_size > 64);
+  if (keep_frame) {
+    unsigned char *bytes = (unsigned char *)keep_frame;
+    mb_tensor_view fi;
+    CHECK(mb_frame_info(keep_frame, keep_size - 1, &fi) == MB_ERR_FORMAT);
+    CHECK(strstr(mb_last_error(), "truncated") != NULL);
+    void *decoded = malloc(256 * 32 * 2);
+    CHECK(mb_frame_decode(keep_frame, keep_size, decoded, 7, 0) == MB_ERR_INVALID_ARGUMENT); /* wrong size */
+    bytes[20] ^= 1; /* in the header: its checksum no longer matches */
+    CHECK(mb_frame_info(keep_frame, keep_size, &fi) == MB_ERR_FORMAT);
+    CHECK(strstr(mb_last_error(), "header checksum") != NULL);
+    bytes[20] ^= 1;
+    CHECK(mb_frame_info(keep_frame, keep_size, &fi) == MB_OK);
+    free(decoded);
+    free(keep_frame);
+  }
+
+  /* weights loaded from the bundle give the folder's logits */
+  mb_model *ma = NULL, *mbm = NULL;
+  CHECK(mb_load_weights(&ma, from_folder, NULL) == MB_OK);
+  CHECK(mb_load_weights(&mbm, from_bundle, NULL) == MB_OK);
+  if (ma && mbm) {
+    const int32_t ids[] = {1, 17, 42, 5};
+    const float *la = NULL, *lb = NULL;
+    CHECK(mb_forward(ma, ids, 4, &la) == MB_OK);
+    CHECK(mb_forward(mbm, ids, 4, &lb) == MB_OK);
+    const int64_t vocab = mb_model_vocab_size(ma);
+    CHECK(vocab > 0 && la && lb && memcmp(la, lb, (size_t)(4 * vocab) * sizeof(float)) == 0);
+  }
+  mb_model_free(ma);
+  mb_model_free(mbm);
+  mb_bridge_free(from_folder);
+  mb_bridge_free(from_bundle);
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: %s FIXTURES_DIR SCRATCH_DIR\n", argv[0]);
@@ -498,6 +639,7 @@ int main(int argc, char **argv) {
   test_bridge(fixtures, scratch);
   test_tokenizer(fixtures, scratch);
   test_model(fixtures);
+  test_bundle(fixtures, scratch);
   free(fixtures);
 
   if (failures) fprintf(stderr, "%d check(s) failed\n", failures);

@@ -168,6 +168,80 @@ contains "chat-template without a template" "$T/err" "no chat template"
 check "tokenize without a tokenizer" 2 "$MB" tokenize --tokenizer "$T" --text x
 contains "tokenize without a tokenizer" "$T/err" "no tokenizer.json"
 
+# ---- bundles: every fixture packed and unpacked bit for bit; models read in place ----
+same_tree() {  # same_tree "description" original unpacked: every file byte for byte, nothing missing or extra
+  if ! diff -r "$2" "$3" >"$T/diff" 2>&1; then
+    echo "FAIL: $1: the unpacked files differ from the original"
+    head -5 "$T/diff" | sed 's/^/  /'
+    fails=$((fails + 1))
+  fi
+}
+n=0
+for d in "$BX"/hf/*/ "$FX"/hf_tiny_llama_sharded/; do
+  d="${d%/}" n=$((n + 1))
+  check "pack --hf-model $d" 0 "$MB" pack --hf-model "$d" --output "$T/b$n.mbz" --no-progress --json
+  contains "pack --hf-model $d" "$T/out" '"kind":"hf"'
+  check "unpack $d" 0 "$MB" unpack "$T/b$n.mbz" --output "$T/u$n" --no-progress --json
+  same_tree "$d" "$d" "$T/u$n"
+done
+for d in "$BX"/mcore/*/torch_dist "$BX"/mcore/*/legacy "$FX"/mcore/* "$FX"/legacy/*; do
+  [ -d "$d" ] || continue
+  n=$((n + 1))
+  check "pack --megatron-path $d" 0 "$MB" pack --megatron-path "$d" --output "$T/b$n.mbz" --level 5 --no-progress --json
+  contains "pack --megatron-path $d" "$T/out" '"kind":"megatron"'
+  check "unpack $d" 0 "$MB" unpack "$T/b$n.mbz" --output "$T/u$n" --no-progress
+  same_tree "$d" "$d" "$T/u$n"
+done
+[ "$n" -ge 24 ] || { echo "FAIL: only $n model fixtures were packed"; fails=$((fails + 1)); }
+# and every other file under tests/fixtures (tokenizers, torch.save files, references), as one folder
+check "pack every fixture" 0 "$MB" pack --dir "$2" --output "$T/fixtures.mbz" --threads 2 --chunk-size 64KiB --no-progress --json
+contains "pack every fixture" "$T/out" '"kind":"files"'
+check "unpack every fixture" 0 "$MB" unpack "$T/fixtures.mbz" --output "$T/fixtures" --no-progress
+same_tree "every fixture" "$2" "$T/fixtures"
+check "verify a bundle" 0 "$MB" verify "$T/fixtures.mbz" --no-progress --json
+contains "verify a bundle" "$T/out" '"ok":true,"format":"bundle"'
+check "unpack --list" 0 "$MB" unpack "$T/b1.mbz" --list --json
+contains "unpack --list" "$T/out" '"path":"config.json"'
+check "unpack over a folder" 2 "$MB" unpack "$T/b1.mbz" --output "$T/u1"
+contains "unpack over a folder" "$T/err" "already exists"
+check "pack a Megatron checkpoint as Hugging Face" 2 "$MB" pack --hf-model "$BX/mcore/dense_tp1/torch_dist" --output "$T/no.mbz"
+contains "pack a Megatron checkpoint as Hugging Face" "$T/err" "not a Hugging Face model folder"
+test ! -e "$T/no.mbz" || { echo "FAIL: a refused pack left its output"; fails=$((fails + 1)); }
+
+# models read straight from bundles: the same export, the same generated tokens
+check "pack torch_dist" 0 "$MB" pack --megatron-path "$BX/mcore/dense_tp2/torch_dist" --output "$T/tp2.mbz" --no-progress
+check "export from a bundle" 0 "$MB" export --megatron-path "$T/tp2.mbz" --hf-path "$T/tp2_from_bundle" --family llama --no-progress
+check "export from the folder" 0 "$MB" export --megatron-path "$BX/mcore/dense_tp2/torch_dist" --hf-path "$T/tp2_from_folder" --family llama --no-progress
+same_tree "export from a bundle" "$T/tp2_from_folder" "$T/tp2_from_bundle"
+check "pack llama31" 0 "$MB" pack --hf-model "$BX/hf/llama31" --output "$T/llama31.mbz" --no-progress
+check "generate from a bundle" 0 "$MB" generate --hf-model "$T/llama31.mbz" --prompt "hello world" --max-new-tokens 4 --json
+cp "$T/out" "$T/gen_bundle.json"
+check "generate from the folder" 0 "$MB" generate --hf-model "$BX/hf/llama31" --prompt "hello world" --max-new-tokens 4 --json
+cmp -s "$T/out" "$T/gen_bundle.json" || { echo "FAIL: generate from a bundle differs from the folder"; fails=$((fails + 1)); }
+check "config of a bundle" 0 "$MB" config "$T/llama31.mbz"
+contains "config of a bundle" "$T/out" '"architecture": "LlamaForCausalLM"'
+check "tensors of a bundle" 0 "$MB" tensors "$T/tp2.mbz"
+contains "tensors of a bundle" "$T/out" "(torch_dist)"
+check "compare a folder with its bundle" 0 "$MB" compare "$BX/hf/llama31" "$T/llama31.mbz"
+contains "compare a folder with its bundle" "$T/out" "39 tensors compared, 0 different"
+
+# damaged and truncated bundles are refused, naming the file and tensor
+cp "$T/b1.mbz" "$T/damaged.mbz"
+size=$(stat -c %s "$T/damaged.mbz")
+printf '\x5a\x5a\x5a\x5a' | dd of="$T/damaged.mbz" bs=1 seek=$((size / 2)) conv=notrunc status=none
+check "unpack damaged" 2 "$MB" unpack "$T/damaged.mbz" --output "$T/damaged_out"
+contains "unpack damaged" "$T/err" "damaged.mbz: file 'model.safetensors', tensor 'model\."
+test ! -e "$T/damaged_out" || { echo "FAIL: a failed unpack left its output"; fails=$((fails + 1)); }
+ls "$T" | grep -q incomplete && { echo "FAIL: a failed unpack left a temporary folder"; fails=$((fails + 1)); }
+check "verify damaged bundle" 1 "$MB" verify "$T/damaged.mbz" --no-progress
+contains "verify damaged bundle" "$T/out" "DAMAGED: .*tensor 'model\."
+check "export from a damaged bundle" 2 "$MB" export --megatron-path "$T/damaged.mbz" --hf-path "$T/damaged_export" --no-progress
+contains "export from a damaged bundle" "$T/err" "checksum mismatch"
+test ! -e "$T/damaged_export" || { echo "FAIL: a failed export left its output"; fails=$((fails + 1)); }
+head -c $((size - 7)) "$T/b1.mbz" > "$T/truncated.mbz"
+check "unpack truncated" 2 "$MB" unpack "$T/truncated.mbz" --output "$T/truncated_out"
+contains "unpack truncated" "$T/err" "truncated.mbz: truncated or damaged"
+
 if [ "$fails" -ne 0 ]; then
   echo "$fails CLI check(s) failed"
   exit 1
