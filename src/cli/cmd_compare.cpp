@@ -50,7 +50,8 @@ int run_compare(int argc, char** argv) {
                "                                      --reference: a safetensors file with input_ids and logits;\n"
                "                                      --debug-hooks DIR: every module's shapes and output statistics\n"
                "                                      (min, max, mean, abs_sum) as JSON lines in DIR/hf.jsonl and\n"
-               "                                      DIR/megatron.jsonl (CPU reference)\n"
+               "                                      DIR/megatron.jsonl (either backend; on the GPU, from the bf16\n"
+               "                                      buffers it computes)\n"
                "       --no-progress                  no download progress bar\n", stdout);
     std::fputs(kHubIdHelp, stdout);
     return 0;

@@ -11,7 +11,7 @@
 namespace mb::engine {
 
 std::vector<float> Model::forward_traced(const std::vector<int32_t>&, const ModuleHook&) {
-  fail(Status::kUnsupported, "module hooks (--debug-hooks) run on the CPU reference backend only");
+  fail(Status::kUnsupported, "module hooks (--debug-hooks) are not available on this backend");
 }
 
 std::unique_ptr<Model> load_model(const bridge::ParamSource& source, const std::string& device) {

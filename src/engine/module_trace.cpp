@@ -12,7 +12,57 @@ json::Value shape_json(const std::vector<int64_t>& shape) {
   return v;
 }
 
+ModuleRecord record(std::string module, std::vector<int64_t> in, std::vector<int64_t> out,
+                    std::vector<std::pair<std::string, std::vector<int64_t>>> weights) {
+  ModuleRecord r;
+  r.module = std::move(module);
+  r.input_shape = std::move(in);
+  r.output_shape = std::move(out);
+  r.weights = std::move(weights);
+  return r;
+}
+
 }  // namespace
+
+ModuleRecord embedding_record(const bridge::ModelConfig& c, int64_t vocab_rows, int64_t T) {
+  return record("embedding", {T}, {T, c.hidden_size}, {{"word_embeddings.weight", {vocab_rows, c.hidden_size}}});
+}
+
+ModuleRecord layer_record(const bridge::ModelConfig& c, int layer, LayerModule module, int64_t T) {
+  const std::string prefix = "decoder.layers." + std::to_string(layer) + ".";
+  const int64_t H = c.hidden_size, d = c.kv_channels, heads_d = c.num_attention_heads * d;
+  const int64_t qkv_rows = (c.num_attention_heads + 2 * c.num_query_groups) * d;
+  switch (module) {
+    case LayerModule::kInputNorm:
+      return record(prefix + "input_layernorm", {T, H}, {T, H}, {{"weight", {H}}});
+    case LayerModule::kSelfAttention: {
+      std::vector<std::pair<std::string, std::vector<int64_t>>> w = {{"linear_qkv.weight", {qkv_rows, H}},
+                                                                     {"linear_proj.weight", {H, heads_d}}};
+      if (c.qkv_bias) w.push_back({"linear_qkv.bias", {qkv_rows}});
+      if (c.qk_layernorm) w.push_back({"q_layernorm.weight", {d}}), w.push_back({"k_layernorm.weight", {d}});
+      return record(prefix + "self_attention", {T, H}, {T, H}, std::move(w));
+    }
+    case LayerModule::kPreMlpNorm:
+      return record(prefix + "pre_mlp_layernorm", {T, H}, {T, H}, {{"weight", {H}}});
+    case LayerModule::kMlp:
+      break;
+  }
+  if (c.is_moe())
+    return record(prefix + "mlp", {T, H}, {T, H},
+                  {{"router.weight", {c.num_experts, H}},
+                   {"experts.linear_fc1.weight", {c.num_experts, 2 * c.moe_ffn_hidden_size, H}},
+                   {"experts.linear_fc2.weight", {c.num_experts, H, c.moe_ffn_hidden_size}}});
+  return record(prefix + "mlp", {T, H}, {T, H},
+                {{"linear_fc1.weight", {2 * c.ffn_hidden_size, H}}, {"linear_fc2.weight", {H, c.ffn_hidden_size}}});
+}
+
+ModuleRecord final_norm_record(const bridge::ModelConfig& c, int64_t T) {
+  return record("decoder.final_layernorm", {T, c.hidden_size}, {T, c.hidden_size}, {{"weight", {c.hidden_size}}});
+}
+
+ModuleRecord output_record(const bridge::ModelConfig& c, int64_t vocab_rows, int64_t T) {
+  return record("output_layer", {T, c.hidden_size}, {T, c.vocab_size}, {{"weight", {vocab_rows, c.hidden_size}}});
+}
 
 void set_output_stats(ModuleRecord* record, const float* output, size_t count) {
   double lo = count ? output[0] : 0, hi = lo, sum = 0, abs_sum = 0;

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "bridge/model_config.h"
 #include "io/json.h"
 
 namespace mb::engine {
@@ -25,6 +26,15 @@ struct ModuleRecord {
 };
 
 using ModuleHook = std::function<void(const ModuleRecord&)>;
+
+// The parts of the records that depend on the model alone (name, shapes, weights), for a forward pass of
+// `tokens` tokens, so every backend reports the same modules with the same shapes. vocab_rows: the rows of the
+// embedding and output weights (the vocabulary, padded).
+enum class LayerModule { kInputNorm, kSelfAttention, kPreMlpNorm, kMlp };
+ModuleRecord embedding_record(const bridge::ModelConfig& c, int64_t vocab_rows, int64_t tokens);
+ModuleRecord layer_record(const bridge::ModelConfig& c, int layer, LayerModule module, int64_t tokens);
+ModuleRecord final_norm_record(const bridge::ModelConfig& c, int64_t tokens);
+ModuleRecord output_record(const bridge::ModelConfig& c, int64_t vocab_rows, int64_t tokens);
 
 // Fills the statistics of `record` from its output values.
 void set_output_stats(ModuleRecord* record, const float* output, size_t count);

@@ -147,3 +147,35 @@ TEST(CudaEngine, SamplingFromTheTopTokenIsGreedy) {
   o.sampling.top_p = 1e-6;  // the head reaching a millionth of the mass is the top token alone
   EXPECT_EQ(gpu.generate(prompts, o, {}), greedy);
 }
+
+// compare --debug-hooks on the GPU: the same modules, in the same order and with the same shapes and weights,
+// as the CPU reference, and output statistics within bf16 tolerance of its float32 ones.
+TEST(CudaEngine, ModuleTraceMatchesTheCpuReference) {
+  for (const char* name : {"llama31", "qwen2", "qwen3", "minicpm", "mixtral"}) {
+    auto source = bridge::open_hf_source(mbtest::fixture("bridge/hf/") + name);
+    engine::CpuModel cpu(*source);
+    engine::CudaModel gpu(*source, 0);
+    const std::vector<int32_t> ids = {5, 17, 200, 3, 99, 42, 7, 128, 64, 1, 250, 33};
+    std::vector<engine::ModuleRecord> want, got;
+    cpu.forward_traced(ids, [&](const engine::ModuleRecord& r) { want.push_back(r); });
+    const auto logits = gpu.forward_traced(ids, [&](const engine::ModuleRecord& r) { got.push_back(r); });
+    EXPECT_EQ(logits, gpu.forward(ids)) << name << ": tracing changes nothing";
+    ASSERT_EQ(got.size(), want.size()) << name;
+    ASSERT_EQ(want.size(), 4u * static_cast<size_t>(cpu.config().num_layers) + 3) << name;
+    double worst = 0;
+    for (size_t i = 0; i < want.size(); ++i) {
+      const engine::ModuleRecord &w = want[i], &g = got[i];
+      EXPECT_EQ(g.module, w.module) << name;
+      EXPECT_EQ(g.input_shape, w.input_shape) << w.module;
+      EXPECT_EQ(g.output_shape, w.output_shape) << w.module;
+      EXPECT_EQ(g.weights, w.weights) << w.module;
+      const double scale = std::max(std::abs(w.min), std::abs(w.max));
+      for (auto [a, b] : {std::pair{g.min, w.min}, std::pair{g.max, w.max}, std::pair{g.mean, w.mean}}) {
+        EXPECT_LE(std::abs(a - b), kLogitsTolerance * scale) << name << " " << w.module;
+        worst = std::max(worst, std::abs(a - b) / scale);
+      }
+      EXPECT_LE(std::abs(g.abs_sum - w.abs_sum), kLogitsTolerance * w.abs_sum) << name << " " << w.module;
+    }
+    std::printf("%-10s module trace: %zu records, worst |diff| / scale = %.2e\n", name, got.size(), worst);
+  }
+}

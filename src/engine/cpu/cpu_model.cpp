@@ -106,19 +106,13 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
   }
   // with a hook: each module's output over the new positions, reported when the module is done
   std::vector<float> traced(hook ? static_cast<size_t>(T * H) : 0);
-  auto report = [&](std::string module, std::vector<int64_t> in, std::vector<int64_t> out,
-                    std::vector<std::pair<std::string, std::vector<int64_t>>> weights, const float* values) {
-    ModuleRecord r;
-    r.module = std::move(module);
-    r.input_shape = std::move(in);
-    r.output_shape = std::move(out);
-    r.weights = std::move(weights);
+  auto report = [&](ModuleRecord r, const float* values) {
     size_t n = 1;
     for (int64_t d : r.output_shape) n *= static_cast<size_t>(d);
     set_output_stats(&r, values, n);
     (*hook)(r);
   };
-  if (hook) report("embedding", {T}, {T, H}, {{"word_embeddings.weight", {vocab_rows_, H}}}, x.data());
+  if (hook) report(embedding_record(c, vocab_rows_, T), x.data());
 
   std::vector<float> h(static_cast<size_t>(H)), qkv(static_cast<size_t>(T * qkv_rows));
   std::vector<float> attn(static_cast<size_t>(heads * d)), out(static_cast<size_t>(H));
@@ -153,8 +147,7 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
         std::copy(group + (per_group + 1) * d, group + (per_group + 2) * d, &values[(start + t) * kv_row + g * d]);
       }
     }
-    const std::string prefix = "decoder.layers." + std::to_string(layer) + ".";
-    if (hook) report(prefix + "input_layernorm", {T, H}, {T, H}, {{"weight", {H}}}, traced.data());
+    if (hook) report(layer_record(c, layer, LayerModule::kInputNorm, T), traced.data());
     const auto& proj = param(static_cast<int>(ParamKind::kProj), layer);
     for (int64_t t = 0; t < T; ++t) {
       const int64_t pos = start + t;
@@ -179,13 +172,7 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
       if (hook) std::copy(out.begin(), out.end(), traced.begin() + t * H);
       for (int64_t k = 0; k < H; ++k) x[t * H + k] += static_cast<float>(out[k] * depth_scale);
     }
-    if (hook) {
-      std::vector<std::pair<std::string, std::vector<int64_t>>> w = {{"linear_qkv.weight", {qkv_rows, H}},
-                                                                     {"linear_proj.weight", {H, heads * d}}};
-      if (c.qkv_bias) w.push_back({"linear_qkv.bias", {qkv_rows}});
-      if (c.qk_layernorm) w.push_back({"q_layernorm.weight", {d}}), w.push_back({"k_layernorm.weight", {d}});
-      report(prefix + "self_attention", {T, H}, {T, H}, std::move(w), traced.data());
-    }
+    if (hook) report(layer_record(c, layer, LayerModule::kSelfAttention, T), traced.data());
     std::vector<float> mlp_traced(hook ? static_cast<size_t>(T * H) : 0);
 
     // MLP: SwiGLU, or the router's top-k experts weighted by their (renormalised) probabilities
@@ -222,17 +209,8 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
       for (int64_t k = 0; k < H; ++k) x[t * H + k] += static_cast<float>(mlp[k] * depth_scale);
     }
     if (hook) {
-      report(prefix + "pre_mlp_layernorm", {T, H}, {T, H}, {{"weight", {H}}}, traced.data());
-      if (c.is_moe())
-        report(prefix + "mlp", {T, H}, {T, H},
-               {{"router.weight", {c.num_experts, H}},
-                {"experts.linear_fc1.weight", {c.num_experts, 2 * c.moe_ffn_hidden_size, H}},
-                {"experts.linear_fc2.weight", {c.num_experts, H, c.moe_ffn_hidden_size}}},
-               mlp_traced.data());
-      else
-        report(prefix + "mlp", {T, H}, {T, H},
-               {{"linear_fc1.weight", {2 * c.ffn_hidden_size, H}}, {"linear_fc2.weight", {H, c.ffn_hidden_size}}},
-               mlp_traced.data());
+      report(layer_record(c, layer, LayerModule::kPreMlpNorm, T), traced.data());
+      report(layer_record(c, layer, LayerModule::kMlp, T), mlp_traced.data());
     }
   }
   cache->length = total;
@@ -248,8 +226,8 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
     matvec(head.data(), h.data(), V, H, &logits[t * V]);  // rows past the vocabulary are padding
   }
   if (hook) {
-    report("decoder.final_layernorm", {T, H}, {T, H}, {{"weight", {H}}}, traced.data());
-    report("output_layer", {T, H}, {T, V}, {{"weight", {vocab_rows_, H}}}, logits.data());
+    report(final_norm_record(c, T), traced.data());
+    report(output_record(c, vocab_rows_, T), logits.data());
   }
   return logits;
 }

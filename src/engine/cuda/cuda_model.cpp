@@ -8,6 +8,7 @@
 
 #include "bridge/param_source.h"
 #include "bridge/params.h"
+#include "core/float_formats.h"
 #include "core/tensor.h"
 #include "engine/cuda/cuda_check.h"
 #include "engine/cuda/cuda_model_impl.h"
@@ -105,6 +106,7 @@ void CudaModel::Impl::load(const bridge::ParamSource& source) {
     }
   }
   if (c.tied_embeddings) output = embedding;
+  vocab_rows = source.vocab_rows();
   if (!embedding || !output || !final_norm_weight) fail(Status::kInternal, source.path(), ": embedding, output or final norm missing");
 }
 
@@ -164,6 +166,33 @@ KvCache CudaModel::Impl::kv_cache(int batch, int64_t length) {
   return cache;
 }
 
+std::vector<float> CudaModel::Impl::host_copy(const float* values, size_t count) {
+  std::vector<float> out(count);
+  check(cudaMemcpyAsync(out.data(), values, count * sizeof(float), cudaMemcpyDeviceToHost, stream), "copying a traced output");
+  check(cudaStreamSynchronize(stream), "tracing a module");
+  return out;
+}
+
+void CudaModel::Impl::trace(ModuleRecord record, const void* values, bool bf16_values, float scaled_by) {
+  size_t n = 1;
+  for (int64_t d : record.output_shape) n *= static_cast<size_t>(d);
+  std::vector<float> host;
+  if (bf16_values) {
+    std::vector<uint16_t> bits(n);
+    check(cudaMemcpyAsync(bits.data(), values, n * sizeof(uint16_t), cudaMemcpyDeviceToHost, stream), "copying a traced output");
+    check(cudaStreamSynchronize(stream), "tracing a module");
+    host.resize(n);
+    for (size_t i = 0; i < n; ++i) host[i] = bf16_to_f32(bits[i]);
+    record.dtype = "bfloat16";
+  } else {
+    host = host_copy(static_cast<const float*>(values), n);
+  }
+  if (scaled_by != 1.f)
+    for (float& v : host) v /= scaled_by;
+  set_output_stats(&record, host.data(), n);
+  (*trace_hook)(record);
+}
+
 float CudaModel::Impl::depth_scale() const {
   const bridge::ModelConfig& c = config;
   return c.scale_depth ? static_cast<float>(*c.scale_depth / std::sqrt(double(c.num_layers))) : 1.f;
@@ -174,7 +203,7 @@ bool CudaModel::Impl::small_batch(const Activations& a) const {
   const bool aligned = reinterpret_cast<uintptr_t>(a.x.as<float>()) % 16 == 0 &&
                        reinterpret_cast<uintptr_t>(a.attn.as<bf16>()) % 16 == 0 &&
                        reinterpret_cast<uintptr_t>(a.act.as<bf16>()) % 16 == 0;
-  return a.rows >= 1 && a.rows <= kernels::kGemvMaxRows && aligned && c.hidden_size % 8 == 0 && c.q_rows() % 8 == 0 &&
+  return !trace_hook && a.rows >= 1 && a.rows <= kernels::kGemvMaxRows && aligned && c.hidden_size % 8 == 0 && c.q_rows() % 8 == 0 &&
          (c.is_moe() || c.ffn_hidden_size % 8 == 0);
 }
 
@@ -196,6 +225,7 @@ void CudaModel::Impl::attention(Activations& a, const LayerWeights& w, int layer
                            stream);
   } else {
     norm_into_h(a, w.input_norm, 1.f);
+    if (trace_hook) trace(layer_record(c, layer, LayerModule::kInputNorm, R), a.h.as<bf16>(), true);
     cuda::linear(cublas, a.h.as<bf16>(), R, H, w.qkv, qkv_rows, a.qkv.as<float>());
   }
   bf16* k = cache.k.as<bf16>() + cache.layer_elements * static_cast<size_t>(layer);
@@ -215,25 +245,39 @@ void CudaModel::Impl::attention(Activations& a, const LayerWeights& w, int layer
   } else {
     cuda::linear(cublas, a.attn.as<bf16>(), R, c.q_rows(), w.proj, H, a.delta.as<float>());
     a.delta_pending = true;
+    if (trace_hook) trace(layer_record(c, layer, LayerModule::kSelfAttention, R), a.delta.as<float>(), false);
   }
 }
 
-void CudaModel::Impl::mlp(Activations& a, const LayerWeights& w) {
+void CudaModel::Impl::mlp(Activations& a, const LayerWeights& w, int layer) {
   const bridge::ModelConfig& c = config;
   const int64_t R = a.rows, H = c.hidden_size, F = c.ffn_hidden_size;
   if (c.is_moe()) {
     norm_into_h(a, w.pre_mlp_norm, 1.f);
+    if (trace_hook) trace(layer_record(c, layer, LayerModule::kPreMlpNorm, R), a.h.as<bf16>(), true);
+    // the experts add into the residual stream directly: traced, their output is the change they make
+    std::vector<float> before;
+    if (trace_hook) before = host_copy(a.x.as<float>(), static_cast<size_t>(R * H));
     moe(a, w);
+    if (trace_hook) {
+      std::vector<float> after = host_copy(a.x.as<float>(), before.size());
+      for (size_t i = 0; i < after.size(); ++i) after[i] = (after[i] - before[i]) / depth_scale();
+      ModuleRecord r = layer_record(c, layer, LayerModule::kMlp, R);
+      set_output_stats(&r, after.data(), after.size());
+      (*trace_hook)(r);
+    }
   } else if (small_batch(a)) {
     kernels::gemv_rms_norm_swiglu({a.x.as<float>(), w.pre_mlp_norm, static_cast<float>(c.norm_epsilon), 1.f}, R, H,
                                   w.fc1, F, a.act.as<bf16>(), stream);
     kernels::gemv_accumulate(a.act.as<bf16>(), R, F, w.fc2, H, depth_scale(), a.x.as<float>(), stream);
   } else {
     norm_into_h(a, w.pre_mlp_norm, 1.f);
+    if (trace_hook) trace(layer_record(c, layer, LayerModule::kPreMlpNorm, R), a.h.as<bf16>(), true);
     cuda::linear(cublas, a.h.as<bf16>(), R, H, w.fc1, 2 * F, a.gate_up.as<float>());
     kernels::swiglu(a.gate_up.as<float>(), R, F, a.act.as<bf16>(), stream);
     cuda::linear(cublas, a.act.as<bf16>(), R, F, w.fc2, H, a.delta.as<float>());
     a.delta_pending = true;
+    if (trace_hook) trace(layer_record(c, layer, LayerModule::kMlp, R), a.delta.as<float>(), false);
   }
 }
 
@@ -284,7 +328,7 @@ void CudaModel::Impl::decoder(Activations& a, const AttentionPlan& plan, KvCache
   a.delta_pending = false;
   for (size_t i = 0; i < layers.size(); ++i) {
     attention(a, layers[i], static_cast<int>(i), plan, cache);
-    mlp(a, layers[i]);
+    mlp(a, layers[i], static_cast<int>(i));
   }
 }
 
@@ -327,12 +371,15 @@ Activations CudaModel::Impl::prefill(const PromptLayout& layout, KvCache& cache)
   h2d(plan_dev.as<int32_t>(), layout.offsets);
   h2d(plan_dev.as<int32_t>() + B, layout.lengths);
   embed(ids_dev.as<int32_t>(), layout.rows(), a.x.as<float>());
+  if (trace_hook) trace(embedding_record(config, vocab_rows, layout.rows()), a.x.as<float>(), false);
   AttentionPlan plan;
   plan.offsets = plan_dev.as<int32_t>();
   plan.lengths = plan_dev.as<int32_t>() + B;
   plan.max_length = static_cast<int>(layout.longest);
   decoder(a, plan, cache);
   final_norm(a);
+  // (the norm's output here carries MiniCPM's logit scale; the module's own output does not)
+  if (trace_hook) trace(final_norm_record(config, layout.rows()), a.h.as<bf16>(), true, logit_scale());
   return a;  // ids_dev and plan_dev are freed in stream order, after the kernels that read them
 }
 
@@ -375,7 +422,25 @@ std::vector<float> CudaModel::forward(const std::vector<int32_t>& ids) {
   check(cudaMemcpyAsync(out.data(), logits_dev.as<float>(), out.size() * sizeof(float), cudaMemcpyDeviceToHost, m.stream),
         "copying the logits");
   check(cudaStreamSynchronize(m.stream), "the forward pass");
+  if (m.trace_hook) {
+    ModuleRecord r = output_record(m.config, m.vocab_rows, T);
+    set_output_stats(&r, out.data(), out.size());
+    (*m.trace_hook)(r);
+  }
   return out;
+}
+
+std::vector<float> CudaModel::forward_traced(const std::vector<int32_t>& ids, const ModuleHook& hook) {
+  Impl& m = *impl_;
+  m.trace_hook = &hook;
+  try {
+    std::vector<float> logits = forward(ids);
+    m.trace_hook = nullptr;
+    return logits;
+  } catch (...) {
+    m.trace_hook = nullptr;
+    throw;
+  }
 }
 
 }  // namespace mb::engine

@@ -18,6 +18,9 @@ class CudaModel final : public Model {
   ~CudaModel() override;
   const bridge::ModelConfig& config() const override;
   std::vector<float> forward(const std::vector<int32_t>& ids) override;
+  // The forward pass with every module's output statistics (module_trace.h), computed from the bf16 or
+  // float32 buffers the CUDA path really produces; slower (each module's output is copied back).
+  std::vector<float> forward_traced(const std::vector<int32_t>& ids, const ModuleHook& hook) override;
   std::vector<std::vector<int32_t>> generate(const std::vector<std::vector<int32_t>>& prompts,
                                              const GenerateOptions& options, const TokenCallback& on_token) override;
 

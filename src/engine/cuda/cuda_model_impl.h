@@ -10,6 +10,7 @@
 #include "bridge/model_config.h"
 #include "engine/cuda/cuda_model.h"
 #include "engine/cuda/device_pool.h"
+#include "engine/module_trace.h"
 #include "kernels/kernels.h"
 
 namespace mb::engine {
@@ -110,13 +111,21 @@ struct CudaModel::Impl {
   std::vector<LayerWeights> layers;
   kernels::QkvShape shape{};
   bool use_graphs = true;  // MB_CUDA_GRAPHS=0 turns them off (for comparison)
+  int64_t vocab_rows = 0;  // of the embedding and output weights (padded vocabulary)
+  // While forward_traced runs: where every module's output goes. Tracing takes the separate-kernel path
+  // (small_batch is false), where each module's output is in a buffer of its own.
+  const ModuleHook* trace_hook = nullptr;
+  // The module's output (the record's output shape, float32 or bf16 on the device, divided by scaled_by)
+  // copied back, its statistics filled in, given to the hook. Synchronises.
+  void trace(ModuleRecord record, const void* values, bool bf16_values, float scaled_by = 1.f);
+  std::vector<float> host_copy(const float* values, size_t count);  // synchronises
 
  private:
   void load(const bridge::ParamSource& source);  // the stream, cuBLAS, the pool, every weight
   void release() noexcept;
   // One layer's halves; each adds its output to the residual stream (or leaves it pending).
   void attention(Activations& a, const LayerWeights& w, int layer, const AttentionPlan& plan, KvCache& cache);
-  void mlp(Activations& a, const LayerWeights& w);
+  void mlp(Activations& a, const LayerWeights& w, int layer);
   void moe(Activations& a, const LayerWeights& w);  // from the normalised a.h
   // The large-batch path's norm: a.h = norm(residual stream) (adding a pending delta into x).
   void norm_into_h(Activations& a, const float* weight, float out_scale);
