@@ -1,6 +1,11 @@
-// Causal self-attention over whole prompts (prefill): a block takes kRows consecutive query rows of one head of
-// one sequence, one warp per row, and walks the keys up to its last row in tiles shared by its warps, with an
-// online softmax, so no score matrix is ever stored.
+// Causal self-attention over whole prompts (prefill). Head dims 64 and 128 go to the tensor cores
+// (attention_prefill_mma.cu; MB_CUDA_PREFILL_MMA=0 keeps them here, for comparison). Here, on the CUDA cores:
+// a block takes kRows consecutive query rows of one head of one sequence, one warp per row, and walks the keys
+// up to its last row in tiles shared by its warps, with an online softmax, so no score matrix is ever stored.
+#include <cstdlib>
+#include <cstring>
+
+#include "kernels/attention_prefill_mma.h"
 #include "kernels/attention_tile.cuh"
 
 namespace mb::kernels {
@@ -49,6 +54,13 @@ void attention_prefill(const bf16* q, const bf16* k_cache, const bf16* v_cache, 
                        const int32_t* lengths, int batch, int max_length, QkvShape shape, int64_t cache_len, bf16* out,
                        cudaStream_t stream) {
   if (batch <= 0 || max_length <= 0) return;
+  static const bool tensor_cores = [] {
+    const char* v = std::getenv("MB_CUDA_PREFILL_MMA");
+    return !(v && std::strcmp(v, "0") == 0);
+  }();
+  if (tensor_cores && attention_prefill_mma(q, k_cache, v_cache, offsets, lengths, batch, max_length, shape, cache_len,
+                                            out, stream))
+    return;
   const dim3 grid(blocks_for(max_length, kRows), static_cast<unsigned>(shape.heads), static_cast<unsigned>(batch));
   switch (shape.head_dim) {
     case 64:
