@@ -30,6 +30,13 @@ __device__ __forceinline__ float block_sum(float v) {
   return warp_sum(v);
 }
 
+// A gated MLP's gate activation (kernels.h): silu, or GELU with the tanh approximation (as transformers'
+// gelu_pytorch_tanh).
+__device__ __forceinline__ float gate_activation(float g, int gelu_tanh) {
+  if (gelu_tanh) return 0.5f * g * (1.f + tanhf(0.7978845608028654f * (g + 0.044715f * g * g * g)));
+  return g / (1.f + expf(-g));
+}
+
 inline unsigned blocks_for(long long n, int threads) { return static_cast<unsigned>((n + threads - 1) / threads); }
 
 }  // namespace mb::kernels

@@ -64,8 +64,12 @@ size_t attention_decode_workspace_bytes(int batch, QkvShape shape, int splits);
 void attention_decode(const DecodeQkv& qkv, const int32_t* positions, int batch, QkvShape shape, bf16* k_cache,
                       bf16* v_cache, int64_t cache_len, int splits, void* workspace, bf16* out, cudaStream_t stream);
 
-// swiglu.cu: out[r][i] = silu(gate_up[r][i]) * gate_up[r][ffn + i].
-void swiglu(const float* gate_up, int64_t rows, int64_t ffn, bf16* out, cudaStream_t stream);
+// The activation of a gated MLP's gate: silu (SwiGLU) or the tanh-approximated GELU (GeGLU, Gemma).
+enum class GateActivation { kSilu, kGeluTanh };
+
+// swiglu.cu: out[r][i] = act(gate_up[r][i]) * gate_up[r][ffn + i] (act: silu unless given).
+void swiglu(const float* gate_up, int64_t rows, int64_t ffn, bf16* out, cudaStream_t stream,
+            GateActivation act = GateActivation::kSilu);
 
 // moe_routing.cu: per row, softmax over the experts' logits, the k most probable (ties: lower expert first),
 // their probabilities renormalised to sum 1 when `renormalize`.
@@ -96,9 +100,9 @@ struct NormedInput {
 void gemv_rms_norm(const NormedInput& x, int64_t rows, int64_t in, const bf16* w, int64_t out, float* y,
                    unsigned long long* argmax_keys, cudaStream_t stream);
 // gemv.cu, linear_fc1 and SwiGLU: act[r][i] = bf16(silu(g) * u) of the normalised input's products with rows i
-// (gate) and ffn + i (up) of w_gate_up [2 ffn x in].
+// (gate) and ffn + i (up) of w_gate_up [2 ffn x in] (GeGLU with GateActivation::kGeluTanh).
 void gemv_rms_norm_swiglu(const NormedInput& x, int64_t rows, int64_t in, const bf16* w_gate_up, int64_t ffn, bf16* act,
-                          cudaStream_t stream);
+                          cudaStream_t stream, GateActivation gate = GateActivation::kSilu);
 
 // argmax.cu: out[r] = the index of the largest of logits[r * ld .. r * ld + vocab) (the first of equal maxima).
 void argmax_rows(const float* logits, int64_t rows, int64_t vocab, int64_t ld, int32_t* out, cudaStream_t stream);

@@ -34,7 +34,9 @@ pickle::Node* make_megatron_args(pickle::Document& d, const ModelConfig& c, cons
       {"rope_scaling_factor", f(c.rope_scaling.factor.value_or(8.0))},
       {"normalization", s("RMSNorm")},
       {"norm_epsilon", f(c.norm_epsilon)},
-      {"swiglu", b(true)},
+      // GeGLU (Gemma) has no Megatron-LM argument: swiglu is off and the transformer config says the rest
+      {"swiglu", b(c.mlp_activation == "silu")},
+      {"apply_layernorm_1p", b(c.norm_one_centered)},
       {"untie_embeddings_and_output_weights", b(!c.tied_embeddings)},
       {"add_bias_linear", b(false)},
       {"add_qkv_bias", b(c.qkv_bias)},

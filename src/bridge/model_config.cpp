@@ -15,7 +15,8 @@ json::Value megatron_transformer_config(const ModelConfig& c) {
   v.set("normalization", "RMSNorm");
   v.set("layernorm_epsilon", c.norm_epsilon);
   v.set("gated_linear_unit", true);
-  v.set("activation_func", "silu");
+  v.set("activation_func", c.mlp_activation == "gelu_tanh" ? "fast_gelu" : "silu");
+  v.set("layernorm_zero_centered_gamma", c.norm_one_centered);
   v.set("add_bias_linear", false);
   v.set("add_qkv_bias", c.qkv_bias);
   v.set("qk_layernorm", c.qk_layernorm);

@@ -35,8 +35,13 @@ struct ModelConfig {
   int64_t moe_router_topk = 0;
   int64_t moe_ffn_hidden_size = 0;
   bool moe_renormalize = true;  // top-k probabilities renormalised (Mixtral; Qwen3-MoE norm_topk_prob)
-  // MiniCPM muP scales
+  // Gemma: RMSNorm weights stored as w and applied as (1 + w) (Megatron-Core's zero-centered gamma), and the
+  // gated MLP's activation ("silu": SwiGLU; "gelu_tanh": GeGLU with the tanh approximation)
+  bool norm_one_centered = false;
+  std::string mlp_activation = "silu";
+  // embeddings multiplied by this (MiniCPM's muP scale_emb; Gemma's sqrt(hidden_size))
   std::optional<double> scale_emb;
+  // MiniCPM muP scales
   std::optional<double> scale_depth;
   std::optional<double> dim_model_base;
   std::optional<DType> dtype;  // the checkpoint's dtype as its config states it

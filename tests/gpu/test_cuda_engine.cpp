@@ -55,7 +55,7 @@ void expect_transformers_tokens(engine::Model& model, const mbtest::GreedyRefere
 
 TEST(CudaEngine, TransformersTokensFromEveryFamilyHuggingFaceFolder) {
   const auto refs = mbtest::greedy_references();
-  ASSERT_EQ(refs.size(), 9u);
+  ASSERT_EQ(refs.size(), 10u);
   for (const auto& ref : refs) {
     engine::CudaModel model(*bridge::open_hf_source(ref.hf_dir), 0);
     expect_transformers_tokens(model, ref, ref.family + " (Hugging Face)");

@@ -22,6 +22,7 @@ struct FixtureFamily {
 const FixtureFamily kFixtures[] = {
     {"llama2", "llama"},   {"llama31", "llama"}, {"llama32", "llama"},     {"mistral", "mistral"}, {"mixtral", "mixtral"},
     {"qwen2", "qwen2"},    {"qwen3", "qwen3"},   {"qwen3_moe", "qwen3_moe"}, {"minicpm", "minicpm"},
+    {"gemma", "gemma"},
 };
 
 std::string config_path(const char* dir) { return mbtest::fixture(std::string("bridge/hf/") + dir + "/config.json"); }
@@ -144,5 +145,5 @@ TEST(BridgeConfig, FamiliesHaveUniqueNamesAndArchitectures) {
     for (const std::string& a : f->architectures) EXPECT_TRUE(architectures.insert(a).second) << a;
     EXPECT_EQ(find_family(f->name), f);
   }
-  EXPECT_EQ(names.size(), 7u);
+  EXPECT_EQ(names.size(), 8u);
 }

@@ -34,6 +34,12 @@ void rms_norm(const float* x, const float* weight, int64_t n, double eps, float*
 
 float silu(float v) { return v / (1.0f + std::exp(-v)); }
 
+// GELU with the tanh approximation (transformers' gelu_pytorch_tanh), Gemma's GeGLU activation
+float gelu_tanh(float v) {
+  const float k = 0.7978845608028654f;  // sqrt(2 / pi)
+  return 0.5f * v * (1.0f + std::tanh(k * (v + 0.044715f * v * v * v)));
+}
+
 // Rotary embedding of one head (rotate-half convention: pairs (i, i + d/2)).
 void rotate(float* head, int64_t d, const std::vector<float>& inv_freq, int64_t position) {
   const int64_t half = d / 2;
@@ -60,7 +66,13 @@ CpuModel::CpuModel(const bridge::ParamSource& source) : config_(source.config())
   for (const bridge::ParamInfo& p : source.params()) {
     Tensor t = source.read(p).contiguous().to(DType::F32);
     const float* f = t.data_as<float>();
-    params_[Key{static_cast<int>(p.key.kind), p.key.layer, p.key.expert}] = std::vector<float>(f, f + t.numel());
+    std::vector<float>& v = params_[Key{static_cast<int>(p.key.kind), p.key.layer, p.key.expert}];
+    v.assign(f, f + t.numel());
+    const bool norm = p.key.kind == ParamKind::kInputNorm || p.key.kind == ParamKind::kPreMlpNorm ||
+                      p.key.kind == ParamKind::kFinalNorm || p.key.kind == ParamKind::kQNorm ||
+                      p.key.kind == ParamKind::kKNorm;
+    if (norm && config_.norm_one_centered)  // Gemma: the stored w is applied as 1 + w
+      for (float& x : v) x += 1.0f;
   }
 }
 
@@ -180,15 +192,16 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
       rms_norm(&x[t * H], param(static_cast<int>(ParamKind::kPreMlpNorm), layer).data(), H, c.norm_epsilon, h.data());
       if (hook) std::copy(h.begin(), h.end(), traced.begin() + t * H);
       std::vector<double> mlp(static_cast<size_t>(H), 0.0);
-      auto swiglu = [&](const std::vector<float>& fc1, const std::vector<float>& fc2, int64_t ffn, double weight) {
+      const bool geglu = c.mlp_activation == "gelu_tanh";
+      auto gated_mlp = [&](const std::vector<float>& fc1, const std::vector<float>& fc2, int64_t ffn, double weight) {
         std::vector<float> gate_up(static_cast<size_t>(2 * ffn)), act(static_cast<size_t>(ffn)), y(static_cast<size_t>(H));
         matvec(fc1.data(), h.data(), 2 * ffn, H, gate_up.data());
-        for (int64_t i = 0; i < ffn; ++i) act[i] = silu(gate_up[i]) * gate_up[ffn + i];
+        for (int64_t i = 0; i < ffn; ++i) act[i] = (geglu ? gelu_tanh(gate_up[i]) : silu(gate_up[i])) * gate_up[ffn + i];
         matvec(fc2.data(), act.data(), H, ffn, y.data());
         for (int64_t k = 0; k < H; ++k) mlp[k] += weight * y[k];
       };
       if (!c.is_moe()) {
-        swiglu(param(static_cast<int>(ParamKind::kFc1), layer), param(static_cast<int>(ParamKind::kFc2), layer), c.ffn_hidden_size, 1.0);
+        gated_mlp(param(static_cast<int>(ParamKind::kFc1), layer), param(static_cast<int>(ParamKind::kFc2), layer), c.ffn_hidden_size, 1.0);
       } else {
         std::vector<float> logits(static_cast<size_t>(c.num_experts));
         matvec(param(static_cast<int>(ParamKind::kRouter), layer).data(), h.data(), c.num_experts, H, logits.data());
@@ -201,7 +214,7 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
         double total_p = 0;
         for (int64_t e : order) total_p += p[e];
         for (int64_t e : order)
-          swiglu(param(static_cast<int>(ParamKind::kExpertFc1), layer, static_cast<int>(e)),
+          gated_mlp(param(static_cast<int>(ParamKind::kExpertFc1), layer, static_cast<int>(e)),
                  param(static_cast<int>(ParamKind::kExpertFc2), layer, static_cast<int>(e)), c.moe_ffn_hidden_size,
                  c.moe_renormalize ? p[e] / total_p : p[e]);
       }

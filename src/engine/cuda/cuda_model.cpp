@@ -42,6 +42,8 @@ CudaModel::Impl::Impl(const bridge::ParamSource& source, int device_index) : con
     fail(Status::kUnsupported, source.path(), ": head dim ", c.kv_channels, " (the CUDA kernels take even sizes up to 256)");
   if (c.num_attention_heads % c.num_query_groups)
     fail(Status::kUnsupported, source.path(), ": ", c.num_attention_heads, " heads in ", c.num_query_groups, " groups");
+  if (c.is_moe() && c.mlp_activation != "silu")
+    fail(Status::kUnsupported, source.path(), ": mixture-of-experts layers with ", c.mlp_activation, " on the GPU");
   shape = {static_cast<int>(c.num_attention_heads), static_cast<int>(c.num_query_groups), static_cast<int>(c.kv_channels)};
   const char* graphs = std::getenv("MB_CUDA_GRAPHS");
   use_graphs = !(graphs && std::strcmp(graphs, "0") == 0) && !c.is_moe();  // MoE routing synchronises with the host
@@ -82,6 +84,8 @@ void CudaModel::Impl::load(const bridge::ParamSource& source) {
   for (const bridge::ParamInfo& p : source.params()) {
     const ParamKind kind = p.key.kind;
     Tensor t = source.read(p).contiguous().to(kept_in_float32(kind) ? DType::F32 : DType::BF16);
+    if (c.norm_one_centered && kind != ParamKind::kQkvBias && kept_in_float32(kind))  // Gemma: w applied as 1 + w
+      for (float *v = t.mutable_data_as<float>(), *end = v + t.numel(); v != end; ++v) *v += 1.0f;
     const void* d = upload(t.data(), t.nbytes(), "a weight");
     const auto* f = static_cast<const float*>(d);
     const auto* b = static_cast<const bf16*>(d);
@@ -193,6 +197,10 @@ void CudaModel::Impl::trace(ModuleRecord record, const void* values, bool bf16_v
   (*trace_hook)(record);
 }
 
+kernels::GateActivation CudaModel::Impl::gate_activation() const {
+  return config.mlp_activation == "gelu_tanh" ? kernels::GateActivation::kGeluTanh : kernels::GateActivation::kSilu;
+}
+
 float CudaModel::Impl::depth_scale() const {
   const bridge::ModelConfig& c = config;
   return c.scale_depth ? static_cast<float>(*c.scale_depth / std::sqrt(double(c.num_layers))) : 1.f;
@@ -268,13 +276,13 @@ void CudaModel::Impl::mlp(Activations& a, const LayerWeights& w, int layer) {
     }
   } else if (small_batch(a)) {
     kernels::gemv_rms_norm_swiglu({a.x.as<float>(), w.pre_mlp_norm, static_cast<float>(c.norm_epsilon), 1.f}, R, H,
-                                  w.fc1, F, a.act.as<bf16>(), stream);
+                                  w.fc1, F, a.act.as<bf16>(), stream, gate_activation());
     kernels::gemv_accumulate(a.act.as<bf16>(), R, F, w.fc2, H, depth_scale(), a.x.as<float>(), stream);
   } else {
     norm_into_h(a, w.pre_mlp_norm, 1.f);
     if (trace_hook) trace(layer_record(c, layer, LayerModule::kPreMlpNorm, R), a.h.as<bf16>(), true);
     cuda::linear(cublas, a.h.as<bf16>(), R, H, w.fc1, 2 * F, a.gate_up.as<float>());
-    kernels::swiglu(a.gate_up.as<float>(), R, F, a.act.as<bf16>(), stream);
+    kernels::swiglu(a.gate_up.as<float>(), R, F, a.act.as<bf16>(), stream, gate_activation());
     cuda::linear(cublas, a.act.as<bf16>(), R, F, w.fc2, H, a.delta.as<float>());
     a.delta_pending = true;
     if (trace_hook) trace(layer_record(c, layer, LayerModule::kMlp, R), a.delta.as<float>(), false);

@@ -130,6 +130,7 @@ struct CudaModel::Impl {
   // The large-batch path's norm: a.h = norm(residual stream) (adding a pending delta into x).
   void norm_into_h(Activations& a, const float* weight, float out_scale);
   float depth_scale() const;  // MiniCPM's scale of every layer's output (1 elsewhere)
+  kernels::GateActivation gate_activation() const;  // of the gated MLP (Gemma: GeGLU)
   float logit_scale() const;  // MiniCPM's scale of the final hidden states (1 elsewhere)
 };
 
