@@ -225,8 +225,10 @@ contains "tensors of a bundle" "$T/out" "(torch_dist)"
 check "compare a folder with its bundle" 0 "$MB" compare "$BX/hf/llama31" "$T/llama31.mbz"
 contains "compare a folder with its bundle" "$T/out" "39 tensors compared, 0 different"
 
-# damaged and truncated bundles are refused, naming the file and tensor
-cp "$T/b1.mbz" "$T/damaged.mbz"
+# damaged and truncated bundles are refused, naming the file and tensor (llama2's bundle: the byte damaged
+# below then lies inside a chunk whose zstd frame still decodes, so the chunk's CRC is what catches it)
+check "pack llama2" 0 "$MB" pack --hf-model "$BX/hf/llama2" --output "$T/llama2.mbz" --no-progress
+cp "$T/llama2.mbz" "$T/damaged.mbz"
 size=$(stat -c %s "$T/damaged.mbz")
 printf '\x5a\x5a\x5a\x5a' | dd of="$T/damaged.mbz" bs=1 seek=$((size / 2)) conv=notrunc status=none
 check "unpack damaged" 2 "$MB" unpack "$T/damaged.mbz" --output "$T/damaged_out"
@@ -238,7 +240,7 @@ contains "verify damaged bundle" "$T/out" "DAMAGED: .*tensor 'model\."
 check "export from a damaged bundle" 2 "$MB" export --megatron-path "$T/damaged.mbz" --hf-path "$T/damaged_export" --no-progress
 contains "export from a damaged bundle" "$T/err" "checksum mismatch"
 test ! -e "$T/damaged_export" || { echo "FAIL: a failed export left its output"; fails=$((fails + 1)); }
-head -c $((size - 7)) "$T/b1.mbz" > "$T/truncated.mbz"
+head -c $((size - 7)) "$T/llama2.mbz" > "$T/truncated.mbz"
 check "unpack truncated" 2 "$MB" unpack "$T/truncated.mbz" --output "$T/truncated_out"
 contains "unpack truncated" "$T/err" "truncated.mbz: truncated or damaged"
 
