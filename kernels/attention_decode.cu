@@ -43,7 +43,8 @@ __global__ void __launch_bounds__(kMaxWarps * 32)
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int per_group = s.heads / s.groups, head = blockIdx.y * per_block + warp, g = head / per_group;
   const int d = HeadDim<D>::size(s.head_dim);
-  const int pos = positions[b], begin = split * kChunk, end = min(pos + 1, begin + kChunk);
+  // this split's keys, of those the new position sees (a sliding window may leave none)
+  const int pos = positions[b], begin = max(split * kChunk, first_visible(s, pos)), end = min(pos + 1, split * kChunk + kChunk);
   const float* row = in.qkv + static_cast<int64_t>(b) * (s.heads + 2 * s.groups) * d;
   const int64_t cache_row = (static_cast<int64_t>(b) * cache_len + pos) * s.groups + g;  // the new position
   __shared__ Tiles tiles;
@@ -58,7 +59,7 @@ __global__ void __launch_bounds__(kMaxWarps * 32)
   };
   RowState<D> st;
   if (begin < end) {
-    const float scale = rsqrtf(static_cast<float>(d));
+    const float scale = score_scale(s, d);
     load_head(head % per_group, raw[warp]);
     float* q = qs[warp];
     rotate_head(raw[warp], d, in.q_norm, in.eps, in.inv_freq, static_cast<float>(pos),
@@ -84,7 +85,7 @@ __global__ void __launch_bounds__(kMaxWarps * 32)
       __syncthreads();  // the new key and value are in the cache; the previous tile is used up
       load_tile(tiles, k_cache, v_cache, row0, stride, first, count, d);
       __syncthreads();
-      st.take(tiles, qs[warp], count, count - 1, d);
+      st.take(tiles, qs[warp], count, 0, count - 1, d, s.softcap);
     }
   }
   const int64_t hs = static_cast<int64_t>(b) * s.heads + head;

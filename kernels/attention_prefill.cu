@@ -1,7 +1,8 @@
 // Causal self-attention over whole prompts (prefill). Head dims 64 and 128 go to the tensor cores
 // (attention_prefill_mma.cu; MB_CUDA_PREFILL_MMA=0 keeps them here, for comparison). Here, on the CUDA cores:
 // a block takes kRows consecutive query rows of one head of one sequence, one warp per row, and walks the keys
-// up to its last row in tiles shared by its warps, with an online softmax, so no score matrix is ever stored.
+// its rows see (up to its last row; from its first row's window start) in tiles shared by its warps, with an
+// online softmax, so no score matrix is ever stored.
 #include <cstdlib>
 #include <cstring>
 
@@ -26,18 +27,19 @@ __global__ void __launch_bounds__(kRows * 32) attention_prefill_kernel(const bf1
   const bool active = r < len;
   __shared__ Tiles tiles;
   __shared__ float qs[kRows][kMaxHeadDim];
-  const float scale = rsqrtf(static_cast<float>(d));
+  const float scale = score_scale(s, d);
   const int64_t q_row = (static_cast<int64_t>(offsets[b]) + r) * s.heads + head;
   for (int i = lane; i < d; i += 32) qs[warp][i] = active ? __bfloat162float(q[q_row * d + i]) * scale : 0.f;
   RowState<D> st;
-  const int last = min(r0 + kRows, len) - 1;  // the block's last row sees keys 0..last
+  // the block's rows see keys first_visible(r0) .. last
+  const int last = min(r0 + kRows, len) - 1, start = first_visible(s, r0), row_first = first_visible(s, r);
   const int64_t row0 = (static_cast<int64_t>(b) * cache_len * s.groups + g) * d, stride = static_cast<int64_t>(s.groups) * d;
-  for (int first = 0; first <= last; first += kTile) {
+  for (int first = start; first <= last; first += kTile) {
     const int count = min(kTile, last + 1 - first);
     __syncthreads();  // the previous tile is no longer read
     load_tile(tiles, k_cache, v_cache, row0, stride, first, count, d);
     __syncthreads();
-    if (active) st.take(tiles, qs[warp], count, r - first, d);
+    if (active) st.take(tiles, qs[warp], count, row_first - first, r - first, d, s.softcap);
   }
   if (!active) return;
   bf16* o = out + q_row * d;

@@ -1,8 +1,8 @@
 // Causal prefill attention on the tensor cores (bf16 mma.sync m16n8k16, float32 accumulation), for head dims
 // 64 and 128: a block of four warps takes 64 query rows of one head of one sequence, each warp 16 rows, and
-// walks the keys in tiles of 64 (shared by its warps) with an online softmax. Scores stay in registers: the
-// accumulator layout of Q K^T is the operand layout P needs for P V, as in FlashAttention-2. P is rounded to
-// bf16 for that product (the tensor cores take bf16), which the CUDA-core kernel does not do.
+// walks the keys its rows see in tiles of 64 (shared by its warps) with an online softmax. Scores stay in
+// registers: the accumulator layout of Q K^T is the operand layout P needs for P V, as in FlashAttention-2. P
+// is rounded to bf16 for that product (the tensor cores take bf16), which the CUDA-core kernel does not do.
 #include "kernels/attention_prefill_mma.h"
 #include "kernels/common.cuh"
 
@@ -63,13 +63,15 @@ __global__ void __launch_bounds__(kWarps * 32)
 #pragma unroll
   for (int n = 0; n < D / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
   float m_a = -INFINITY, m_b = -INFINITY, l_a = 0.f, l_b = 0.f;  // per thread: its columns' part of the row sums
-  const float scale_log2 = rsqrtf(static_cast<float>(D)) * 1.4426950408889634f;  // exp(x) = exp2(x log2 e)
+  constexpr float kLog2e = 1.4426950408889634f;  // exp(x) = exp2(x log2 e)
+  const float scale = s.scale > 0.f ? s.scale : rsqrtf(static_cast<float>(D)), scale_log2 = scale * kLog2e;
 
-  const int last = min(r0 + kRows, len) - 1;  // the block's last row sees keys 0..last
+  // the block's rows see keys start .. last (start > 0 with a sliding window)
+  const int last = min(r0 + kRows, len) - 1, start = s.window > 0 ? max(0, r0 - s.window + 1) : 0;
   const int64_t key_stride = static_cast<int64_t>(s.groups) * D;
   const bf16* k0 = k_cache + (static_cast<int64_t>(b) * cache_len * s.groups + g) * D;
   const bf16* v0 = v_cache + (static_cast<int64_t>(b) * cache_len * s.groups + g) * D;
-  for (int first = 0; first <= last; first += kKeys) {
+  for (int first = start; first <= last; first += kKeys) {
     __syncthreads();  // the previous tiles are used up
     for (int e = threadIdx.x; e < kKeys * (D / 8); e += kWarps * 32) {
       const int j = e / (D / 8), i = 8 * (e % (D / 8));
@@ -82,7 +84,10 @@ __global__ void __launch_bounds__(kWarps * 32)
       *reinterpret_cast<uint4*>(&vs[j][i]) = vv;
     }
     __syncthreads();
-    if (r0 + warp * 16 >= len || first > r0 + warp * 16 + 15) continue;  // no row of this warp sees these keys
+    // no row of this warp sees these keys (all after its rows, or all before their windows)
+    if (r0 + warp * 16 >= len || first > r0 + warp * 16 + 15 ||
+        (s.window > 0 && first + kKeys - 1 < r0 + warp * 16 - s.window + 1))
+      continue;
 
     // S = Q K^T for the tile's 64 keys: 8 blocks of 8 keys
     float sc[kKeys / 8][4];
@@ -96,14 +101,18 @@ __global__ void __launch_bounds__(kWarps * 32)
         mma_bf16(sc[n], qa[kk], b0, b1);
       }
     }
-    // causal mask (keys past a row, and past the prompt, are -inf), scale, the rows' new maxima
+    // causal mask (keys past a row, past the prompt, or before a row's window are -inf), scale (and soft cap),
+    // the rows' new maxima
     float tile_a = -INFINITY, tile_b = -INFINITY;
 #pragma unroll
     for (int n = 0; n < kKeys / 8; ++n)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int key = first + n * 8 + 2 * pair + (e & 1), row = e < 2 ? row_a : row_b;
-        const float v = key <= row && key <= last ? sc[n][e] * scale_log2 : -INFINITY;
+        const bool seen = key <= row && key <= last && (s.window <= 0 || key > row - s.window);
+        const float v = !seen ? -INFINITY
+                        : s.softcap > 0.f ? s.softcap * tanhf(sc[n][e] * scale / s.softcap) * kLog2e
+                                          : sc[n][e] * scale_log2;
         sc[n][e] = v;
         if (e < 2) tile_a = fmaxf(tile_a, v); else tile_b = fmaxf(tile_b, v);
       }

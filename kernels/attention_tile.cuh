@@ -54,18 +54,33 @@ __device__ __forceinline__ void load_tile(Tiles& t, const bf16* k_cache, const b
   }
 }
 
+// The factor on q . k (QkvShape::scale, or 1 / sqrt(d)).
+__device__ __forceinline__ float score_scale(const QkvShape& s, int d) {
+  return s.scale > 0.f ? s.scale : rsqrtf(static_cast<float>(d));
+}
+
+// Gemma-2's soft cap of a score (none when cap is 0).
+__device__ __forceinline__ float soft_cap(float v, float cap) { return cap > 0.f ? cap * tanhf(v / cap) : v; }
+
+// The first key position a query at `pos` sees.
+__device__ __forceinline__ int first_visible(const QkvShape& s, int pos) {
+  return s.window > 0 ? max(0, pos - s.window + 1) : 0;
+}
+
 template <int D>
 struct RowState {
   static constexpr int kPerLane = HeadDim<D>::kPerLane;
   float m = -INFINITY, l = 0.f;
   float acc[kPerLane] = {};
 
-  // Keys 0..count-1 of the tile, of which those with index > last_valid are masked out; q is the query row
-  // (float, in shared memory), already multiplied by the softmax scale.
-  __device__ __forceinline__ void take(const Tiles& t, const float* q, int count, int last_valid, int d_runtime) {
+  // Keys 0..count-1 of the tile, of which those with index < first_valid or > last_valid are masked out; q is
+  // the query row (float, in shared memory), already multiplied by the score scale; scores are soft-capped
+  // when softcap > 0.
+  __device__ __forceinline__ void take(const Tiles& t, const float* q, int count, int first_valid, int last_valid,
+                                       int d_runtime, float softcap) {
     const int lane = threadIdx.x & 31, d = HeadDim<D>::size(d_runtime);
     float s = -INFINITY;
-    if (lane < count && lane <= last_valid) {
+    if (lane < count && lane >= first_valid && lane <= last_valid) {
       float dot0 = 0.f, dot1 = 0.f;  // two chains of additions, not one
 #pragma unroll
       for (int i = 0; i < d; i += 2) {
@@ -73,7 +88,7 @@ struct RowState {
         dot0 += q[i] * kv.x;
         dot1 += q[i + 1] * kv.y;
       }
-      s = dot0 + dot1;
+      s = soft_cap(dot0 + dot1, softcap);
     }
     const float tile_max = warp_max(s);
     if (tile_max == -INFINITY) return;  // nothing valid in this tile for this row

@@ -3,6 +3,7 @@
 
 #include <cuda_bf16.h>
 
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 
@@ -30,10 +31,11 @@ __device__ __forceinline__ float block_sum(float v) {
   return warp_sum(v);
 }
 
-// A gated MLP's gate activation (kernels.h): silu, or GELU with the tanh approximation (as transformers'
-// gelu_pytorch_tanh).
-__device__ __forceinline__ float gate_activation(float g, int gelu_tanh) {
-  if (gelu_tanh) return 0.5f * g * (1.f + tanhf(0.7978845608028654f * (g + 0.044715f * g * g * g)));
+// An MLP's activation, a GateActivation as int (kernels.h): silu, GELU with the tanh approximation (as
+// transformers' gelu_pytorch_tanh and GPT-2's gelu_new), or the exact GELU.
+__device__ __forceinline__ float gate_activation(float g, int activation) {
+  if (activation == 1) return 0.5f * g * (1.f + tanhf(0.7978845608028654f * (g + 0.044715f * g * g * g)));
+  if (activation == 2) return 0.5f * g * (1.f + erff(g * 0.7071067811865476f));
   return g / (1.f + expf(-g));
 }
 

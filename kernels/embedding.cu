@@ -5,10 +5,13 @@
 namespace mb::kernels {
 namespace {
 
-__global__ void embedding_kernel(const int32_t* ids, const bf16* table, int64_t hidden, float scale, float* out) {
+__global__ void embedding_kernel(const int32_t* ids, const bf16* table, int64_t hidden, float scale,
+                                 const bf16* position_table, const int32_t* pos, float* out) {
   const int64_t r = blockIdx.x;
   const bf16* row = table + static_cast<int64_t>(ids[r]) * hidden;
-  for (int64_t i = threadIdx.x; i < hidden; i += blockDim.x) out[r * hidden + i] = __bfloat162float(row[i]) * scale;
+  const bf16* position = position_table ? position_table + static_cast<int64_t>(pos[r]) * hidden : nullptr;
+  for (int64_t i = threadIdx.x; i < hidden; i += blockDim.x)
+    out[r * hidden + i] = __bfloat162float(row[i]) * scale + (position ? __bfloat162float(position[i]) : 0.f);
 }
 
 __global__ void gather_rows_kernel(const bf16* src, const int32_t* index, int64_t width, bf16* dst) {
@@ -20,8 +23,9 @@ __global__ void gather_rows_kernel(const bf16* src, const int32_t* index, int64_
 }  // namespace
 
 void embedding(const int32_t* ids, int64_t rows, const bf16* table, int64_t hidden, float scale, float* out,
-               cudaStream_t stream) {
-  if (rows > 0) embedding_kernel<<<static_cast<unsigned>(rows), 256, 0, stream>>>(ids, table, hidden, scale, out);
+               cudaStream_t stream, const bf16* position_table, const int32_t* pos) {
+  if (rows > 0)
+    embedding_kernel<<<static_cast<unsigned>(rows), 256, 0, stream>>>(ids, table, hidden, scale, position_table, pos, out);
 }
 
 void gather_rows(const bf16* src, const int32_t* index, int64_t rows, int64_t width, bf16* dst, cudaStream_t stream) {

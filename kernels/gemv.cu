@@ -31,7 +31,7 @@ struct Args {
   float* y;                // kStore, kAccumulate
   float y_scale;           // kAccumulate: y += y_scale * W x
   bf16* act;               // kSwiGLU
-  int gelu_tanh;           // kSwiGLU: GeGLU's gate activation instead of silu
+  int activation;          // kSwiGLU: the gate's activation (GateActivation)
   unsigned long long* best;  // kStore, optional: argmax keys, one per row
 };
 
@@ -132,7 +132,7 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(Args a) {
         a.y[r * a.out + oe] += a.y_scale * (sum[0] * scale);
       } else {
         const float g = sum[0] * scale, u = sum[1] * scale;
-        a.act[r * a.out + oe] = __float2bfloat16(gate_activation(g, a.gelu_tanh) * u);
+        a.act[r * a.out + oe] = __float2bfloat16(gate_activation(g, a.activation) * u);
       }
     }
     if constexpr (kOut == Output::kStore) keys[e][r] = key;
@@ -205,7 +205,7 @@ void gemv_rms_norm(const NormedInput& x, int64_t rows, int64_t in, const bf16* w
 void gemv_rms_norm_swiglu(const NormedInput& x, int64_t rows, int64_t in, const bf16* w_gate_up, int64_t ffn, bf16* act,
                           cudaStream_t stream, GateActivation gate) {
   Args a = normed_args(x, in, w_gate_up, ffn);
-  a.act = act, a.gelu_tanh = gate == GateActivation::kGeluTanh;
+  a.act = act, a.activation = static_cast<int>(gate);
   launch_rows<true, Output::kSwiGLU>(rows, a, stream);
 }
 

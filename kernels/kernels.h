@@ -15,16 +15,25 @@ namespace mb::kernels {
 
 using bf16 = __nv_bfloat16;
 
-// embedding.cu: out[r] = table[ids[r]] * scale (float32 rows of `hidden`).
+// embedding.cu: out[r] = table[ids[r]] * scale (float32 rows of `hidden`), plus position_table[pos[r]] when
+// given (GPT-2's learned positions).
 void embedding(const int32_t* ids, int64_t rows, const bf16* table, int64_t hidden, float scale, float* out,
-               cudaStream_t stream);
+               cudaStream_t stream, const bf16* position_table = nullptr, const int32_t* pos = nullptr);
 // embedding.cu: dst[r] = src[index[r]] (rows of `width` bf16).
 void gather_rows(const bf16* src, const int32_t* index, int64_t rows, int64_t width, bf16* dst, cudaStream_t stream);
 
 // rmsnorm.cu: the residual add fused with the next norm. For every row: x += delta * delta_scale (when delta is
-// not null), then out = bf16(weight * x / sqrt(mean(x^2) + eps) * out_scale).
+// not null), then out = bf16(weight * x / sqrt(mean(x^2) + eps) * out_scale); with a bias, LayerNorm instead:
+// out = bf16((weight * (x - mean(x)) / sqrt(var(x) + eps) + bias) * out_scale).
 void add_rms_norm(float* x, const float* delta, float delta_scale, const float* weight, int64_t rows, int64_t n,
-                  float eps, float out_scale, bf16* out, cudaStream_t stream);
+                  float eps, float out_scale, bf16* out, cudaStream_t stream, const float* bias = nullptr);
+// rmsnorm.cu: a branch's output normalised, then added (Gemma-2's post-attention and post-MLP norms): for every
+// row, x += scale * weight * delta / sqrt(mean(delta^2) + eps).
+void add_rms_normed(float* x, const float* delta, const float* weight, int64_t rows, int64_t n, float eps, float scale,
+                    cudaStream_t stream);
+
+// soft_cap.cu: v[i] = cap * tanh(v[i] / cap) for i < n (Gemma-2's final logits).
+void soft_cap(float* v, int64_t n, float cap, cudaStream_t stream);
 
 // rope.cu: the fused q/k/v rows of Megatron's linear_qkv ([q of the group's heads..., k, v] per query group)
 // for token r of sequence seq[r] at position pos[r]: adds the bias, applies the q/k norms (when given), rotates
@@ -32,6 +41,11 @@ void add_rms_norm(float* x, const float* delta, float delta_scale, const float* 
 // into the cache, laid out [sequence][cache_len][groups][d].
 struct QkvShape {
   int heads, groups, head_dim;
+  // Attention (ignored by rope_qkv): scores are q . k * scale (0: 1 / sqrt(head_dim)), then
+  // softcap * tanh(score / softcap) when softcap > 0 (Gemma-2); a query sees the `window` positions that end at
+  // its own (0: every position up to its own).
+  float scale = 0.f, softcap = 0.f;
+  int window = 0;
 };
 void rope_qkv(const float* qkv, int64_t rows, QkvShape shape, const float* bias, const float* q_norm,
               const float* k_norm, float eps, const float* inv_freq, const int32_t* seq, const int32_t* pos, bf16* q,
@@ -64,12 +78,17 @@ size_t attention_decode_workspace_bytes(int batch, QkvShape shape, int splits);
 void attention_decode(const DecodeQkv& qkv, const int32_t* positions, int batch, QkvShape shape, bf16* k_cache,
                       bf16* v_cache, int64_t cache_len, int splits, void* workspace, bf16* out, cudaStream_t stream);
 
-// The activation of a gated MLP's gate: silu (SwiGLU) or the tanh-approximated GELU (GeGLU, Gemma).
-enum class GateActivation { kSilu, kGeluTanh };
+// The activation of a gated MLP's gate: silu (SwiGLU) or the tanh-approximated GELU (GeGLU, Gemma); of a
+// plain MLP (GPT-2): either GELU.
+enum class GateActivation { kSilu = 0, kGeluTanh = 1, kGelu = 2 };
 
-// swiglu.cu: out[r][i] = act(gate_up[r][i]) * gate_up[r][ffn + i] (act: silu unless given).
+// swiglu.cu: out[r][i] = act(gate_up[r][i]) * gate_up[r][ffn + i] (act: silu unless given); not gated, the
+// rows are ffn wide and out[r][i] = act(gate_up[r][i]).
 void swiglu(const float* gate_up, int64_t rows, int64_t ffn, bf16* out, cudaStream_t stream,
-            GateActivation act = GateActivation::kSilu);
+            GateActivation act = GateActivation::kSilu, bool gated = true);
+
+// bias.cu: y[r][i] += bias[i] for every row of n (the biases of GPT-2's linear layers).
+void add_bias(float* y, int64_t rows, int64_t n, const float* bias, cudaStream_t stream);
 
 // moe_routing.cu: per row, softmax over the experts' logits, the k most probable (ties: lower expert first),
 // their probabilities renormalised to sum 1 when `renormalize`.

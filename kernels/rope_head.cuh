@@ -1,5 +1,6 @@
 // One head of q or k between the qkv projection and attention, done by one warp: the per-head RMSNorm (Qwen3's
-// q/k norms, when given) and the rotary embedding (rotate-half pairs (i, i + d/2), angle position * inv_freq[i]).
+// q/k norms, when given) and the rotary embedding (rotate-half pairs (i, i + d/2), angle position * inv_freq[i];
+// none without inv_freq: GPT-2's positions are in its embeddings).
 // Shared by the prefill path's rope kernel and the decode attention kernel, which rotates as it goes.
 #pragma once
 
@@ -22,6 +23,11 @@ __device__ __forceinline__ void rotate_head(const float* h, int d, const float* 
   for (int i = lane; i < half; i += 32) {
     float a = h[i], b = h[i + half];
     if (norm) a = norm[i] * (a * inv), b = norm[i + half] * (b * inv);
+    if (!inv_freq) {
+      store(i, a);
+      store(i + half, b);
+      continue;
+    }
     float sn, cs;
     sincosf(position * inv_freq[i], &sn, &cs);
     store(i, a * cs - b * sn);

@@ -20,6 +20,9 @@ enum class HfRule {
   kDirect,  // one tensor, unchanged
   kQkv,     // q, k, v -> Megatron's interleaved [q heads of group g, k_g, v_g] for every group g
   kGated,   // gate, up -> [gate; up]
+  // GPT-2's Conv1D layers store weights as [in, out]:
+  kTransposed,  // one [in, out] tensor -> [out, in] (a 1-d tensor, a bias, unchanged)
+  kQkvFused,    // one [in, q|k|v] tensor -> transposed, then interleaved as kQkv (a bias: [q|k|v] interleaved)
 };
 
 struct HfMapping {

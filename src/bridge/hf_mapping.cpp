@@ -54,6 +54,36 @@ Dims with_rows(Dims shape, int64_t rows) {
 
 bool is_vocab(ParamKind k) { return k == ParamKind::kEmbedding || k == ParamKind::kOutput; }
 
+// A Conv1D weight [in, out] as a linear layer's [out, in] (1-d tensors, biases, stay as they are).
+Tensor conv1d_to_linear(const Tensor& t) { return t.ndim() == 2 ? t.transpose(0, 1).contiguous() : t; }
+
+// The stored shape of a Conv1D tensor whose linear-layer shape is `shape`.
+Dims conv1d_shape(const Dims& shape) { return shape.size() == 2 ? Dims{shape[1], shape[0]} : shape; }
+
+// [q; k; v] rows (heads in order) -> Megatron's per-group interleave, and back
+Tensor interleave_qkv(const ModelConfig& c, const Tensor& q, const Tensor& k, const Tensor& v) {
+  QkvLayout L(c);
+  std::vector<Tensor> pieces;
+  for (int64_t g = 0; g < L.groups; ++g) {
+    pieces.push_back(q.narrow(0, g * L.per_group * L.head_dim, L.per_group * L.head_dim));
+    pieces.push_back(k.narrow(0, g * L.head_dim, L.head_dim));
+    pieces.push_back(v.narrow(0, g * L.head_dim, L.head_dim));
+  }
+  return Tensor::cat(pieces, 0);
+}
+
+std::vector<Tensor> deinterleave_qkv(const ModelConfig& c, const Tensor& param) {
+  QkvLayout L(c);
+  std::vector<Tensor> q, k, v;
+  const int64_t stride = (L.per_group + 2) * L.head_dim;
+  for (int64_t g = 0; g < L.groups; ++g) {
+    q.push_back(param.narrow(0, g * stride, L.per_group * L.head_dim));
+    k.push_back(param.narrow(0, g * stride + L.per_group * L.head_dim, L.head_dim));
+    v.push_back(param.narrow(0, g * stride + (L.per_group + 1) * L.head_dim, L.head_dim));
+  }
+  return {Tensor::cat(q, 0), Tensor::cat(k, 0), Tensor::cat(v, 0)};
+}
+
 }  // namespace
 
 Tensor hf_to_megatron(const HfMapping& m, const ModelConfig& c, const ParamInfo& info, const std::vector<Tensor>& parts,
@@ -77,20 +107,22 @@ Tensor hf_to_megatron(const HfMapping& m, const ModelConfig& c, const ParamInfo&
       return t;
     }
     case HfRule::kQkv: {
-      QkvLayout L(c);
       expect_shape(parts[0], with_rows(info.shape, c.q_rows()), names[0]);
       expect_shape(parts[1], with_rows(info.shape, c.kv_rows()), names[1]);
       expect_shape(parts[2], with_rows(info.shape, c.kv_rows()), names[2]);
-      std::vector<Tensor> pieces;
-      for (int64_t g = 0; g < L.groups; ++g) {
-        pieces.push_back(parts[0].narrow(0, g * L.per_group * L.head_dim, L.per_group * L.head_dim));
-        pieces.push_back(parts[1].narrow(0, g * L.head_dim, L.head_dim));
-        pieces.push_back(parts[2].narrow(0, g * L.head_dim, L.head_dim));
-      }
-      return Tensor::cat(pieces, 0);
+      return interleave_qkv(c, parts[0], parts[1], parts[2]);
     }
     case HfRule::kGated:
       return Tensor::cat(hf_to_megatron_blocks(m, c, info, parts, names), 0);
+    case HfRule::kTransposed:
+      expect_shape(parts[0], conv1d_shape(info.shape), names[0]);
+      return conv1d_to_linear(parts[0]);
+    case HfRule::kQkvFused: {
+      expect_shape(parts[0], conv1d_shape(info.shape), names[0]);
+      const Tensor t = conv1d_to_linear(parts[0]);
+      return interleave_qkv(c, t.narrow(0, 0, c.q_rows()), t.narrow(0, c.q_rows(), c.kv_rows()),
+                            t.narrow(0, c.q_rows() + c.kv_rows(), c.kv_rows()));
+    }
   }
   fail(Status::kInternal, "unknown mapping rule");
 }
@@ -115,21 +147,13 @@ std::vector<Tensor> megatron_to_hf(const HfMapping& m, const ModelConfig& c, con
     case HfRule::kDirect:
       if (is_vocab(info.key.kind) && info.shape[0] != c.vocab_size) return {param.narrow(0, 0, c.vocab_size).contiguous()};
       return {param};
-    case HfRule::kQkv: {
-      QkvLayout L(c);
-      std::vector<Tensor> q, k, v;
-      const int64_t stride = (L.per_group + 2) * L.head_dim;
-      for (int64_t g = 0; g < L.groups; ++g) {
-        q.push_back(param.narrow(0, g * stride, L.per_group * L.head_dim));
-        k.push_back(param.narrow(0, g * stride + L.per_group * L.head_dim, L.head_dim));
-        v.push_back(param.narrow(0, g * stride + (L.per_group + 1) * L.head_dim, L.head_dim));
-      }
-      return {Tensor::cat(q, 0), Tensor::cat(k, 0), Tensor::cat(v, 0)};
-    }
+    case HfRule::kQkv: return deinterleave_qkv(c, param);
     case HfRule::kGated: {
       int64_t half = info.shape[0] / 2;
       return {param.narrow(0, 0, half).contiguous(), param.narrow(0, half, half).contiguous()};
     }
+    case HfRule::kTransposed: return {conv1d_to_linear(param)};  // (a transpose is its own inverse)
+    case HfRule::kQkvFused: return {conv1d_to_linear(Tensor::cat(deinterleave_qkv(c, param), 0))};
   }
   fail(Status::kInternal, "unknown mapping rule");
 }
@@ -146,6 +170,8 @@ std::vector<HfTensorSpec> hf_tensor_specs(const Family& family, const ModelConfi
               {names[2], with_rows(p.shape, c.kv_rows())}};
     case HfRule::kGated:
       return {{names[0], with_rows(p.shape, p.shape[0] / 2)}, {names[1], with_rows(p.shape, p.shape[0] / 2)}};
+    case HfRule::kTransposed:
+    case HfRule::kQkvFused: return {{names[0], conv1d_shape(p.shape)}};
   }
   fail(Status::kInternal, "unknown mapping rule");
 }

@@ -26,19 +26,21 @@ pickle::Node* make_megatron_args(pickle::Document& d, const ModelConfig& c, cons
       {"kv_channels", i(c.kv_channels)},
       {"max_position_embeddings", i(c.max_position_embeddings)},
       {"seq_length", i(c.max_position_embeddings)},
-      {"position_embedding_type", s("rope")},
-      {"use_rotary_position_embeddings", b(true)},
+      {"position_embedding_type", s(c.learned_positions ? "learned_absolute" : "rope")},
+      {"use_rotary_position_embeddings", b(!c.learned_positions)},
       {"rotary_base", i(static_cast<int64_t>(std::llround(c.rotary_base)))},
       {"rotary_percent", f(1.0)},
       {"use_rope_scaling", b(c.rope_scaling.type == "llama3")},
       {"rope_scaling_factor", f(c.rope_scaling.factor.value_or(8.0))},
-      {"normalization", s("RMSNorm")},
+      {"normalization", s(c.layer_norm ? "LayerNorm" : "RMSNorm")},
       {"norm_epsilon", f(c.norm_epsilon)},
-      // GeGLU (Gemma) has no Megatron-LM argument: swiglu is off and the transformer config says the rest
+      // GeGLU (Gemma) has no Megatron-LM argument: swiglu is off and the transformer config says the rest.
+      // A plain MLP's tanh-approximated GELU (GPT-2's gelu_new) is --openai-gelu; the exact one the default.
       {"swiglu", b(c.mlp_activation == "silu")},
+      {"openai_gelu", b(!c.gated_mlp && c.mlp_activation == "gelu_tanh")},
       {"apply_layernorm_1p", b(c.norm_one_centered)},
       {"untie_embeddings_and_output_weights", b(!c.tied_embeddings)},
-      {"add_bias_linear", b(false)},
+      {"add_bias_linear", b(c.linear_bias)},
       {"add_qkv_bias", b(c.qkv_bias)},
       {"qk_layernorm", b(c.qk_layernorm)},
       {"num_experts", c.is_moe() ? i(c.num_experts) : none()},
@@ -129,12 +131,25 @@ ModelConfig model_config_from_args(const pickle::Node* args, const std::string& 
   }
   c.vocab_size = int_attr(args, "vocab_size", int_attr(args, "padded_vocab_size", 0, src), src);
   if (const pickle::Node* dt = attr(args, "params_dtype"); dt && dt->kind == pickle::Kind::kDType) c.dtype = dt->dtype;
-  if (bool_attr(args, "add_bias_linear", false, src))
-    fail(Status::kUnsupported, src, ": Megatron models with add_bias_linear have no Hugging Face family here");
+  // Megatron GPT (GPT-2's layout): LayerNorm, learned positions, biases, a plain GELU MLP
+  const pickle::Node* positions = attr(args, "position_embedding_type");
+  c.learned_positions = positions && positions->kind == pickle::Kind::kString && positions->text == "learned_absolute";
+  const pickle::Node* norm = attr(args, "normalization");
+  c.layer_norm = !norm || (norm->kind == pickle::Kind::kString && norm->text == "LayerNorm");
+  c.linear_bias = bool_attr(args, "add_bias_linear", true, src);
+  c.gated_mlp = bool_attr(args, "swiglu", false, src);
+  if (!c.gated_mlp) c.mlp_activation = bool_attr(args, "openai_gelu", false, src) ? "gelu_tanh" : "gelu";
+  const bool gpt = c.learned_positions && c.layer_norm && c.linear_bias && !c.gated_mlp;
+  if (!gpt && (c.linear_bias || c.layer_norm || c.learned_positions || !c.gated_mlp))
+    fail(Status::kUnsupported, src, ": a Megatron model with ", c.layer_norm ? "LayerNorm" : "RMSNorm", ", ",
+         c.learned_positions ? "learned" : "rotary", " positions, ", c.linear_bias ? "" : "no ", "linear biases and a ",
+         c.gated_mlp ? "gated" : "plain", " MLP has no Hugging Face family here (GPT-2's is LayerNorm, learned, biases, plain)");
+  if (gpt) c.qkv_bias = true;
 
   std::string name = family;
   if (name.empty()) {
-    if (c.is_moe()) name = c.qk_layernorm ? "qwen3_moe" : "mixtral";
+    if (gpt) name = "gpt2";
+    else if (c.is_moe()) name = c.qk_layernorm ? "qwen3_moe" : "mixtral";
     else if (c.qk_layernorm) name = "qwen3";
     else if (c.qkv_bias) name = "qwen2";
     else name = "llama";

@@ -27,6 +27,19 @@ std::string dist_key(ParamKind kind, bool moe, MegatronSpec spec) {
     case ParamKind::kRouter: return "decoder.layers.mlp.router.weight";
     case ParamKind::kExpertFc1: return "decoder.layers.mlp.experts.experts.linear_fc1.weight";
     case ParamKind::kExpertFc2: return "decoder.layers.mlp.experts.experts.linear_fc2.weight";
+    // Gemma-2's norms after each branch, where Megatron-Bridge's Gemma-2 layers keep them (a norm inside the
+    // row-parallel linear that ends the branch)
+    case ParamKind::kPostAttnNorm: return "decoder.layers.self_attention.linear_proj.post_layernorm.weight";
+    case ParamKind::kPostMlpNorm: return "decoder.layers.mlp.linear_fc2.post_layernorm.weight";
+    case ParamKind::kPositionEmbedding: return "embedding.position_embeddings.weight";
+    case ParamKind::kInputNormBias: return "decoder.layers.self_attention.linear_qkv.layer_norm_bias";
+    case ParamKind::kPreMlpNormBias:
+      return moe && spec == MegatronSpec::kTransformerEngine ? "decoder.layers.pre_mlp_layernorm.bias"
+                                                             : "decoder.layers.mlp.linear_fc1.layer_norm_bias";
+    case ParamKind::kFinalNormBias: return "decoder.final_layernorm.bias";
+    case ParamKind::kProjBias: return "decoder.layers.self_attention.linear_proj.bias";
+    case ParamKind::kFc1Bias: return "decoder.layers.mlp.linear_fc1.bias";
+    case ParamKind::kFc2Bias: return "decoder.layers.mlp.linear_fc2.bias";
   }
   fail(Status::kInternal, "unknown parameter kind");
 }
@@ -36,8 +49,10 @@ std::string legacy_key(ParamKind kind, int i, int e, bool moe, MegatronSpec spec
   const std::string layer = "decoder.layers." + std::to_string(i) + ".";
   switch (kind) {
     case ParamKind::kEmbedding:
+    case ParamKind::kPositionEmbedding:
     case ParamKind::kOutput:
-    case ParamKind::kFinalNorm: return dist_key(kind, moe, spec);
+    case ParamKind::kFinalNorm:
+    case ParamKind::kFinalNormBias: return dist_key(kind, moe, spec);
     case ParamKind::kInputNorm:
       return layer + (te ? "self_attention.linear_qkv.layer_norm_weight" : "input_layernorm.weight");
     case ParamKind::kQkv: return layer + "self_attention.linear_qkv.weight";
@@ -56,6 +71,15 @@ std::string legacy_key(ParamKind kind, int i, int e, bool moe, MegatronSpec spec
     case ParamKind::kExpertFc2:
       return te ? layer + "mlp.experts.linear_fc2.weight" + std::to_string(e)
                 : layer + "mlp.experts.local_experts." + std::to_string(e) + ".linear_fc2.weight";
+    case ParamKind::kPostAttnNorm: return layer + "self_attention.linear_proj.post_layernorm.weight";
+    case ParamKind::kPostMlpNorm: return layer + "mlp.linear_fc2.post_layernorm.weight";
+    case ParamKind::kInputNormBias:
+      return layer + (te ? "self_attention.linear_qkv.layer_norm_bias" : "input_layernorm.bias");
+    case ParamKind::kPreMlpNormBias:
+      return layer + (te && !moe ? "mlp.linear_fc1.layer_norm_bias" : "pre_mlp_layernorm.bias");
+    case ParamKind::kProjBias: return layer + "self_attention.linear_proj.bias";
+    case ParamKind::kFc1Bias: return layer + "mlp.linear_fc1.bias";
+    case ParamKind::kFc2Bias: return layer + "mlp.linear_fc2.bias";
   }
   fail(Status::kInternal, "unknown parameter kind");
 }
@@ -126,6 +150,8 @@ std::optional<LegacyName> parse_legacy_key(const std::string& key) {
   if (key == "embedding.word_embeddings.weight") return LegacyName{K::kEmbedding};
   if (key == "output_layer.weight") return LegacyName{K::kOutput};
   if (key == "decoder.final_layernorm.weight") return LegacyName{K::kFinalNorm};
+  if (key == "embedding.position_embeddings.weight") return LegacyName{K::kPositionEmbedding};
+  if (key == "decoder.final_layernorm.bias") return LegacyName{K::kFinalNormBias};
   std::string rest = key;
   int layer = 0;
   if (!take_prefix(rest, "decoder.layers.") || !take_number(rest, layer) || !take_prefix(rest, ".")) return std::nullopt;
@@ -139,10 +165,19 @@ std::optional<LegacyName> parse_legacy_key(const std::string& key) {
   if (rest == "self_attention.k_layernorm.weight") return named(K::kKNorm);
   if (rest == "self_attention.linear_proj.weight") return named(K::kProj);
   if (rest == "pre_mlp_layernorm.weight") return named(K::kPreMlpNorm);
+  if (rest == "input_layernorm.bias") return spelled(K::kInputNormBias, local);
+  if (rest == "self_attention.linear_qkv.layer_norm_bias") return spelled(K::kInputNormBias, te);
+  if (rest == "pre_mlp_layernorm.bias") return named(K::kPreMlpNormBias);
+  if (rest == "mlp.linear_fc1.layer_norm_bias") return spelled(K::kPreMlpNormBias, te);
+  if (rest == "self_attention.linear_proj.bias") return named(K::kProjBias);
+  if (rest == "mlp.linear_fc1.bias") return named(K::kFc1Bias);
+  if (rest == "mlp.linear_fc2.bias") return named(K::kFc2Bias);
   if (rest == "mlp.linear_fc1.layer_norm_weight") return spelled(K::kPreMlpNorm, te);
   if (rest == "mlp.linear_fc1.weight") return named(K::kFc1);
   if (rest == "mlp.linear_fc2.weight") return named(K::kFc2);
   if (rest == "mlp.router.weight") return named(K::kRouter);
+  if (rest == "self_attention.linear_proj.post_layernorm.weight") return named(K::kPostAttnNorm);
+  if (rest == "mlp.linear_fc2.post_layernorm.weight") return named(K::kPostMlpNorm);
   int expert = 0;
   std::string e = rest;
   if (take_prefix(e, "mlp.experts.local_experts.") && take_number(e, expert)) {

@@ -302,9 +302,11 @@ class LegacySource : public ParamSource {
   Found locate(const ParamInfo& p, int t) const {
     int pp = 0, chunk = 0, local_layer = -1, ep = 0, local_expert = -1;
     switch (p.key.kind) {
-      case ParamKind::kEmbedding: break;
+      case ParamKind::kEmbedding:
+      case ParamKind::kPositionEmbedding: break;
       case ParamKind::kOutput:
       case ParamKind::kFinalNorm:
+      case ParamKind::kFinalNormBias:
         pp = layout_.pp - 1;
         chunk = layout_.vpp - 1;
         break;

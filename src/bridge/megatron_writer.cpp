@@ -39,7 +39,7 @@ struct MegatronWriter::Impl {
 
   // Pipeline stage and virtual chunk holding a parameter.
   std::pair<int, int> stage_of(const ParamKey& k) const {
-    if (k.kind == ParamKind::kEmbedding) return {0, 0};
+    if (on_first_stage(k.kind)) return {0, 0};
     if (!is_per_layer(k.kind)) return {L().pp - 1, L().vpp - 1};
     LayerPlace p = place_layer(config, L(), k.layer);
     return {p.pp_rank, p.vpp_chunk};

@@ -1,8 +1,20 @@
 #include "bridge/model_config.h"
 
+#include <cmath>
+
 #include "core/error.h"
 
 namespace mb::bridge {
+
+double ModelConfig::attention_scale() const {
+  return 1.0 / std::sqrt(query_pre_attn_scalar ? *query_pre_attn_scalar : static_cast<double>(kv_channels));
+}
+
+int64_t ModelConfig::attention_window(int64_t layer) const {
+  const bool slides = sliding_window > 0 && layer >= 0 && layer < static_cast<int64_t>(sliding_layers.size()) &&
+                      sliding_layers[static_cast<size_t>(layer)];
+  return slides ? sliding_window : 0;
+}
 
 json::Value megatron_transformer_config(const ModelConfig& c) {
   json::Value v = json::Value::object();
@@ -12,15 +24,16 @@ json::Value megatron_transformer_config(const ModelConfig& c) {
   v.set("num_attention_heads", c.num_attention_heads);
   v.set("num_query_groups", c.num_query_groups);
   v.set("kv_channels", c.kv_channels);
-  v.set("normalization", "RMSNorm");
+  v.set("normalization", c.layer_norm ? "LayerNorm" : "RMSNorm");
   v.set("layernorm_epsilon", c.norm_epsilon);
-  v.set("gated_linear_unit", true);
-  v.set("activation_func", c.mlp_activation == "gelu_tanh" ? "fast_gelu" : "silu");
+  v.set("gated_linear_unit", c.gated_mlp);
+  // Megatron-Core's activation functions: fast_gelu is the tanh approximation, gelu the exact one
+  v.set("activation_func", c.mlp_activation == "gelu_tanh" ? "fast_gelu" : c.mlp_activation);
   v.set("layernorm_zero_centered_gamma", c.norm_one_centered);
-  v.set("add_bias_linear", false);
+  v.set("add_bias_linear", c.linear_bias);
   v.set("add_qkv_bias", c.qkv_bias);
   v.set("qk_layernorm", c.qk_layernorm);
-  v.set("position_embedding_type", "rope");
+  v.set("position_embedding_type", c.learned_positions ? "learned_absolute" : "rope");
   v.set("rotary_base", c.rotary_base);
   v.set("rotary_percent", 1.0);
   // Megatron-Core's GPTModel knows llama3 scaling by factor alone and linear scaling as interpolation; the
@@ -46,6 +59,24 @@ json::Value megatron_transformer_config(const ModelConfig& c) {
     // the residual branches are scaled by scale_depth / sqrt(num_layers) (MiniCPM)
   }
   if (c.dim_model_base) v.set("dim_model_base", *c.dim_model_base);
+  // Gemma-2, with Megatron-Bridge's Gemma2ModelProvider field names where it has them. Megatron-Core's
+  // window_size (left, right) lets a query see left + 1 positions, and window_attn_skip_freq lists which
+  // layers slide (1) in layer order.
+  if (c.sandwich_norms) v.set("post_layernorms", true);
+  if (c.query_pre_attn_scalar) {
+    v.set("query_pre_attn_scalar", *c.query_pre_attn_scalar);
+    v.set("softmax_scale", c.attention_scale());
+  }
+  if (c.attn_logit_softcapping) v.set("attn_logit_softcapping", *c.attn_logit_softcapping);
+  if (c.final_logit_softcapping) v.set("final_logit_softcapping", *c.final_logit_softcapping);
+  if (c.sliding_window > 0) {
+    json::Value window = json::Value::array(), pattern = json::Value::array();
+    window.push(c.sliding_window - 1);
+    window.push(int64_t{0});
+    for (bool s : c.sliding_layers) pattern.push(int64_t{s ? 1 : 0});
+    v.set("window_size", std::move(window));
+    v.set("window_attn_skip_freq", std::move(pattern));
+  }
   if (c.dtype) {
     v.set("params_dtype", dtype_torch_name(*c.dtype));
     v.set("bf16", *c.dtype == DType::BF16);
@@ -69,6 +100,15 @@ void validate(const ModelConfig& c, const std::string& src) {
   need(!c.is_moe() || (c.moe_ffn_hidden_size > 0 && c.moe_router_topk > 0 && c.moe_router_topk <= c.num_experts),
        "mixture-of-experts sizes (experts, top-k, expert intermediate size) are inconsistent");
   need(c.num_layers < (1 << 20) && c.num_experts < (1 << 20), "absurd layer or expert count");
+  need(!c.query_pre_attn_scalar || *c.query_pre_attn_scalar > 0, "query_pre_attn_scalar must be positive");
+  need(!c.attn_logit_softcapping || *c.attn_logit_softcapping > 0, "attn_logit_softcapping must be positive");
+  need(!c.final_logit_softcapping || *c.final_logit_softcapping > 0, "final_logit_softcapping must be positive");
+  need(c.sliding_window >= 0, "sliding_window must not be negative");
+  need(!c.learned_positions || c.max_position_embeddings > 0, "learned position embeddings need max_position_embeddings");
+  need(c.mlp_activation == "silu" || c.mlp_activation == "gelu_tanh" || c.mlp_activation == "gelu",
+       "unknown MLP activation");
+  need(c.sliding_layers.empty() || static_cast<int64_t>(c.sliding_layers.size()) == c.num_layers,
+       "layer_types must name every layer");
 }
 
 }  // namespace mb::bridge

@@ -36,11 +36,28 @@ struct ModelConfig {
   int64_t moe_ffn_hidden_size = 0;
   bool moe_renormalize = true;  // top-k probabilities renormalised (Mixtral; Qwen3-MoE norm_topk_prob)
   // Gemma: RMSNorm weights stored as w and applied as (1 + w) (Megatron-Core's zero-centered gamma), and the
-  // gated MLP's activation ("silu": SwiGLU; "gelu_tanh": GeGLU with the tanh approximation)
+  // MLP's activation ("silu": SwiGLU; "gelu_tanh": GELU with the tanh approximation, GeGLU when gated;
+  // "gelu": the exact GELU)
   bool norm_one_centered = false;
   std::string mlp_activation = "silu";
   // embeddings multiplied by this (MiniCPM's muP scale_emb; Gemma's sqrt(hidden_size))
   std::optional<double> scale_emb;
+  // Gemma-2: "sandwich" norms (each branch's output normalised before the residual add: Hugging Face's
+  // post_attention_layernorm / post_feedforward_layernorm), attention scores scaled by 1/sqrt(query_pre_attn_scalar)
+  // instead of 1/sqrt(head_dim), scores and final logits soft-capped (cap * tanh(x / cap)), and sliding-window
+  // attention on some layers (a position sees itself and the sliding_window - 1 before it)
+  bool sandwich_norms = false;
+  std::optional<double> query_pre_attn_scalar;
+  std::optional<double> attn_logit_softcapping;
+  std::optional<double> final_logit_softcapping;
+  int64_t sliding_window = 0;
+  std::vector<bool> sliding_layers;  // per layer (empty: none slides)
+  // GPT-2 / Megatron GPT: LayerNorm (with a bias) instead of RMSNorm, learned absolute position embeddings
+  // instead of rotary ones, a plain (not gated) MLP, and a bias on every linear layer (add_bias_linear)
+  bool layer_norm = false;
+  bool learned_positions = false;
+  bool gated_mlp = true;
+  bool linear_bias = false;
   // MiniCPM muP scales
   std::optional<double> scale_depth;
   std::optional<double> dim_model_base;
@@ -50,6 +67,10 @@ struct ModelConfig {
   bool is_moe() const { return num_experts > 0; }
   int64_t q_rows() const { return num_attention_heads * kv_channels; }
   int64_t kv_rows() const { return num_query_groups * kv_channels; }
+  // the factor on q . k before the softmax
+  double attention_scale() const;
+  // how many positions (itself included) a query of `layer` sees; 0: all before it
+  int64_t attention_window(int64_t layer) const;
 };
 
 // Megatron-Core TransformerConfig / GPTModel arguments for this model, as a JSON object using Megatron's

@@ -21,23 +21,36 @@ const char* kind_name(ParamKind kind) {
     case ParamKind::kRouter: return "router";
     case ParamKind::kExpertFc1: return "expert_fc1";
     case ParamKind::kExpertFc2: return "expert_fc2";
+    case ParamKind::kPostAttnNorm: return "post_attn_norm";
+    case ParamKind::kPostMlpNorm: return "post_mlp_norm";
+    case ParamKind::kPositionEmbedding: return "position_embedding";
+    case ParamKind::kInputNormBias: return "input_norm_bias";
+    case ParamKind::kPreMlpNormBias: return "pre_mlp_norm_bias";
+    case ParamKind::kFinalNormBias: return "final_norm_bias";
+    case ParamKind::kProjBias: return "proj_bias";
+    case ParamKind::kFc1Bias: return "fc1_bias";
+    case ParamKind::kFc2Bias: return "fc2_bias";
   }
   return "?";
 }
 
 bool is_per_layer(ParamKind kind) {
-  return kind != ParamKind::kEmbedding && kind != ParamKind::kOutput && kind != ParamKind::kFinalNorm;
+  return kind != ParamKind::kEmbedding && kind != ParamKind::kOutput && kind != ParamKind::kFinalNorm &&
+         kind != ParamKind::kPositionEmbedding && kind != ParamKind::kFinalNormBias;
 }
+
+bool on_first_stage(ParamKind kind) { return kind == ParamKind::kEmbedding || kind == ParamKind::kPositionEmbedding; }
 
 bool is_per_expert(ParamKind kind) { return kind == ParamKind::kExpertFc1 || kind == ParamKind::kExpertFc2; }
 
-TpSplit tp_split(ParamKind kind) {
+TpSplit tp_split(ParamKind kind, bool gated_mlp) {
   switch (kind) {
     case ParamKind::kEmbedding:
     case ParamKind::kOutput:
     case ParamKind::kQkv:
     case ParamKind::kQkvBias: return TpSplit::kColumn;
     case ParamKind::kFc1:
+    case ParamKind::kFc1Bias: return gated_mlp ? TpSplit::kGatedColumn : TpSplit::kColumn;
     case ParamKind::kExpertFc1: return TpSplit::kGatedColumn;
     case ParamKind::kProj:
     case ParamKind::kFc2:
@@ -58,11 +71,14 @@ std::vector<ParamInfo> model_params(const ModelConfig& c, int64_t vocab_rows) {
   const int64_t qkv_rows = (c.num_attention_heads + 2 * c.num_query_groups) * d;
   std::vector<ParamInfo> out;
   auto add = [&](ParamKind kind, int layer, int expert, Dims shape) {
-    out.push_back({ParamKey{kind, layer, expert}, shape, tp_split(kind)});
+    out.push_back({ParamKey{kind, layer, expert}, shape, tp_split(kind, c.gated_mlp)});
   };
+  const int64_t fc1_rows = (c.gated_mlp ? 2 : 1) * c.ffn_hidden_size;
   add(ParamKind::kEmbedding, -1, -1, {vocab_rows, H});
+  if (c.learned_positions) add(ParamKind::kPositionEmbedding, -1, -1, {c.max_position_embeddings, H});
   for (int l = 0; l < c.num_layers; ++l) {
     add(ParamKind::kInputNorm, l, -1, {H});
+    if (c.layer_norm) add(ParamKind::kInputNormBias, l, -1, {H});
     add(ParamKind::kQkv, l, -1, {qkv_rows, H});
     if (c.qkv_bias) add(ParamKind::kQkvBias, l, -1, {qkv_rows});
     if (c.qk_layernorm) {
@@ -70,7 +86,10 @@ std::vector<ParamInfo> model_params(const ModelConfig& c, int64_t vocab_rows) {
       add(ParamKind::kKNorm, l, -1, {d});
     }
     add(ParamKind::kProj, l, -1, {H, c.num_attention_heads * d});
+    if (c.linear_bias) add(ParamKind::kProjBias, l, -1, {H});
+    if (c.sandwich_norms) add(ParamKind::kPostAttnNorm, l, -1, {H});
     add(ParamKind::kPreMlpNorm, l, -1, {H});
+    if (c.layer_norm) add(ParamKind::kPreMlpNormBias, l, -1, {H});
     if (c.is_moe()) {
       add(ParamKind::kRouter, l, -1, {c.num_experts, H});
       for (int e = 0; e < c.num_experts; ++e) {
@@ -78,11 +97,15 @@ std::vector<ParamInfo> model_params(const ModelConfig& c, int64_t vocab_rows) {
         add(ParamKind::kExpertFc2, l, e, {H, c.moe_ffn_hidden_size});
       }
     } else {
-      add(ParamKind::kFc1, l, -1, {2 * c.ffn_hidden_size, H});
+      add(ParamKind::kFc1, l, -1, {fc1_rows, H});
+      if (c.linear_bias) add(ParamKind::kFc1Bias, l, -1, {fc1_rows});
       add(ParamKind::kFc2, l, -1, {H, c.ffn_hidden_size});
+      if (c.linear_bias) add(ParamKind::kFc2Bias, l, -1, {H});
     }
+    if (c.sandwich_norms) add(ParamKind::kPostMlpNorm, l, -1, {H});
   }
   add(ParamKind::kFinalNorm, -1, -1, {H});
+  if (c.layer_norm) add(ParamKind::kFinalNormBias, -1, -1, {H});
   if (!c.tied_embeddings) add(ParamKind::kOutput, -1, -1, {vocab_rows, H});
   return out;
 }

@@ -30,6 +30,16 @@ enum class ParamKind {
   kRouter,      // [experts, hidden]
   kExpertFc1,   // [2 * moe_ffn, hidden] per expert
   kExpertFc2,   // [hidden, moe_ffn] per expert
+  kPostAttnNorm,  // [hidden] (Gemma-2: on the attention's output, before the residual add)
+  kPostMlpNorm,   // [hidden] (Gemma-2: on the MLP's output, before the residual add)
+  // GPT-2: learned absolute positions, LayerNorm biases, biases on every linear layer
+  kPositionEmbedding,  // [max_position_embeddings, hidden]
+  kInputNormBias,      // [hidden]
+  kPreMlpNormBias,     // [hidden]
+  kFinalNormBias,      // [hidden]
+  kProjBias,           // [hidden]
+  kFc1Bias,            // [ffn] (a gated MLP's [2 * ffn]: [gate; up])
+  kFc2Bias,            // [hidden]
 };
 
 // How tensor parallelism splits a parameter (Megatron's Column/RowParallelLinear, and the gated MLP
@@ -51,8 +61,9 @@ struct ParamInfo {
 
 const char* kind_name(ParamKind kind);  // "qkv", "expert_fc1", ...
 bool is_per_layer(ParamKind kind);
+bool on_first_stage(ParamKind kind);  // the embeddings (the rest that is not per layer is on the last stage)
 bool is_per_expert(ParamKind kind);
-TpSplit tp_split(ParamKind kind);
+TpSplit tp_split(ParamKind kind, bool gated_mlp = true);
 std::string describe(const ParamKey& key);  // "layer 3 expert 1 expert_fc1"
 
 // Every parameter of the model, in streaming order. `vocab_rows` is the (possibly padded) vocabulary

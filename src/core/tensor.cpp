@@ -165,6 +165,15 @@ Tensor Tensor::select(int dim, int64_t index) const {
   return t;
 }
 
+Tensor Tensor::transpose(int dim0, int dim1) const {
+  if (dim0 < 0 || dim0 >= ndim() || dim1 < 0 || dim1 >= ndim())
+    fail(Status::kInvalidArgument, "transpose: dimensions ", dim0, ", ", dim1, " of a ", ndim(), "-d tensor");
+  Tensor t = *this;
+  std::swap(t.shape_[dim0], t.shape_[dim1]);
+  std::swap(t.strides_[dim0], t.strides_[dim1]);
+  return t;
+}
+
 Tensor Tensor::reshape(const Dims& shape) const {
   int64_t n;
   if (!checked_numel(shape, &n) || n != numel())

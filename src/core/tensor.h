@@ -81,6 +81,7 @@ class Tensor {
   Tensor narrow(int dim, int64_t start, int64_t length) const;
   Tensor select(int dim, int64_t index) const;
   Tensor reshape(const Dims& shape) const;  // view when contiguous, else a contiguous copy
+  Tensor transpose(int dim0, int dim1) const;  // the two dimensions swapped (a strided view)
 
   // Copies.
   Tensor contiguous() const;  // *this when already contiguous on its device

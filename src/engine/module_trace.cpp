@@ -25,25 +25,31 @@ ModuleRecord record(std::string module, std::vector<int64_t> in, std::vector<int
 }  // namespace
 
 ModuleRecord embedding_record(const bridge::ModelConfig& c, int64_t vocab_rows, int64_t T) {
-  return record("embedding", {T}, {T, c.hidden_size}, {{"word_embeddings.weight", {vocab_rows, c.hidden_size}}});
+  std::vector<std::pair<std::string, std::vector<int64_t>>> w = {{"word_embeddings.weight", {vocab_rows, c.hidden_size}}};
+  if (c.learned_positions) w.push_back({"position_embeddings.weight", {c.max_position_embeddings, c.hidden_size}});
+  return record("embedding", {T}, {T, c.hidden_size}, std::move(w));
 }
 
 ModuleRecord layer_record(const bridge::ModelConfig& c, int layer, LayerModule module, int64_t T) {
   const std::string prefix = "decoder.layers." + std::to_string(layer) + ".";
   const int64_t H = c.hidden_size, d = c.kv_channels, heads_d = c.num_attention_heads * d;
   const int64_t qkv_rows = (c.num_attention_heads + 2 * c.num_query_groups) * d;
+  using Weights = std::vector<std::pair<std::string, std::vector<int64_t>>>;
+  auto norm = [&](const char* name) {
+    Weights w = {{"weight", {H}}};
+    if (c.layer_norm) w.push_back({"bias", {H}});
+    return record(prefix + name, {T, H}, {T, H}, std::move(w));
+  };
   switch (module) {
-    case LayerModule::kInputNorm:
-      return record(prefix + "input_layernorm", {T, H}, {T, H}, {{"weight", {H}}});
+    case LayerModule::kInputNorm: return norm("input_layernorm");
     case LayerModule::kSelfAttention: {
-      std::vector<std::pair<std::string, std::vector<int64_t>>> w = {{"linear_qkv.weight", {qkv_rows, H}},
-                                                                     {"linear_proj.weight", {H, heads_d}}};
+      Weights w = {{"linear_qkv.weight", {qkv_rows, H}}, {"linear_proj.weight", {H, heads_d}}};
       if (c.qkv_bias) w.push_back({"linear_qkv.bias", {qkv_rows}});
+      if (c.linear_bias) w.push_back({"linear_proj.bias", {H}});
       if (c.qk_layernorm) w.push_back({"q_layernorm.weight", {d}}), w.push_back({"k_layernorm.weight", {d}});
       return record(prefix + "self_attention", {T, H}, {T, H}, std::move(w));
     }
-    case LayerModule::kPreMlpNorm:
-      return record(prefix + "pre_mlp_layernorm", {T, H}, {T, H}, {{"weight", {H}}});
+    case LayerModule::kPreMlpNorm: return norm("pre_mlp_layernorm");
     case LayerModule::kMlp:
       break;
   }
@@ -52,12 +58,16 @@ ModuleRecord layer_record(const bridge::ModelConfig& c, int layer, LayerModule m
                   {{"router.weight", {c.num_experts, H}},
                    {"experts.linear_fc1.weight", {c.num_experts, 2 * c.moe_ffn_hidden_size, H}},
                    {"experts.linear_fc2.weight", {c.num_experts, H, c.moe_ffn_hidden_size}}});
-  return record(prefix + "mlp", {T, H}, {T, H},
-                {{"linear_fc1.weight", {2 * c.ffn_hidden_size, H}}, {"linear_fc2.weight", {H, c.ffn_hidden_size}}});
+  const int64_t fc1_rows = (c.gated_mlp ? 2 : 1) * c.ffn_hidden_size;
+  Weights w = {{"linear_fc1.weight", {fc1_rows, H}}, {"linear_fc2.weight", {H, c.ffn_hidden_size}}};
+  if (c.linear_bias) w.push_back({"linear_fc1.bias", {fc1_rows}}), w.push_back({"linear_fc2.bias", {H}});
+  return record(prefix + "mlp", {T, H}, {T, H}, std::move(w));
 }
 
 ModuleRecord final_norm_record(const bridge::ModelConfig& c, int64_t T) {
-  return record("decoder.final_layernorm", {T, c.hidden_size}, {T, c.hidden_size}, {{"weight", {c.hidden_size}}});
+  std::vector<std::pair<std::string, std::vector<int64_t>>> w = {{"weight", {c.hidden_size}}};
+  if (c.layer_norm) w.push_back({"bias", {c.hidden_size}});
+  return record("decoder.final_layernorm", {T, c.hidden_size}, {T, c.hidden_size}, std::move(w));
 }
 
 ModuleRecord output_record(const bridge::ModelConfig& c, int64_t vocab_rows, int64_t T) {

@@ -134,10 +134,10 @@ check "generate on cuda" 2 "$MB" generate --hf-model "$BX/hf/llama32" --prompt-i
 check "bad layout" 2 "$MB" import --hf-model "$BX/hf/qwen3" --megatron-path "$T/bad" --tp 3 --no-progress
 contains "bad layout" "$T/err" "tensor parallel 3 must divide"
 test ! -e "$T/bad" || { echo "FAIL: a failed import left $T/bad behind"; fails=$((fails + 1)); }
-mkdir -p "$T/gpt2" && cp "$BX/hf/qwen3/model.safetensors" "$T/gpt2/"
-printf '{"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2"}' > "$T/gpt2/config.json"
-check "unsupported" 2 "$MB" import --hf-model "$T/gpt2" --megatron-path "$T/gpt2_out" --no-progress
-contains "unsupported" "$T/err" "GPT2LMHeadModel' is not supported"
+mkdir -p "$T/t5" && cp "$BX/hf/qwen3/model.safetensors" "$T/t5/"
+printf '{"architectures": ["T5ForConditionalGeneration"], "model_type": "t5"}' > "$T/t5/config.json"
+check "unsupported" 2 "$MB" import --hf-model "$T/t5" --megatron-path "$T/t5_out" --no-progress
+contains "unsupported" "$T/err" "T5ForConditionalGeneration' is not supported"
 mkdir -p "$T/short" && cp "$BX/hf/qwen3/model.safetensors" "$T/short/"
 sed 's/"num_hidden_layers": 4/"num_hidden_layers": 5/' "$BX/hf/qwen3/config.json" > "$T/short/config.json"
 check "missing tensor" 2 "$MB" import --hf-model "$T/short" --megatron-path "$T/short_out" --no-progress

@@ -55,7 +55,7 @@ void expect_transformers_tokens(engine::Model& model, const mbtest::GreedyRefere
 
 TEST(CudaEngine, TransformersTokensFromEveryFamilyHuggingFaceFolder) {
   const auto refs = mbtest::greedy_references();
-  ASSERT_EQ(refs.size(), 10u);
+  ASSERT_EQ(refs.size(), 12u);
   for (const auto& ref : refs) {
     engine::CudaModel model(*bridge::open_hf_source(ref.hf_dir), 0);
     expect_transformers_tokens(model, ref, ref.family + " (Hugging Face)");
@@ -151,7 +151,7 @@ TEST(CudaEngine, SamplingFromTheTopTokenIsGreedy) {
 // compare --debug-hooks on the GPU: the same modules, in the same order and with the same shapes and weights,
 // as the CPU reference, and output statistics within bf16 tolerance of its float32 ones.
 TEST(CudaEngine, ModuleTraceMatchesTheCpuReference) {
-  for (const char* name : {"llama31", "qwen2", "qwen3", "minicpm", "mixtral"}) {
+  for (const char* name : {"llama31", "qwen2", "qwen3", "minicpm", "mixtral", "gemma2", "gpt2"}) {
     auto source = bridge::open_hf_source(mbtest::fixture("bridge/hf/") + name);
     engine::CpuModel cpu(*source);
     engine::CudaModel gpu(*source, 0);

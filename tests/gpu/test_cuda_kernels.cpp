@@ -35,30 +35,44 @@ std::vector<float> random_f32(size_t n, std::mt19937& rng, float scale = 1.f) {
 
 float f(bf16 x) { return __bfloat162float(x); }
 
-// Softmax attention of one query over keys 0..last of one (sequence, group) in the cache, in double.
+struct AttentionShape {
+  int heads, groups, d;
+  // Gemma-2's score rules: scale (0: 1 / sqrt(d)), soft cap (0: none), sliding window (0: none)
+  float scale = 0.f, softcap = 0.f;
+  int window = 0;
+  mb::kernels::QkvShape qkv_shape() const {
+    mb::kernels::QkvShape q{heads, groups, d};
+    q.scale = scale, q.softcap = softcap, q.window = window;
+    return q;
+  }
+};
+
+// Softmax attention of one query at position `last` over the keys it sees (0..last, or the window's) of one
+// (sequence, group) in the cache, in double.
 std::vector<double> attend(const bf16* q, const std::vector<bf16>& k, const std::vector<bf16>& v, int64_t b, int g,
-                           int64_t last, int groups, int d, int64_t cache_len) {
-  std::vector<double> scores(static_cast<size_t>(last + 1));
-  for (int64_t s = 0; s <= last; ++s) {
+                           int64_t last, const AttentionShape& shape, int64_t cache_len) {
+  const int groups = shape.groups, d = shape.d;
+  const int64_t first = shape.window > 0 ? std::max<int64_t>(0, last - shape.window + 1) : 0;
+  const double scale = shape.scale > 0 ? shape.scale : 1.0 / std::sqrt(double(d));
+  std::vector<double> scores(static_cast<size_t>(last + 1 - first));
+  for (int64_t s = first; s <= last; ++s) {
     const size_t at = static_cast<size_t>(((b * cache_len + s) * groups + g) * d);
     double dot = 0;
     for (int i = 0; i < d; ++i) dot += double(f(q[i])) * f(k[at + i]);
-    scores[static_cast<size_t>(s)] = dot / std::sqrt(double(d));
+    dot *= scale;
+    if (shape.softcap > 0) dot = shape.softcap * std::tanh(dot / shape.softcap);
+    scores[static_cast<size_t>(s - first)] = dot;
   }
   const double m = *std::max_element(scores.begin(), scores.end());
   double sum = 0;
   for (double& s : scores) sum += (s = std::exp(s - m));
   std::vector<double> out(static_cast<size_t>(d), 0.0);
-  for (int64_t s = 0; s <= last; ++s) {
+  for (int64_t s = first; s <= last; ++s) {
     const size_t at = static_cast<size_t>(((b * cache_len + s) * groups + g) * d);
-    for (int i = 0; i < d; ++i) out[static_cast<size_t>(i)] += scores[static_cast<size_t>(s)] / sum * f(v[at + i]);
+    for (int i = 0; i < d; ++i) out[static_cast<size_t>(i)] += scores[static_cast<size_t>(s - first)] / sum * f(v[at + i]);
   }
   return out;
 }
-
-struct AttentionShape {
-  int heads, groups, d;
-};
 
 std::vector<float> inverse_frequencies(int d) {
   std::vector<float> inv(static_cast<size_t>(d / 2));
@@ -82,7 +96,7 @@ double decode_attention_error(AttentionShape s, const std::vector<int32_t>& posi
   auto cache_v = random_bf16(cache_k.size(), rng);
   DeviceVector<float> dqkv(qkv), dbias(bias), dqn(qn), dkn(kn), dinv(inv);
   DeviceVector<int32_t> dpos(positions);
-  const mb::kernels::QkvShape shape{s.heads, s.groups, s.d};
+  const mb::kernels::QkvShape shape = s.qkv_shape();
   const float* q_norm = qk_norm ? dqn.get() : nullptr;
   const float* k_norm = qk_norm ? dkn.get() : nullptr;
   // the reference: rope_qkv's rotated q and cache, then attend()
@@ -105,7 +119,7 @@ double decode_attention_error(AttentionShape s, const std::vector<int32_t>& posi
     for (int b = 0; b < B; ++b)
       for (int h = 0; h < s.heads; ++h) {
         const size_t at = static_cast<size_t>((b * s.heads + h) * s.d);
-        auto want = attend(&q[at], want_k, want_v, b, h / (s.heads / s.groups), positions[b], s.groups, s.d, cache_len);
+        auto want = attend(&q[at], want_k, want_v, b, h / (s.heads / s.groups), positions[b], s, cache_len);
         for (int i = 0; i < s.d; ++i) max_diff = std::max(max_diff, std::fabs(f(got[at + i]) - want[i]));
       }
   }
@@ -125,7 +139,11 @@ double decode_attention_error(AttentionShape s, const std::vector<int32_t>& posi
 
 TEST(CudaKernels, AttentionPrefillMatchesSoftmaxAttention) {
   std::mt19937 rng(1);
-  for (AttentionShape s : {AttentionShape{8, 2, 128}, AttentionShape{4, 4, 64}, AttentionShape{6, 3, 4}}) {
+  // the plain shapes, then Gemma-2's rules (scale, soft cap, a window smaller than the prompts) on the
+  // tensor-core kernel (d 64, 128) and the CUDA-core one (d 4)
+  for (AttentionShape s : {AttentionShape{8, 2, 128}, AttentionShape{4, 4, 64}, AttentionShape{6, 3, 4},
+                           AttentionShape{8, 2, 128, 0.1f, 5.f, 40}, AttentionShape{4, 4, 64, 0.2f, 3.f, 100},
+                           AttentionShape{6, 3, 4, 0.5f, 2.f, 9}}) {
     const std::vector<int32_t> lengths = {37, 300, 1};
     const int B = 3;
     const int64_t cache_len = 310;
@@ -139,17 +157,17 @@ TEST(CudaKernels, AttentionPrefillMatchesSoftmaxAttention) {
     plan.insert(plan.end(), lengths.begin(), lengths.end());
     DeviceVector<int32_t> dplan(plan);
     mb::kernels::attention_prefill(dq.get(), dk.get(), dv.get(), dplan.get(), dplan.get() + B, B, 300,
-                                   {s.heads, s.groups, s.d}, cache_len, out.get(), nullptr);
+                                   s.qkv_shape(), cache_len, out.get(), nullptr);
     const auto got = out.host();
     double max_diff = 0;
     for (int b = 0; b < B; ++b)
       for (int r = 0; r < lengths[b]; ++r)
         for (int h = 0; h < s.heads; ++h) {
           const size_t at = static_cast<size_t>(((offsets[b] + r) * s.heads + h) * s.d);
-          auto want = attend(&q[at], k, v, b, h / (s.heads / s.groups), r, s.groups, s.d, cache_len);
+          auto want = attend(&q[at], k, v, b, h / (s.heads / s.groups), r, s, cache_len);
           for (int i = 0; i < s.d; ++i) max_diff = std::max(max_diff, std::fabs(f(got[at + i]) - want[i]));
         }
-    EXPECT_LT(max_diff, 1e-2) << "heads " << s.heads << " groups " << s.groups << " d " << s.d;
+    EXPECT_LT(max_diff, 1e-2) << "heads " << s.heads << " groups " << s.groups << " d " << s.d << " window " << s.window;
   }
 }
 
@@ -163,6 +181,18 @@ TEST(CudaKernels, AttentionDecodeMatchesSoftmaxAttentionAcrossSplits) {
     for (bool qk_norm : {false, true})
       EXPECT_LT(decode_attention_error(s, {0, 63, 64, 1099}, cache_len, splits, qk_norm, rng), 1e-2)
           << "heads " << s.heads << " groups " << s.groups << " d " << s.d << " q/k norms " << qk_norm;
+}
+
+TEST(CudaKernels, AttentionDecodeWithGemma2ScoreRules) {
+  std::mt19937 rng(22);
+  const int64_t cache_len = 1100;
+  const int splits = mb::kernels::attention_decode_splits(cache_len);
+  // windows within one split, across a split boundary, and over many splits (some splits see nothing)
+  for (int window : {8, 100, 700})
+    EXPECT_LT(decode_attention_error(AttentionShape{8, 2, 64, 0.25f, 5.f, window}, {0, 63, 64, 1099}, cache_len, splits,
+                                     false, rng), 1e-2)
+        << "window " << window;
+  EXPECT_LT(decode_attention_error(AttentionShape{4, 2, 8, 0.25f, 5.f, 8}, {3, 49}, 50, 1, false, rng), 1e-2);
 }
 
 TEST(CudaKernels, AttentionDecodeInOneSplit) {
@@ -300,6 +330,55 @@ TEST(CudaKernels, AddRmsNormMatchesTheFormula) {
       }
     }
   }
+}
+
+TEST(CudaKernels, AddRmsNormedAndSoftCapMatchTheFormulas) {
+  std::mt19937 rng(33);
+  for (int64_t n : {32, 2048, 4000}) {
+    const int64_t rows = 3;
+    auto x = random_f32(static_cast<size_t>(rows * n), rng), delta = random_f32(x.size(), rng, 3.f);
+    auto w = random_f32(static_cast<size_t>(n), rng);
+    DeviceVector<float> dx(x), dd(delta), dw(w);
+    mb::kernels::add_rms_normed(dx.get(), dd.get(), dw.get(), rows, n, 1e-6f, 0.5f, nullptr);
+    const auto gx = dx.host();
+    for (int64_t r = 0; r < rows; ++r) {
+      double sum = 0;
+      for (int64_t i = 0; i < n; ++i) sum += double(delta[r * n + i]) * delta[r * n + i];
+      const double inv = 1 / std::sqrt(sum / n + 1e-6);
+      for (int64_t i = 0; i < n; ++i) {
+        const double want = x[r * n + i] + 0.5 * w[i] * delta[r * n + i] * inv;
+        ASSERT_NEAR(gx[r * n + i], want, 1e-5 * std::fabs(want) + 1e-5) << "n " << n << " row " << r << " i " << i;
+      }
+    }
+  }
+  auto logits = random_f32(100000, rng, 20.f);
+  DeviceVector<float> dl(logits);
+  mb::kernels::soft_cap(dl.get(), static_cast<int64_t>(logits.size()), 30.f, nullptr);
+  const auto capped = dl.host();
+  for (size_t i = 0; i < logits.size(); ++i)
+    ASSERT_NEAR(capped[i], 30.0 * std::tanh(logits[i] / 30.0), 1e-5) << i;
+}
+
+TEST(CudaKernels, RopeQkvWithoutRotaryFrequenciesOnlyAddsTheBias) {  // GPT-2: positions are in the embeddings
+  std::mt19937 rng(14);
+  const int heads = 2, groups = 2, d = 8;
+  const int64_t rows = 2, cache_len = 4, width = (heads + 2 * groups) * d;
+  const std::vector<int32_t> seq = {0, 0}, pos = {0, 3};
+  auto qkv = random_f32(static_cast<size_t>(rows * width), rng), bias = random_f32(static_cast<size_t>(width), rng);
+  DeviceVector<float> dqkv(qkv), dbias(bias);
+  DeviceVector<int32_t> dseq(seq), dpos(pos);
+  const size_t cache_n = static_cast<size_t>(cache_len * groups * d);
+  DeviceVector<bf16> q(static_cast<size_t>(rows * heads * d)), kc(cache_n), vc(cache_n);
+  mb::kernels::rope_qkv(dqkv.get(), rows, {heads, groups, d}, dbias.get(), nullptr, nullptr, 1e-6f, nullptr, dseq.get(),
+                        dpos.get(), q.get(), kc.get(), vc.get(), cache_len, nullptr);
+  const auto gq = q.host(), gk = kc.host();
+  for (int64_t r = 0; r < rows; ++r)
+    for (int g = 0; g < groups; ++g)
+      for (int i = 0; i < d; ++i) {
+        const int64_t q_at = r * width + g * 3 * d + i, k_at = q_at + d;
+        EXPECT_NEAR(f(gq[static_cast<size_t>((r * heads + g) * d + i)]), qkv[q_at] + bias[q_at - r * width], 1e-2);
+        EXPECT_NEAR(f(gk[static_cast<size_t>((pos[r] * groups + g) * d + i)]), qkv[k_at] + bias[k_at - r * width], 1e-2);
+      }
 }
 
 TEST(CudaKernels, RopeQkvRotatesNormalisesAndFillsTheCache) {
@@ -478,6 +557,63 @@ TEST(CudaKernels, EmbeddingGatherAndSwiglu) {
       const double g = gu[r * 2 * F + i], u = gu[r * 2 * F + F + i], want = g / (1 + std::exp(-g)) * u;
       ASSERT_NEAR(f(ga[r * F + i]), want, 1e-2 * std::fabs(want) + 1e-6);
     }
+}
+
+TEST(CudaKernels, Gpt2PiecesPositionsBiasesPlainGeluLayerNorm) {
+  std::mt19937 rng(17);
+  const int64_t V = 50, H = 96, P = 40, F = 200;
+  auto table = random_bf16(static_cast<size_t>(V * H), rng), positions = random_bf16(static_cast<size_t>(P * H), rng);
+  const std::vector<int32_t> ids = {3, 49, 0}, pos = {0, 39, 7};
+  DeviceVector<bf16> dt(table), dp(positions);
+  DeviceVector<int32_t> di(ids), dpos(pos);
+  DeviceVector<float> emb(ids.size() * H);
+  mb::kernels::embedding(di.get(), 3, dt.get(), H, 1.f, emb.get(), nullptr, dp.get(), dpos.get());
+  const auto ge = emb.host();
+  for (size_t r = 0; r < ids.size(); ++r)
+    for (int64_t i = 0; i < H; ++i)
+      ASSERT_EQ(ge[r * H + i], f(table[ids[r] * H + i]) + f(positions[pos[r] * H + i])) << r << " " << i;
+
+  auto y = random_f32(static_cast<size_t>(3 * F), rng), bias = random_f32(static_cast<size_t>(F), rng);
+  DeviceVector<float> dy(y), db(bias);
+  mb::kernels::add_bias(dy.get(), 3, F, db.get(), nullptr);
+  const auto gy = dy.host();
+  for (int64_t e = 0; e < 3 * F; ++e) ASSERT_EQ(gy[e], y[e] + bias[e % F]) << e;
+
+  // a plain MLP's activation: rows F wide, no up half; the exact and the tanh GELU
+  for (auto act : {mb::kernels::GateActivation::kGelu, mb::kernels::GateActivation::kGeluTanh}) {
+    DeviceVector<bf16> out(static_cast<size_t>(3 * F));
+    mb::kernels::swiglu(dy.get(), 3, F, out.get(), nullptr, act, false);
+    const auto go = out.host();
+    for (int64_t e = 0; e < 3 * F; ++e) {
+      const double g = gy[e];
+      const double want = act == mb::kernels::GateActivation::kGelu
+                              ? 0.5 * g * (1 + std::erf(g / std::sqrt(2.0)))
+                              : 0.5 * g * (1 + std::tanh(std::sqrt(2 / M_PI) * (g + 0.044715 * g * g * g)));
+      ASSERT_NEAR(f(go[e]), want, 1e-2 * std::fabs(want) + 1e-6) << e;
+    }
+  }
+
+  // LayerNorm: the residual add, then (x - mean) / sqrt(var + eps) * w + b, times the output scale
+  for (int64_t n : {32, 2048, 3000}) {
+    auto x = random_f32(static_cast<size_t>(2 * n), rng, 2.f), delta = random_f32(x.size(), rng);
+    auto w = random_f32(static_cast<size_t>(n), rng), b = random_f32(static_cast<size_t>(n), rng);
+    for (float& v : x) v += 3.f;  // a mean far from zero, which RMSNorm would not remove
+    DeviceVector<float> dx(x), dd(delta), dw(w), dbias(b);
+    DeviceVector<bf16> out(x.size());
+    mb::kernels::add_rms_norm(dx.get(), dd.get(), 1.f, dw.get(), 2, n, 1e-5f, 0.5f, out.get(), nullptr, dbias.get());
+    const auto go = out.host();
+    for (int64_t r = 0; r < 2; ++r) {
+      double mean = 0, var = 0;
+      for (int64_t i = 0; i < n; ++i) mean += x[r * n + i] + delta[r * n + i];
+      mean /= n;
+      for (int64_t i = 0; i < n; ++i) var += std::pow(x[r * n + i] + delta[r * n + i] - mean, 2);
+      const double inv = 1 / std::sqrt(var / n + 1e-5);
+      for (int64_t i = 0; i < n; ++i) {
+        const double want = (w[i] * (x[r * n + i] + delta[r * n + i] - mean) * inv + b[i]) * 0.5;
+        ASSERT_NEAR(f(go[r * n + i]), want, 1e-2 * std::fabs(want) + 1e-3) << "n " << n << " row " << r << " i " << i;
+      }
+    }
+  }
 }
 
 TEST(CudaKernels, AdvancePositionsAndTakeTheArgmaxKeys) {

@@ -22,7 +22,7 @@ struct FixtureFamily {
 const FixtureFamily kFixtures[] = {
     {"llama2", "llama"},   {"llama31", "llama"}, {"llama32", "llama"},     {"mistral", "mistral"}, {"mixtral", "mixtral"},
     {"qwen2", "qwen2"},    {"qwen3", "qwen3"},   {"qwen3_moe", "qwen3_moe"}, {"minicpm", "minicpm"},
-    {"gemma", "gemma"},
+    {"gemma", "gemma"},    {"gemma2", "gemma2"}, {"gpt2", "gpt2"},
 };
 
 std::string config_path(const char* dir) { return mbtest::fixture(std::string("bridge/hf/") + dir + "/config.json"); }
@@ -53,6 +53,7 @@ TEST(BridgeConfig, EveryFixtureIsDetectedAsItsFamily) {
 TEST(BridgeConfig, SharedFieldsFollowConfigJson) {
   for (const FixtureFamily& f : kFixtures) {
     SCOPED_TRACE(f.dir);
+    if (std::string(f.family) == "gpt2") continue;  // GPT-2's config.json has fields of its own (Gpt2Fields)
     json::Value hf = json::parse_file(config_path(f.dir));
     json::Value tc = transformer_config_of(f.dir);
     EXPECT_EQ(tc.find("num_layers")->as_int(), hf.find("num_hidden_layers")->as_int());
@@ -98,6 +99,79 @@ TEST(BridgeConfig, FamilySpecificFields) {
   EXPECT_EQ(minicpm.find("scale_depth")->as_number(), 1.4);
   EXPECT_EQ(minicpm.find("dim_model_base")->as_number(), 8.0);
   EXPECT_EQ(transformer_config_of("llama2").find("scale_emb"), nullptr);
+
+  // Gemma-2 (config.json: query_pre_attn_scalar 16, soft caps 5 and 3, sliding window 8 on layers 0 and 2)
+  json::Value gemma2 = transformer_config_of("gemma2");
+  EXPECT_EQ(gemma2.find("query_pre_attn_scalar")->as_number(), 16.0);
+  EXPECT_EQ(gemma2.find("softmax_scale")->as_number(), 0.25);
+  EXPECT_EQ(gemma2.find("attn_logit_softcapping")->as_number(), 5.0);
+  EXPECT_EQ(gemma2.find("final_logit_softcapping")->as_number(), 3.0);
+  EXPECT_TRUE(gemma2.find("post_layernorms")->as_bool());
+  EXPECT_TRUE(gemma2.find("layernorm_zero_centered_gamma")->as_bool());
+  EXPECT_EQ(gemma2.find("activation_func")->as_string(), "fast_gelu");
+  // Megatron-Core's window (7, 0) is the query and the 7 positions before it: transformers' window of 8
+  EXPECT_EQ(gemma2.find("window_size")->items()[0].as_int(), 7);
+  EXPECT_EQ(gemma2.find("window_size")->items()[1].as_int(), 0);
+  std::vector<int64_t> pattern;
+  for (const json::Value& v : gemma2.find("window_attn_skip_freq")->items()) pattern.push_back(v.as_int());
+  EXPECT_EQ(pattern, (std::vector<int64_t>{1, 0, 1, 0}));
+  EXPECT_EQ(transformer_config_of("gemma").find("window_size"), nullptr);
+}
+
+TEST(BridgeConfig, Gpt2Fields) {
+  // config.json: n_embd 32, n_layer 4, n_head 4, n_positions 128, n_inner null, gelu_new, eps 1e-5
+  const ModelConfig c = model_config_from_hf(load_hf_config(config_path("gpt2")));
+  EXPECT_EQ(c.hidden_size, 32);
+  EXPECT_EQ(c.num_layers, 4);
+  EXPECT_EQ(c.num_query_groups, 4);
+  EXPECT_EQ(c.kv_channels, 8);
+  EXPECT_EQ(c.ffn_hidden_size, 128);  // n_inner null: 4 * n_embd
+  EXPECT_EQ(c.max_position_embeddings, 128);
+  EXPECT_TRUE(c.tied_embeddings && c.layer_norm && c.learned_positions && c.linear_bias && c.qkv_bias);
+  EXPECT_FALSE(c.gated_mlp);
+  EXPECT_EQ(c.mlp_activation, "gelu_tanh");
+  json::Value tc = transformer_config_of("gpt2");
+  EXPECT_EQ(tc.find("normalization")->as_string(), "LayerNorm");
+  EXPECT_EQ(tc.find("position_embedding_type")->as_string(), "learned_absolute");
+  EXPECT_TRUE(tc.find("add_bias_linear")->as_bool());
+  EXPECT_FALSE(tc.find("gated_linear_unit")->as_bool());
+  EXPECT_EQ(tc.find("layernorm_epsilon")->as_number(), 1e-5);
+  // and back: the written config.json reads as the same model
+  const ModelConfig back = model_config_from_hf(parse_hf_config(find_family("gpt2")->hf_config_for(c), "written"));
+  EXPECT_EQ(back.hidden_size, c.hidden_size);
+  EXPECT_EQ(back.ffn_hidden_size, c.ffn_hidden_size);
+  EXPECT_EQ(back.max_position_embeddings, c.max_position_embeddings);
+  EXPECT_EQ(back.mlp_activation, c.mlp_activation);
+  EXPECT_EQ(back.norm_epsilon, c.norm_epsilon);
+}
+
+TEST(BridgeConfig, Gemma2ConfigJsonRoundTrips) {
+  const ModelConfig c = model_config_from_hf(load_hf_config(config_path("gemma2")));
+  EXPECT_EQ(c.attention_window(0), 8);
+  EXPECT_EQ(c.attention_window(1), 0);
+  EXPECT_EQ(c.attention_scale(), 0.25);
+  const Family* f = find_family("gemma2");
+  ASSERT_NE(f, nullptr);
+  const json::Value written = f->hf_config_for(c);
+  const ModelConfig back = model_config_from_hf(parse_hf_config(written, "written config.json"));
+  EXPECT_EQ(back.family, "gemma2");
+  EXPECT_EQ(back.query_pre_attn_scalar, c.query_pre_attn_scalar);
+  EXPECT_EQ(back.attn_logit_softcapping, c.attn_logit_softcapping);
+  EXPECT_EQ(back.final_logit_softcapping, c.final_logit_softcapping);
+  EXPECT_EQ(back.sliding_window, c.sliding_window);
+  EXPECT_EQ(back.sliding_layers, c.sliding_layers);
+  EXPECT_TRUE(back.sandwich_norms && back.norm_one_centered);
+  EXPECT_EQ(back.mlp_activation, "gelu_tanh");
+
+  // without layer_types, transformers' default: every other layer slides, from the first; null caps are none
+  HfConfig h = config_from_text(R"({"architectures": ["Gemma2ForCausalLM"], "hidden_size": 8, "num_hidden_layers": 3,
+      "num_attention_heads": 2, "intermediate_size": 16, "vocab_size": 10, "sliding_window": 4,
+      "attn_logit_softcapping": null, "final_logit_softcapping": null})");
+  const ModelConfig d = model_config_from_hf(h);
+  EXPECT_EQ(d.sliding_layers, (std::vector<bool>{true, false, true}));
+  EXPECT_FALSE(d.attn_logit_softcapping.has_value());
+  EXPECT_FALSE(d.final_logit_softcapping.has_value());
+  EXPECT_EQ(d.attention_scale(), 0.5);  // query_pre_attn_scalar defaults to head_dim (4)
 }
 
 TEST(BridgeConfig, ModelTypeIsTheFallbackWhenArchitecturesIsMissing) {
@@ -109,9 +183,9 @@ TEST(BridgeConfig, ModelTypeIsTheFallbackWhenArchitecturesIsMissing) {
 }
 
 TEST(BridgeConfig, UnsupportedModelsSayWhy) {
-  Detection d = detect_family(config_from_text(R"({"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2"})"));
+  Detection d = detect_family(config_from_text(R"({"architectures": ["T5ForConditionalGeneration"], "model_type": "t5"})"));
   EXPECT_EQ(d.family, nullptr);
-  EXPECT_NE(d.reason.find("GPT2LMHeadModel"), std::string::npos) << d.reason;
+  EXPECT_NE(d.reason.find("T5ForConditionalGeneration"), std::string::npos) << d.reason;
   EXPECT_NE(d.reason.find("MiniCPMForCausalLM"), std::string::npos) << d.reason;  // lists what is supported
 
   auto refused = [](const std::string& text, const std::string& needle) {
@@ -132,6 +206,19 @@ TEST(BridgeConfig, UnsupportedModelsSayWhy) {
   refused(R"({"architectures": ["LlamaForCausalLM"], "hidden_size": 8, "num_hidden_layers": 1,
       "num_attention_heads": 3, "num_key_value_heads": 2, "intermediate_size": 16, "vocab_size": 10})",
           "num_key_value_heads");
+  const std::string gemma2 = R"("architectures": ["Gemma2ForCausalLM"], "hidden_size": 8, "num_hidden_layers": 2,
+      "num_attention_heads": 2, "intermediate_size": 16, "vocab_size": 10, "sliding_window": 4)";
+  refused("{" + gemma2 + R"(, "layer_types": ["sliding_attention", "chunked_attention"]})", "layer_types[1]");
+  refused("{" + gemma2 + R"(, "layer_types": ["sliding_attention"]})", "layer_types");
+  refused("{" + gemma2 + R"(, "attn_logit_softcapping": -1})", "attn_logit_softcapping");
+  const std::string gpt2 = R"("architectures": ["GPT2LMHeadModel"], "n_embd": 8, "n_layer": 1, "n_head": 2,
+      "n_positions": 16, "vocab_size": 10)";
+  refused("{" + gpt2 + R"(, "scale_attn_by_inverse_layer_idx": true})", "scale_attn_by_inverse_layer_idx");
+  refused("{" + gpt2 + R"(, "activation_function": "relu"})", "activation_function");
+  refused(R"({"architectures": ["GPT2LMHeadModel"], "n_embd": 8, "n_layer": 1, "n_head": 3, "n_positions": 16,
+      "vocab_size": 10})", "n_head");
+  refused(R"({"architectures": ["GPT2LMHeadModel"], "n_layer": 1, "n_head": 2, "n_positions": 16, "vocab_size": 10})",
+          "n_embd");
 }
 
 TEST(BridgeConfig, FamiliesHaveUniqueNamesAndArchitectures) {
@@ -145,5 +232,5 @@ TEST(BridgeConfig, FamiliesHaveUniqueNamesAndArchitectures) {
     for (const std::string& a : f->architectures) EXPECT_TRUE(architectures.insert(a).second) << a;
     EXPECT_EQ(find_family(f->name), f);
   }
-  EXPECT_EQ(names.size(), 8u);
+  EXPECT_EQ(names.size(), 10u);
 }

@@ -32,13 +32,35 @@ void rms_norm(const float* x, const float* weight, int64_t n, double eps, float*
   for (int64_t k = 0; k < n; ++k) out[k] = weight[k] * (x[k] * scale);
 }
 
+// LayerNorm (GPT-2): (x - mean) / sqrt(var + eps) * weight + bias
+void layer_norm(const float* x, const float* weight, const float* bias, int64_t n, double eps, float* out) {
+  double sum = 0, squares = 0;
+  for (int64_t k = 0; k < n; ++k) sum += x[k];
+  const double mean = sum / double(n);
+  for (int64_t k = 0; k < n; ++k) squares += (x[k] - mean) * (x[k] - mean);
+  const double inv = 1.0 / std::sqrt(squares / double(n) + eps);
+  for (int64_t k = 0; k < n; ++k) out[k] = static_cast<float>((x[k] - mean) * inv) * weight[k] + bias[k];
+}
+
 float silu(float v) { return v / (1.0f + std::exp(-v)); }
+
+// the exact GELU (transformers' "gelu")
+float gelu(float v) { return 0.5f * v * (1.0f + std::erf(v * 0.7071067811865476f)); }
 
 // GELU with the tanh approximation (transformers' gelu_pytorch_tanh), Gemma's GeGLU activation
 float gelu_tanh(float v) {
   const float k = 0.7978845608028654f;  // sqrt(2 / pi)
   return 0.5f * v * (1.0f + std::tanh(k * (v + 0.044715f * v * v * v)));
 }
+
+float activation(const std::string& name, float v) {
+  if (name == "gelu_tanh") return gelu_tanh(v);
+  if (name == "gelu") return gelu(v);
+  return silu(v);
+}
+
+// Gemma-2's soft cap: cap * tanh(v / cap), near v for small v and never past +-cap
+double soft_cap(double v, double cap) { return cap * std::tanh(v / cap); }
 
 // Rotary embedding of one head (rotate-half convention: pairs (i, i + d/2)).
 void rotate(float* head, int64_t d, const std::vector<float>& inv_freq, int64_t position) {
@@ -62,7 +84,7 @@ void softmax(std::vector<double>* v) {
 }  // namespace
 
 CpuModel::CpuModel(const bridge::ParamSource& source) : config_(source.config()), vocab_rows_(source.vocab_rows()) {
-  inv_freq_ = rotary_inverse_frequencies(config_, source.path());
+  if (!config_.learned_positions) inv_freq_ = rotary_inverse_frequencies(config_, source.path());
   for (const bridge::ParamInfo& p : source.params()) {
     Tensor t = source.read(p).contiguous().to(DType::F32);
     const float* f = t.data_as<float>();
@@ -70,10 +92,26 @@ CpuModel::CpuModel(const bridge::ParamSource& source) : config_(source.config())
     v.assign(f, f + t.numel());
     const bool norm = p.key.kind == ParamKind::kInputNorm || p.key.kind == ParamKind::kPreMlpNorm ||
                       p.key.kind == ParamKind::kFinalNorm || p.key.kind == ParamKind::kQNorm ||
-                      p.key.kind == ParamKind::kKNorm;
+                      p.key.kind == ParamKind::kKNorm || p.key.kind == ParamKind::kPostAttnNorm ||
+                      p.key.kind == ParamKind::kPostMlpNorm;
     if (norm && config_.norm_one_centered)  // Gemma: the stored w is applied as 1 + w
       for (float& x : v) x += 1.0f;
   }
+}
+
+void CpuModel::norm(const float* x, ParamKind weight, ParamKind bias, int layer, float* out) const {
+  const bridge::ModelConfig& c = config_;
+  const float* w = param(static_cast<int>(weight), layer).data();
+  if (c.layer_norm)
+    layer_norm(x, w, param(static_cast<int>(bias), layer).data(), c.hidden_size, c.norm_epsilon, out);
+  else
+    rms_norm(x, w, c.hidden_size, c.norm_epsilon, out);
+}
+
+void CpuModel::add_bias(ParamKind kind, int layer, int64_t n, float* y) const {
+  if (!config_.linear_bias) return;
+  const std::vector<float>& b = param(static_cast<int>(kind), layer);
+  for (int64_t i = 0; i < n; ++i) y[i] += b[static_cast<size_t>(i)];
 }
 
 const std::vector<float>& CpuModel::param(int kind, int layer, int expert) const {
@@ -115,6 +153,12 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
     if (ids[t] < 0 || ids[t] >= c.vocab_size) fail(Status::kInvalidArgument, "token id ", ids[t], " out of range");
     for (int64_t k = 0; k < H; ++k)
       x[t * H + k] = embedding[static_cast<size_t>(ids[t] * H + k)] * static_cast<float>(c.scale_emb.value_or(1.0));
+    if (c.learned_positions) {  // GPT-2: plus the position's own embedding
+      if (start + t >= c.max_position_embeddings)
+        fail(Status::kInvalidArgument, "position ", start + t, " is past the model's ", c.max_position_embeddings);
+      const std::vector<float>& positions = param(static_cast<int>(ParamKind::kPositionEmbedding));
+      for (int64_t k = 0; k < H; ++k) x[t * H + k] += positions[static_cast<size_t>((start + t) * H + k)];
+    }
   }
   // with a hook: each module's output over the new positions, reported when the module is done
   std::vector<float> traced(hook ? static_cast<size_t>(T * H) : 0);
@@ -136,7 +180,7 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
     // q, k, v of the new positions; k and v join the cache
     const auto& wqkv = param(static_cast<int>(ParamKind::kQkv), layer);
     for (int64_t t = 0; t < T; ++t) {
-      rms_norm(&x[t * H], param(static_cast<int>(ParamKind::kInputNorm), layer).data(), H, c.norm_epsilon, h.data());
+      norm(&x[t * H], ParamKind::kInputNorm, ParamKind::kInputNormBias, layer, h.data());
       if (hook) std::copy(h.begin(), h.end(), traced.begin() + t * H);
       float* row = &qkv[t * qkv_rows];
       matvec(wqkv.data(), h.data(), qkv_rows, H, row);
@@ -153,7 +197,7 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
             const auto& w = param(static_cast<int>(j < per_group ? ParamKind::kQNorm : ParamKind::kKNorm), layer);
             rms_norm(head, w.data(), d, c.norm_epsilon, head);
           }
-          rotate(head, d, inv_freq_, start + t);
+          if (!c.learned_positions) rotate(head, d, inv_freq_, start + t);
         }
         std::copy(group + per_group * d, group + (per_group + 1) * d, &keys[(start + t) * kv_row + g * d]);
         std::copy(group + (per_group + 1) * d, group + (per_group + 2) * d, &values[(start + t) * kv_row + g * d]);
@@ -161,47 +205,62 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
     }
     if (hook) report(layer_record(c, layer, LayerModule::kInputNorm, T), traced.data());
     const auto& proj = param(static_cast<int>(ParamKind::kProj), layer);
+    const int64_t window = c.attention_window(layer);
+    const double score_scale = c.attention_scale();
     for (int64_t t = 0; t < T; ++t) {
       const int64_t pos = start + t;
       for (int64_t hd = 0; hd < heads; ++hd) {
         const int64_t g = hd / per_group, j = hd % per_group;
         const float* q = &qkv[t * qkv_rows + g * (per_group + 2) * d + j * d];
-        std::vector<double> scores(static_cast<size_t>(pos + 1));
-        for (int64_t s = 0; s <= pos; ++s) {  // causal: every cached position up to this one
+        // causal: every cached position up to this one (on a sliding layer, the last `window` of them)
+        const int64_t first = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
+        std::vector<double> scores(static_cast<size_t>(pos + 1 - first));
+        for (int64_t s = first; s <= pos; ++s) {
           const float* k = &keys[s * kv_row + g * d];
           double dot = 0;
           for (int64_t i = 0; i < d; ++i) dot += double(q[i]) * double(k[i]);
-          scores[static_cast<size_t>(s)] = dot / std::sqrt(double(d));
+          dot *= score_scale;
+          if (c.attn_logit_softcapping) dot = soft_cap(dot, *c.attn_logit_softcapping);
+          scores[static_cast<size_t>(s - first)] = dot;
         }
         softmax(&scores);
         for (int64_t i = 0; i < d; ++i) {
           double acc = 0;
-          for (int64_t s = 0; s <= pos; ++s) acc += scores[static_cast<size_t>(s)] * values[s * kv_row + g * d + i];
+          for (int64_t s = first; s <= pos; ++s) acc += scores[static_cast<size_t>(s - first)] * values[s * kv_row + g * d + i];
           attn[hd * d + i] = static_cast<float>(acc);
         }
       }
       matvec(proj.data(), attn.data(), H, heads * d, out.data());
+      add_bias(ParamKind::kProjBias, layer, H, out.data());
       if (hook) std::copy(out.begin(), out.end(), traced.begin() + t * H);
+      if (c.sandwich_norms)
+        rms_norm(out.data(), param(static_cast<int>(ParamKind::kPostAttnNorm), layer).data(), H, c.norm_epsilon, out.data());
       for (int64_t k = 0; k < H; ++k) x[t * H + k] += static_cast<float>(out[k] * depth_scale);
     }
     if (hook) report(layer_record(c, layer, LayerModule::kSelfAttention, T), traced.data());
     std::vector<float> mlp_traced(hook ? static_cast<size_t>(T * H) : 0);
 
-    // MLP: SwiGLU, or the router's top-k experts weighted by their (renormalised) probabilities
+    // MLP: gated (SwiGLU, GeGLU) or plain (GPT-2), or the router's top-k experts weighted by their
+    // (renormalised) probabilities
     for (int64_t t = 0; t < T; ++t) {
-      rms_norm(&x[t * H], param(static_cast<int>(ParamKind::kPreMlpNorm), layer).data(), H, c.norm_epsilon, h.data());
+      norm(&x[t * H], ParamKind::kPreMlpNorm, ParamKind::kPreMlpNormBias, layer, h.data());
       if (hook) std::copy(h.begin(), h.end(), traced.begin() + t * H);
       std::vector<double> mlp(static_cast<size_t>(H), 0.0);
-      const bool geglu = c.mlp_activation == "gelu_tanh";
-      auto gated_mlp = [&](const std::vector<float>& fc1, const std::vector<float>& fc2, int64_t ffn, double weight) {
-        std::vector<float> gate_up(static_cast<size_t>(2 * ffn)), act(static_cast<size_t>(ffn)), y(static_cast<size_t>(H));
-        matvec(fc1.data(), h.data(), 2 * ffn, H, gate_up.data());
-        for (int64_t i = 0; i < ffn; ++i) act[i] = (geglu ? gelu_tanh(gate_up[i]) : silu(gate_up[i])) * gate_up[ffn + i];
+      auto dense_mlp = [&](const std::vector<float>& fc1, const std::vector<float>& fc2, int64_t ffn, double weight,
+                           bool biases) {
+        const int64_t rows = c.gated_mlp ? 2 * ffn : ffn;
+        std::vector<float> fc1_out(static_cast<size_t>(rows)), act(static_cast<size_t>(ffn)), y(static_cast<size_t>(H));
+        matvec(fc1.data(), h.data(), rows, H, fc1_out.data());
+        if (biases) add_bias(ParamKind::kFc1Bias, layer, rows, fc1_out.data());
+        for (int64_t i = 0; i < ffn; ++i)
+          act[i] = activation(c.mlp_activation, fc1_out[i]) * (c.gated_mlp ? fc1_out[ffn + i] : 1.0f);
         matvec(fc2.data(), act.data(), H, ffn, y.data());
+        if (biases) add_bias(ParamKind::kFc2Bias, layer, H, y.data());
         for (int64_t k = 0; k < H; ++k) mlp[k] += weight * y[k];
       };
       if (!c.is_moe()) {
-        gated_mlp(param(static_cast<int>(ParamKind::kFc1), layer), param(static_cast<int>(ParamKind::kFc2), layer), c.ffn_hidden_size, 1.0);
+        dense_mlp(param(static_cast<int>(ParamKind::kFc1), layer), param(static_cast<int>(ParamKind::kFc2), layer),
+                  c.ffn_hidden_size, 1.0, true);
       } else {
         std::vector<float> logits(static_cast<size_t>(c.num_experts));
         matvec(param(static_cast<int>(ParamKind::kRouter), layer).data(), h.data(), c.num_experts, H, logits.data());
@@ -214,11 +273,16 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
         double total_p = 0;
         for (int64_t e : order) total_p += p[e];
         for (int64_t e : order)
-          gated_mlp(param(static_cast<int>(ParamKind::kExpertFc1), layer, static_cast<int>(e)),
+          dense_mlp(param(static_cast<int>(ParamKind::kExpertFc1), layer, static_cast<int>(e)),
                  param(static_cast<int>(ParamKind::kExpertFc2), layer, static_cast<int>(e)), c.moe_ffn_hidden_size,
-                 c.moe_renormalize ? p[e] / total_p : p[e]);
+                 c.moe_renormalize ? p[e] / total_p : p[e], false);
       }
       if (hook) std::copy(mlp.begin(), mlp.end(), mlp_traced.begin() + t * H);
+      if (c.sandwich_norms) {
+        std::vector<float> y(mlp.begin(), mlp.end());
+        rms_norm(y.data(), param(static_cast<int>(ParamKind::kPostMlpNorm), layer).data(), H, c.norm_epsilon, y.data());
+        std::copy(y.begin(), y.end(), mlp.begin());
+      }
       for (int64_t k = 0; k < H; ++k) x[t * H + k] += static_cast<float>(mlp[k] * depth_scale);
     }
     if (hook) {
@@ -233,10 +297,12 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
   const float logit_scale = c.dim_model_base ? static_cast<float>(*c.dim_model_base / double(H)) : 1.0f;
   std::vector<float> logits(static_cast<size_t>(T * V));
   for (int64_t t = 0; t < T; ++t) {
-    rms_norm(&x[t * H], param(static_cast<int>(ParamKind::kFinalNorm)).data(), H, c.norm_epsilon, h.data());
+    norm(&x[t * H], ParamKind::kFinalNorm, ParamKind::kFinalNormBias, -1, h.data());
     if (hook) std::copy(h.begin(), h.end(), traced.begin() + t * H);
     for (float& v : h) v *= logit_scale;
     matvec(head.data(), h.data(), V, H, &logits[t * V]);  // rows past the vocabulary are padding
+    if (c.final_logit_softcapping)
+      for (int64_t v = 0; v < V; ++v) logits[t * V + v] = static_cast<float>(soft_cap(logits[t * V + v], *c.final_logit_softcapping));
   }
   if (hook) {
     report(final_norm_record(c, T), traced.data());

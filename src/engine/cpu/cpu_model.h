@@ -4,7 +4,8 @@
 // the yardstick the CUDA backend is checked against, and what runs where there is no GPU.
 // Llama-family decoders: RMSNorm, rotary embeddings (default, linear, llama3), grouped-query attention with
 // optional q/k/v bias and q/k norms, SwiGLU MLPs or top-k mixtures of SwiGLU experts, tied or separate
-// output layer, MiniCPM's scales.
+// output layer, MiniCPM's scales, Gemma's (1 + w) norms and GeGLU, Gemma-2's sandwich norms, soft-capping and
+// sliding windows; GPT-2's LayerNorm, learned positions, biases and plain GELU MLP.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "bridge/model_config.h"
+#include "bridge/params.h"
 #include "engine/model.h"
 
 namespace mb::bridge {
@@ -49,6 +51,10 @@ class CpuModel final : public Model {
  private:
   using Key = std::tuple<int, int, int>;  // ParamKind, layer, expert
   const std::vector<float>& param(int kind, int layer = -1, int expert = -1) const;
+  // The model's norm of one hidden-size row: RMSNorm(weight), or LayerNorm(weight, bias) (GPT-2).
+  void norm(const float* x, bridge::ParamKind weight, bridge::ParamKind bias, int layer, float* out) const;
+  // y += the linear layer's bias, where the model has biases (GPT-2)
+  void add_bias(bridge::ParamKind kind, int layer, int64_t n, float* y) const;
 
   bridge::ModelConfig config_;
   std::vector<float> inv_freq_;  // rotary inverse frequencies, once per model

@@ -58,6 +58,10 @@ std::vector<std::vector<int32_t>> CudaModel::generate(const std::vector<std::vec
   if (B == 0 || options.max_new_tokens == 0) return out;
 
   const PromptLayout layout(prompts, V);
+  if (m.config.learned_positions && layout.longest + options.max_new_tokens - 1 > m.config.max_position_embeddings)
+    fail(Status::kInvalidArgument, "a prompt of ", layout.longest, " tokens and ", options.max_new_tokens,
+         " new ones reach position ", layout.longest + options.max_new_tokens - 2, ", past the model's ",
+         m.config.max_position_embeddings, " learned positions");
   KvCache cache = m.kv_cache(B, layout.longest + options.max_new_tokens);
 
   // decode-step state, all on the device: tokens in, positions, logits, per-sequence rows
@@ -101,7 +105,7 @@ std::vector<std::vector<int32_t>> CudaModel::generate(const std::vector<std::vec
   };
   Activations a = m.activations(B, false);
   // greedy steps of one or two sequences choose their tokens inside the output layer's kernel
-  const bool argmax_in_output = greedy && m.small_batch(a);
+  const bool argmax_in_output = greedy && m.argmax_in_output_layer(a);
   cuda::PoolBuffer argmax_keys = m.pool->allocate_n<unsigned long long>(B, "argmax keys");
   check(cudaMemsetAsync(argmax_keys.as<void>(), 0, B * sizeof(unsigned long long), m.stream), "clearing the argmax keys");
   unsigned long long* keys = argmax_in_output ? argmax_keys.as<unsigned long long>() : nullptr;
@@ -117,7 +121,7 @@ std::vector<std::vector<int32_t>> CudaModel::generate(const std::vector<std::vec
   decode_plan.workspace = attn_workspace.as<void>();
   auto decode_step = [&] {
     check(cudaMemcpyAsync(a.pos.as<int32_t>(), positions.as<int32_t>(), B * sizeof(int32_t), cudaMemcpyDeviceToDevice, m.stream), "positions");
-    m.embed(tokens.as<int32_t>(), B, a.x.as<float>());
+    m.embed(tokens.as<int32_t>(), a.pos.as<int32_t>(), B, a.x.as<float>());
     m.decoder(a, decode_plan, cache);
     m.step_logits(a, step_logits.as<float>(), keys);
     if (!argmax_in_output) choose_on_device();

@@ -22,10 +22,16 @@ using cuda::check;
 
 namespace {
 
+bool is_norm_weight(ParamKind k) {
+  return k == ParamKind::kFinalNorm || k == ParamKind::kInputNorm || k == ParamKind::kPreMlpNorm ||
+         k == ParamKind::kQNorm || k == ParamKind::kKNorm || k == ParamKind::kPostAttnNorm || k == ParamKind::kPostMlpNorm;
+}
+
 // Norm weights and biases stay float32 (they are small and enter float32 arithmetic); the rest is bf16.
 bool kept_in_float32(ParamKind k) {
-  return k == ParamKind::kFinalNorm || k == ParamKind::kInputNorm || k == ParamKind::kPreMlpNorm ||
-         k == ParamKind::kQNorm || k == ParamKind::kKNorm || k == ParamKind::kQkvBias;
+  return is_norm_weight(k) || k == ParamKind::kQkvBias || k == ParamKind::kInputNormBias ||
+         k == ParamKind::kPreMlpNormBias || k == ParamKind::kFinalNormBias || k == ParamKind::kProjBias ||
+         k == ParamKind::kFc1Bias || k == ParamKind::kFc2Bias;
 }
 
 }  // namespace
@@ -45,6 +51,8 @@ CudaModel::Impl::Impl(const bridge::ParamSource& source, int device_index) : con
   if (c.is_moe() && c.mlp_activation != "silu")
     fail(Status::kUnsupported, source.path(), ": mixture-of-experts layers with ", c.mlp_activation, " on the GPU");
   shape = {static_cast<int>(c.num_attention_heads), static_cast<int>(c.num_query_groups), static_cast<int>(c.kv_channels)};
+  shape.scale = static_cast<float>(c.attention_scale());
+  shape.softcap = static_cast<float>(c.attn_logit_softcapping.value_or(0.0));
   const char* graphs = std::getenv("MB_CUDA_GRAPHS");
   use_graphs = !(graphs && std::strcmp(graphs, "0") == 0) && !c.is_moe();  // MoE routing synchronises with the host
 
@@ -68,13 +76,14 @@ void CudaModel::Impl::load(const bridge::ParamSource& source) {
   check(cublasSetWorkspace(cublas, cublas_workspace.as<void>(), workspace_bytes), "cublasSetWorkspace");
   pool = std::make_unique<cuda::DevicePool>(device, stream);
 
-  const std::vector<float> inv = rotary_inverse_frequencies(c, source.path());
+  const std::vector<float> inv = c.learned_positions ? std::vector<float>{} : rotary_inverse_frequencies(c, source.path());
   auto upload = [&](const void* data, size_t bytes, const char* what) {
     storage.emplace_back(bytes, what);
     check(cudaMemcpy(storage.back().as<void>(), data, bytes, cudaMemcpyHostToDevice), what);
     return storage.back().as<void>();
   };
-  inv_freq = static_cast<const float*>(upload(inv.data(), inv.size() * sizeof(float), "rotary frequencies"));
+  if (!inv.empty())
+    inv_freq = static_cast<const float*>(upload(inv.data(), inv.size() * sizeof(float), "rotary frequencies"));
 
   layers.resize(static_cast<size_t>(c.num_layers));
   for (LayerWeights& l : layers) {
@@ -84,7 +93,7 @@ void CudaModel::Impl::load(const bridge::ParamSource& source) {
   for (const bridge::ParamInfo& p : source.params()) {
     const ParamKind kind = p.key.kind;
     Tensor t = source.read(p).contiguous().to(kept_in_float32(kind) ? DType::F32 : DType::BF16);
-    if (c.norm_one_centered && kind != ParamKind::kQkvBias && kept_in_float32(kind))  // Gemma: w applied as 1 + w
+    if (c.norm_one_centered && is_norm_weight(kind))  // Gemma: w applied as 1 + w
       for (float *v = t.mutable_data_as<float>(), *end = v + t.numel(); v != end; ++v) *v += 1.0f;
     const void* d = upload(t.data(), t.nbytes(), "a weight");
     const auto* f = static_cast<const float*>(d);
@@ -102,6 +111,15 @@ void CudaModel::Impl::load(const bridge::ParamSource& source) {
       case ParamKind::kKNorm: l->k_norm = f; break;
       case ParamKind::kProj: l->proj = b; break;
       case ParamKind::kPreMlpNorm: l->pre_mlp_norm = f; break;
+      case ParamKind::kPostAttnNorm: l->post_attn_norm = f; break;
+      case ParamKind::kPostMlpNorm: l->post_mlp_norm = f; break;
+      case ParamKind::kPositionEmbedding: position_embedding = b; break;
+      case ParamKind::kFinalNormBias: final_norm_bias = f; break;
+      case ParamKind::kInputNormBias: l->input_norm_bias = f; break;
+      case ParamKind::kPreMlpNormBias: l->pre_mlp_norm_bias = f; break;
+      case ParamKind::kProjBias: l->proj_bias = f; break;
+      case ParamKind::kFc1Bias: l->fc1_bias = f; break;
+      case ParamKind::kFc2Bias: l->fc2_bias = f; break;
       case ParamKind::kFc1: l->fc1 = b; break;
       case ParamKind::kFc2: l->fc2 = b; break;
       case ParamKind::kRouter: l->router = b; break;
@@ -198,6 +216,7 @@ void CudaModel::Impl::trace(ModuleRecord record, const void* values, bool bf16_v
 }
 
 kernels::GateActivation CudaModel::Impl::gate_activation() const {
+  if (config.mlp_activation == "gelu") return kernels::GateActivation::kGelu;
   return config.mlp_activation == "gelu_tanh" ? kernels::GateActivation::kGeluTanh : kernels::GateActivation::kSilu;
 }
 
@@ -211,14 +230,16 @@ bool CudaModel::Impl::small_batch(const Activations& a) const {
   const bool aligned = reinterpret_cast<uintptr_t>(a.x.as<float>()) % 16 == 0 &&
                        reinterpret_cast<uintptr_t>(a.attn.as<bf16>()) % 16 == 0 &&
                        reinterpret_cast<uintptr_t>(a.act.as<bf16>()) % 16 == 0;
-  return !trace_hook && a.rows >= 1 && a.rows <= kernels::kGemvMaxRows && aligned && c.hidden_size % 8 == 0 && c.q_rows() % 8 == 0 &&
-         (c.is_moe() || c.ffn_hidden_size % 8 == 0);
+  // (the fused decode kernels know RMSNorm, gated MLPs and no biases: GPT-2 takes the general path)
+  const bool fused_kinds = !c.layer_norm && c.gated_mlp && !c.linear_bias;
+  return !trace_hook && fused_kinds && a.rows >= 1 && a.rows <= kernels::kGemvMaxRows && aligned &&
+         c.hidden_size % 8 == 0 && c.q_rows() % 8 == 0 && (c.is_moe() || c.ffn_hidden_size % 8 == 0);
 }
 
-void CudaModel::Impl::norm_into_h(Activations& a, const float* weight, float out_scale) {
+void CudaModel::Impl::norm_into_h(Activations& a, const float* weight, float out_scale, const float* bias) {
   const bridge::ModelConfig& c = config;
   kernels::add_rms_norm(a.x.as<float>(), a.delta_pending ? a.delta.as<float>() : nullptr, depth_scale(), weight, a.rows,
-                        c.hidden_size, static_cast<float>(c.norm_epsilon), out_scale, a.h.as<bf16>(), stream);
+                        c.hidden_size, static_cast<float>(c.norm_epsilon), out_scale, a.h.as<bf16>(), stream, bias);
   a.delta_pending = false;
 }
 
@@ -232,29 +253,48 @@ void CudaModel::Impl::attention(Activations& a, const LayerWeights& w, int layer
     kernels::gemv_rms_norm({a.x.as<float>(), w.input_norm, eps, 1.f}, R, H, w.qkv, qkv_rows, a.qkv.as<float>(), nullptr,
                            stream);
   } else {
-    norm_into_h(a, w.input_norm, 1.f);
+    norm_into_h(a, w.input_norm, 1.f, w.input_norm_bias);
     if (trace_hook) trace(layer_record(c, layer, LayerModule::kInputNorm, R), a.h.as<bf16>(), true);
     cuda::linear(cublas, a.h.as<bf16>(), R, H, w.qkv, qkv_rows, a.qkv.as<float>());
   }
   bf16* k = cache.k.as<bf16>() + cache.layer_elements * static_cast<size_t>(layer);
   bf16* v = cache.v.as<bf16>() + cache.layer_elements * static_cast<size_t>(layer);
+  const kernels::QkvShape s = layer_shape(layer);
   if (plan.decode) {
     kernels::attention_decode({a.qkv.as<float>(), w.qkv_bias, w.q_norm, w.k_norm, eps, inv_freq}, plan.positions,
-                              cache.batch, shape, k, v, cache.length, plan.splits, plan.workspace, a.attn.as<bf16>(),
-                              stream);
+                              cache.batch, s, k, v, cache.length, plan.splits, plan.workspace, a.attn.as<bf16>(), stream);
   } else {
-    kernels::rope_qkv(a.qkv.as<float>(), R, shape, w.qkv_bias, w.q_norm, w.k_norm, eps, inv_freq, a.seq.as<int32_t>(),
+    kernels::rope_qkv(a.qkv.as<float>(), R, s, w.qkv_bias, w.q_norm, w.k_norm, eps, inv_freq, a.seq.as<int32_t>(),
                       a.pos.as<int32_t>(), a.q.as<bf16>(), k, v, cache.length, stream);
-    kernels::attention_prefill(a.q.as<bf16>(), k, v, plan.offsets, plan.lengths, cache.batch, plan.max_length, shape,
+    kernels::attention_prefill(a.q.as<bf16>(), k, v, plan.offsets, plan.lengths, cache.batch, plan.max_length, s,
                                cache.length, a.attn.as<bf16>(), stream);
   }
-  if (small) {
+  if (small && !w.post_attn_norm) {
     kernels::gemv_accumulate(a.attn.as<bf16>(), R, c.q_rows(), w.proj, H, depth_scale(), a.x.as<float>(), stream);
-  } else {
-    cuda::linear(cublas, a.attn.as<bf16>(), R, c.q_rows(), w.proj, H, a.delta.as<float>());
-    a.delta_pending = true;
-    if (trace_hook) trace(layer_record(c, layer, LayerModule::kSelfAttention, R), a.delta.as<float>(), false);
+    return;
   }
+  if (small)
+    kernels::gemv(a.attn.as<bf16>(), R, c.q_rows(), w.proj, H, a.delta.as<float>(), stream);
+  else
+    cuda::linear(cublas, a.attn.as<bf16>(), R, c.q_rows(), w.proj, H, a.delta.as<float>());
+  if (w.proj_bias) kernels::add_bias(a.delta.as<float>(), R, H, w.proj_bias, stream);
+  if (trace_hook) trace(layer_record(c, layer, LayerModule::kSelfAttention, R), a.delta.as<float>(), false);
+  branch_done(a, w.post_attn_norm);
+}
+
+kernels::QkvShape CudaModel::Impl::layer_shape(int layer) const {
+  kernels::QkvShape s = shape;
+  s.window = static_cast<int>(config.attention_window(layer));
+  return s;
+}
+
+void CudaModel::Impl::branch_done(Activations& a, const float* post_norm) {
+  if (!post_norm) {
+    a.delta_pending = true;
+    return;
+  }
+  kernels::add_rms_normed(a.x.as<float>(), a.delta.as<float>(), post_norm, a.rows, config.hidden_size,
+                          static_cast<float>(config.norm_epsilon), depth_scale(), stream);
 }
 
 void CudaModel::Impl::mlp(Activations& a, const LayerWeights& w, int layer) {
@@ -277,15 +317,23 @@ void CudaModel::Impl::mlp(Activations& a, const LayerWeights& w, int layer) {
   } else if (small_batch(a)) {
     kernels::gemv_rms_norm_swiglu({a.x.as<float>(), w.pre_mlp_norm, static_cast<float>(c.norm_epsilon), 1.f}, R, H,
                                   w.fc1, F, a.act.as<bf16>(), stream, gate_activation());
-    kernels::gemv_accumulate(a.act.as<bf16>(), R, F, w.fc2, H, depth_scale(), a.x.as<float>(), stream);
+    if (!w.post_mlp_norm) {
+      kernels::gemv_accumulate(a.act.as<bf16>(), R, F, w.fc2, H, depth_scale(), a.x.as<float>(), stream);
+      return;
+    }
+    kernels::gemv(a.act.as<bf16>(), R, F, w.fc2, H, a.delta.as<float>(), stream);
+    branch_done(a, w.post_mlp_norm);
   } else {
-    norm_into_h(a, w.pre_mlp_norm, 1.f);
+    norm_into_h(a, w.pre_mlp_norm, 1.f, w.pre_mlp_norm_bias);
     if (trace_hook) trace(layer_record(c, layer, LayerModule::kPreMlpNorm, R), a.h.as<bf16>(), true);
-    cuda::linear(cublas, a.h.as<bf16>(), R, H, w.fc1, 2 * F, a.gate_up.as<float>());
-    kernels::swiglu(a.gate_up.as<float>(), R, F, a.act.as<bf16>(), stream, gate_activation());
+    const int64_t fc1_rows = c.gated_mlp ? 2 * F : F;
+    cuda::linear(cublas, a.h.as<bf16>(), R, H, w.fc1, fc1_rows, a.gate_up.as<float>());
+    if (w.fc1_bias) kernels::add_bias(a.gate_up.as<float>(), R, fc1_rows, w.fc1_bias, stream);
+    kernels::swiglu(a.gate_up.as<float>(), R, F, a.act.as<bf16>(), stream, gate_activation(), c.gated_mlp);
     cuda::linear(cublas, a.act.as<bf16>(), R, F, w.fc2, H, a.delta.as<float>());
-    a.delta_pending = true;
+    if (w.fc2_bias) kernels::add_bias(a.delta.as<float>(), R, H, w.fc2_bias, stream);
     if (trace_hook) trace(layer_record(c, layer, LayerModule::kMlp, R), a.delta.as<float>(), false);
+    branch_done(a, w.post_mlp_norm);
   }
 }
 
@@ -345,7 +393,7 @@ float CudaModel::Impl::logit_scale() const {
   return c.dim_model_base ? static_cast<float>(*c.dim_model_base / double(c.hidden_size)) : 1.f;
 }
 
-void CudaModel::Impl::final_norm(Activations& a) { norm_into_h(a, final_norm_weight, logit_scale()); }
+void CudaModel::Impl::final_norm(Activations& a) { norm_into_h(a, final_norm_weight, logit_scale(), final_norm_bias); }
 
 PromptLayout::PromptLayout(const std::vector<std::vector<int32_t>>& prompts, int64_t vocab_size) {
   for (size_t b = 0; b < prompts.size(); ++b) {
@@ -378,7 +426,7 @@ Activations CudaModel::Impl::prefill(const PromptLayout& layout, KvCache& cache)
   h2d(a.pos.as<int32_t>(), layout.pos);
   h2d(plan_dev.as<int32_t>(), layout.offsets);
   h2d(plan_dev.as<int32_t>() + B, layout.lengths);
-  embed(ids_dev.as<int32_t>(), layout.rows(), a.x.as<float>());
+  embed(ids_dev.as<int32_t>(), a.pos.as<int32_t>(), layout.rows(), a.x.as<float>());
   if (trace_hook) trace(embedding_record(config, vocab_rows, layout.rows()), a.x.as<float>(), false);
   AttentionPlan plan;
   plan.offsets = plan_dev.as<int32_t>();
@@ -391,13 +439,25 @@ Activations CudaModel::Impl::prefill(const PromptLayout& layout, KvCache& cache)
   return a;  // ids_dev and plan_dev are freed in stream order, after the kernels that read them
 }
 
-void CudaModel::Impl::embed(const int32_t* ids, int64_t rows, float* x) {
+void CudaModel::Impl::embed(const int32_t* ids, const int32_t* positions, int64_t rows, float* x) {
   kernels::embedding(ids, rows, embedding, config.hidden_size, static_cast<float>(config.scale_emb.value_or(1.0)), x,
-                     stream);
+                     stream, position_embedding, position_embedding ? positions : nullptr);
 }
 
 void CudaModel::Impl::logits(const bf16* h, int64_t rows, float* out) {
   cuda::linear(cublas, h, rows, config.hidden_size, output, config.vocab_size, out);
+  soft_cap_logits(out, rows);
+}
+
+void CudaModel::Impl::soft_cap_logits(float* out, int64_t rows) {
+  if (config.final_logit_softcapping)
+    kernels::soft_cap(out, rows * config.vocab_size, static_cast<float>(*config.final_logit_softcapping), stream);
+}
+
+bool CudaModel::Impl::argmax_in_output_layer(const Activations& a) const {
+  // (the soft cap keeps the order of logits, but float32 tanh can make two of them equal, and the first of
+  // equal maxima must win as on the capped logits)
+  return small_batch(a) && !config.final_logit_softcapping;
 }
 
 void CudaModel::Impl::step_logits(Activations& a, float* out, unsigned long long* argmax_keys) {
@@ -405,6 +465,7 @@ void CudaModel::Impl::step_logits(Activations& a, float* out, unsigned long long
   if (small_batch(a) && !a.delta_pending) {
     kernels::gemv_rms_norm({a.x.as<float>(), final_norm_weight, static_cast<float>(c.norm_epsilon), logit_scale()},
                            a.rows, c.hidden_size, output, c.vocab_size, out, argmax_keys, stream);
+    soft_cap_logits(out, a.rows);
     return;
   }
   if (argmax_keys) fail(Status::kInternal, "argmax keys asked of a decode step of ", a.rows, " rows");
@@ -420,6 +481,9 @@ std::vector<float> CudaModel::forward(const std::vector<int32_t>& ids) {
   Impl& m = *impl_;
   check(cudaSetDevice(m.device), "selecting the GPU");
   if (ids.empty()) fail(Status::kInvalidArgument, "forward needs at least one token id");
+  if (m.config.learned_positions && static_cast<int64_t>(ids.size()) > m.config.max_position_embeddings)
+    fail(Status::kInvalidArgument, ids.size(), " tokens are past the model's ", m.config.max_position_embeddings,
+         " learned positions");
   const PromptLayout layout({ids}, m.config.vocab_size);
   const int64_t T = layout.rows(), V = m.config.vocab_size;
   KvCache cache = m.kv_cache(1, T);

@@ -25,6 +25,14 @@ struct LayerWeights {
   const float* k_norm = nullptr;
   const bf16* proj = nullptr;
   const float* pre_mlp_norm = nullptr;
+  const float* post_attn_norm = nullptr;  // Gemma-2
+  const float* post_mlp_norm = nullptr;   // Gemma-2
+  // GPT-2: LayerNorm biases and the linear layers' biases
+  const float* input_norm_bias = nullptr;
+  const float* pre_mlp_norm_bias = nullptr;
+  const float* proj_bias = nullptr;
+  const float* fc1_bias = nullptr;
+  const float* fc2_bias = nullptr;
   const bf16* fc1 = nullptr;
   const bf16* fc2 = nullptr;
   const bf16* router = nullptr;
@@ -92,10 +100,14 @@ struct CudaModel::Impl {
   // Whether a.rows are few enough for the matrix-vector kernels that fold the norms, residual adds and SwiGLU
   // in (a decode step of one or two sequences).
   bool small_batch(const Activations& a) const;
-  // The embedding rows of `rows` token ids (device memory) into x, with MiniCPM's scale.
-  void embed(const int32_t* ids, int64_t rows, float* x);
+  // The embedding rows of `rows` token ids (device memory) into x, with MiniCPM's scale, plus (GPT-2) the
+  // learned embeddings of the rows' positions.
+  void embed(const int32_t* ids, const int32_t* positions, int64_t rows, float* x);
   // logits[rows x vocab] from bf16 final hidden states.
   void logits(const bf16* h, int64_t rows, float* out);
+  void soft_cap_logits(float* out, int64_t rows);  // Gemma-2's final soft cap (nothing elsewhere)
+  // Whether a greedy decode step of these rows can choose its tokens inside the output layer's kernel.
+  bool argmax_in_output_layer(const Activations& a) const;
 
   bridge::ModelConfig config;
   int device = 0;
@@ -107,9 +119,11 @@ struct CudaModel::Impl {
   const bf16* embedding = nullptr;
   const bf16* output = nullptr;  // the embedding when tied
   const float* final_norm_weight = nullptr;
-  const float* inv_freq = nullptr;
+  const float* final_norm_bias = nullptr;       // GPT-2
+  const bf16* position_embedding = nullptr;     // GPT-2
+  const float* inv_freq = nullptr;              // null without rotary embeddings (GPT-2)
   std::vector<LayerWeights> layers;
-  kernels::QkvShape shape{};
+  kernels::QkvShape shape{};  // with the score scale and soft cap; the window is per layer (layer_shape)
   bool use_graphs = true;  // MB_CUDA_GRAPHS=0 turns them off (for comparison)
   int64_t vocab_rows = 0;  // of the embedding and output weights (padded vocabulary)
   // While forward_traced runs: where every module's output goes. Tracing takes the separate-kernel path
@@ -127,11 +141,16 @@ struct CudaModel::Impl {
   void attention(Activations& a, const LayerWeights& w, int layer, const AttentionPlan& plan, KvCache& cache);
   void mlp(Activations& a, const LayerWeights& w, int layer);
   void moe(Activations& a, const LayerWeights& w);  // from the normalised a.h
-  // The large-batch path's norm: a.h = norm(residual stream) (adding a pending delta into x).
-  void norm_into_h(Activations& a, const float* weight, float out_scale);
+  // The large-batch path's norm: a.h = norm(residual stream) (adding a pending delta into x); LayerNorm when
+  // given a bias.
+  void norm_into_h(Activations& a, const float* weight, float out_scale, const float* bias = nullptr);
   float depth_scale() const;  // MiniCPM's scale of every layer's output (1 elsewhere)
   kernels::GateActivation gate_activation() const;  // of the gated MLP (Gemma: GeGLU)
   float logit_scale() const;  // MiniCPM's scale of the final hidden states (1 elsewhere)
+  // A branch's output in a.delta joins the residual stream: through its post norm (Gemma-2) at once, else
+  // left pending for the next norm kernel to add.
+  void branch_done(Activations& a, const float* post_norm);
+  kernels::QkvShape layer_shape(int layer) const;  // shape with the layer's sliding window
 };
 
 }  // namespace mb::engine
