@@ -15,14 +15,14 @@ namespace mb::bridge {
 
 namespace {
 
-bool is_vocab(ParamKind k) { return k == ParamKind::kEmbedding || k == ParamKind::kOutput; }
-
-// The embedding or output layer with `rows` rows: padding rows (zeros) added or removed.
+// The embedding or output layer (or its bias) with `rows` rows: padding rows (zeros) added or removed.
 Tensor with_vocab_rows(const Tensor& t, int64_t vocab, int64_t rows) {
   if (t.size(0) == rows) return t;
   if (rows < vocab) fail(Status::kInternal, "vocabulary rows below the vocabulary size");
   if (t.size(0) > rows) return t.narrow(0, 0, rows);
-  Tensor padded = Tensor::zeros(t.dtype(), Dims{rows, t.size(1)});
+  Dims shape = t.shape();
+  shape[0] = rows;
+  Tensor padded = Tensor::zeros(t.dtype(), shape);
   padded.narrow(0, 0, t.size(0)).copy_from(t);
   return padded;
 }

@@ -23,11 +23,11 @@ bool ExportStream::next(std::string& name, Tensor& tensor) {
     pending_at_ = 0;
     const ModelConfig& c = source_.config();
     if (target_ == ExportTarget::kHuggingFace) {
-      std::vector<std::string> names = hf_names(source_.family(), p.key);
+      std::vector<std::string> names = hf_names(source_.family(), c, p.key);
       std::vector<Tensor> parts = megatron_to_hf(mapping_for(source_.family(), p.key.kind), c, p, full);
       for (size_t i = 0; i < parts.size(); ++i) pending_.emplace_back(names[i], parts[i].contiguous());
     } else {
-      pending_.emplace_back(legacy_key(p.key.kind, p.key.layer, p.key.expert, c.is_moe(), spec_), full.contiguous());
+      pending_.emplace_back(legacy_key(p.key.kind, p.key.layer, p.key.expert, name_style(c), spec_), full.contiguous());
     }
   }
   name = pending_[pending_at_].first;

@@ -29,6 +29,9 @@ struct HfMapping {
   ParamKind kind;
   HfRule rule;
   std::vector<std::string> hf;  // kDirect: {name}; kQkv: {q, k, v}; kGated: {gate, up}
+  // Names for layer 0 when they differ from the pattern (BERT's norms shift by one layer: layer 0's input
+  // norm is the embeddings' LayerNorm, layer i's the output LayerNorm of layer i - 1).
+  std::vector<std::string> hf_layer0 = {};
 };
 
 struct Family {

@@ -10,13 +10,19 @@ const HfMapping& mapping_for(const Family& family, ParamKind kind) {
   fail(Status::kInternal, "family ", family.name, " has no rule for the Megatron parameter ", kind_name(kind));
 }
 
-std::string expand_pattern(const std::string& pattern, int layer, int expert) {
+std::string expand_pattern(const std::string& pattern, int layer, int expert, int64_t num_layers) {
   std::string out;
   size_t i = 0;
   while (i < pattern.size()) {
     if (pattern.compare(i, 7, "{layer}") == 0) {
       out += std::to_string(layer);
       i += 7;
+    } else if (pattern.compare(i, 9, "{layer-1}") == 0) {
+      out += std::to_string(layer - 1);
+      i += 9;
+    } else if (pattern.compare(i, 12, "{last_layer}") == 0) {
+      out += std::to_string(num_layers - 1);
+      i += 12;
     } else if (pattern.compare(i, 8, "{expert}") == 0) {
       out += std::to_string(expert);
       i += 8;
@@ -27,9 +33,11 @@ std::string expand_pattern(const std::string& pattern, int layer, int expert) {
   return out;
 }
 
-std::vector<std::string> hf_names(const Family& family, const ParamKey& key) {
+std::vector<std::string> hf_names(const Family& family, const ModelConfig& c, const ParamKey& key) {
+  const HfMapping& m = mapping_for(family, key.kind);
   std::vector<std::string> names;
-  for (const std::string& p : mapping_for(family, key.kind).hf) names.push_back(expand_pattern(p, key.layer, key.expert));
+  for (const std::string& p : key.layer == 0 && !m.hf_layer0.empty() ? m.hf_layer0 : m.hf)
+    names.push_back(expand_pattern(p, key.layer, key.expert, c.num_layers));
   return names;
 }
 
@@ -52,7 +60,6 @@ Dims with_rows(Dims shape, int64_t rows) {
   return shape;
 }
 
-bool is_vocab(ParamKind k) { return k == ParamKind::kEmbedding || k == ParamKind::kOutput; }
 
 // A Conv1D weight [in, out] as a linear layer's [out, in] (1-d tensors, biases, stay as they are).
 Tensor conv1d_to_linear(const Tensor& t) { return t.ndim() == 2 ? t.transpose(0, 1).contiguous() : t; }
@@ -160,7 +167,7 @@ std::vector<Tensor> megatron_to_hf(const HfMapping& m, const ModelConfig& c, con
 
 std::vector<HfTensorSpec> hf_tensor_specs(const Family& family, const ModelConfig& c, const ParamInfo& p) {
   const HfMapping& m = mapping_for(family, p.key.kind);
-  std::vector<std::string> names = hf_names(family, p.key);
+  std::vector<std::string> names = hf_names(family, c, p.key);
   switch (m.rule) {
     case HfRule::kDirect:
       return {{names[0], is_vocab(p.key.kind) ? with_rows(p.shape, c.vocab_size) : p.shape}};

@@ -11,9 +11,10 @@
 namespace mb::bridge {
 
 const HfMapping& mapping_for(const Family& family, ParamKind kind);
-std::string expand_pattern(const std::string& pattern, int layer, int expert);
+// {layer}, {expert}, {layer-1} and {last_layer} (num_layers - 1) replaced by the numbers.
+std::string expand_pattern(const std::string& pattern, int layer, int expert, int64_t num_layers = 0);
 // The Hugging Face names of one parameter, in the rule's order (q, k, v / gate, up / the one tensor).
-std::vector<std::string> hf_names(const Family& family, const ParamKey& key);
+std::vector<std::string> hf_names(const Family& family, const ModelConfig& c, const ParamKey& key);
 
 // Hugging Face parts -> the Megatron parameter described by `info` (shapes are checked; the embedding and
 // output layer are padded with zero rows up to info.shape[0]).

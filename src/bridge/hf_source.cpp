@@ -59,7 +59,7 @@ class HfSource : public ParamSource {
   const char* kind() const override { return "hf"; }
 
   DType dtype(const ParamInfo& p) const override {
-    std::string name = hf_names(*family_, p.key).at(0);
+    std::string name = hf_names(*family_, config_, p.key).at(0);
     auto r = folder_->find(name);
     if (!r.file) missing(name, p);
     return r.entry->dtype;
@@ -86,7 +86,7 @@ class HfSource : public ParamSource {
   }
 
   void prefetch(const ParamInfo& p) const override {
-    for (const std::string& name : hf_names(*family_, p.key)) {
+    for (const std::string& name : hf_names(*family_, config_, p.key)) {
       auto r = folder_->find(name);
       if (r.file) r.file->prefetch(*r.entry);
     }
@@ -121,7 +121,7 @@ class HfSource : public ParamSource {
  private:
   // The Hugging Face tensors of p (views of the mapped files), in the rule's order; marks them used.
   std::vector<Tensor> hf_parts(const ParamInfo& p, std::vector<std::string>* names) const {
-    *names = hf_names(*family_, p.key);
+    *names = hf_names(*family_, config_, p.key);
     std::vector<Tensor> parts;
     for (const std::string& name : *names) {
       auto r = folder_->find(name);

@@ -30,7 +30,7 @@ HfWriter::~HfWriter() {
 
 void HfWriter::write(const ParamInfo& info, const Tensor& full) {
   const HfMapping& m = mapping_for(family_, info.key.kind);
-  std::vector<std::string> names = hf_names(family_, info.key);
+  std::vector<std::string> names = hf_names(family_, config_, info.key);
   std::vector<Tensor> parts = megatron_to_hf(m, config_, info, full);
   for (size_t i = 0; i < parts.size(); ++i)
     writer_->write(names[i], target_.dtype ? parts[i].to(*target_.dtype) : parts[i]);

@@ -39,6 +39,8 @@ pickle::Node* make_megatron_args(pickle::Document& d, const ModelConfig& c, cons
       {"swiglu", b(c.mlp_activation == "silu")},
       {"openai_gelu", b(!c.gated_mlp && c.mlp_activation == "gelu_tanh")},
       {"apply_layernorm_1p", b(c.norm_one_centered)},
+      {"apply_residual_connection_post_layernorm", b(c.residual_after_norm)},
+      {"bert_binary_head", b(false)},
       {"untie_embeddings_and_output_weights", b(!c.tied_embeddings)},
       {"add_bias_linear", b(c.linear_bias)},
       {"add_qkv_bias", b(c.qkv_bias)},

@@ -6,7 +6,17 @@
 
 namespace mb::bridge {
 
-std::string dist_key(ParamKind kind, bool moe, MegatronSpec spec) {
+NameStyle name_style(const ModelConfig& c) { return {c.is_moe(), c.encoder}; }
+
+namespace {
+
+// BertModel's TransformerBlock is "encoder": the same names under another prefix.
+std::string in_stack(std::string key, const NameStyle& style) {
+  if (style.encoder && key.compare(0, 8, "decoder.") == 0) key.replace(0, 8, "encoder.");
+  return key;
+}
+
+std::string decoder_dist_key(ParamKind kind, bool moe, MegatronSpec spec) {
   switch (kind) {
     case ParamKind::kEmbedding: return "embedding.word_embeddings.weight";
     case ParamKind::kOutput: return "output_layer.weight";
@@ -40,19 +50,71 @@ std::string dist_key(ParamKind kind, bool moe, MegatronSpec spec) {
     case ParamKind::kProjBias: return "decoder.layers.self_attention.linear_proj.bias";
     case ParamKind::kFc1Bias: return "decoder.layers.mlp.linear_fc1.bias";
     case ParamKind::kFc2Bias: return "decoder.layers.mlp.linear_fc2.bias";
+    case ParamKind::kTokenTypeEmbedding: return "embedding.tokentype_embeddings.weight";
+    case ParamKind::kLmHeadDense: return "lm_head.dense.weight";
+    case ParamKind::kLmHeadDenseBias: return "lm_head.dense.bias";
+    case ParamKind::kLmHeadNorm: return "lm_head.layer_norm.weight";
+    case ParamKind::kLmHeadNormBias: return "lm_head.layer_norm.bias";
+    case ParamKind::kOutputBias: return "output_layer.bias";
   }
   fail(Status::kInternal, "unknown parameter kind");
 }
 
-std::string legacy_key(ParamKind kind, int i, int e, bool moe, MegatronSpec spec) {
-  const bool te = spec == MegatronSpec::kTransformerEngine;
+std::vector<std::string> dist_extra_state_keys_of_decoder(const ModelConfig& c, MegatronSpec spec, int layer) {
+  const std::string shard = cat("/shard_", layer, "_", c.num_layers);
+  std::vector<std::string> keys = {
+      "decoder.layers.self_attention.linear_proj._extra_state" + shard,
+      "decoder.layers.self_attention.linear_qkv._extra_state" + shard,
+  };
+  if (spec == MegatronSpec::kTransformerEngine)
+    keys.push_back("decoder.layers.self_attention.core_attention._extra_state" + shard);
+  if (c.is_moe()) {
+    for (int e = 0; e < c.num_experts; ++e)
+      for (const char* fc : {"linear_fc1", "linear_fc2"})
+        keys.push_back(cat("decoder.layers.mlp.experts.experts.", fc, "._extra_state/shard_", layer, ".", e, "_",
+                           c.num_layers, ".", c.num_experts));
+  } else {
+    keys.push_back("decoder.layers.mlp.linear_fc1._extra_state" + shard);
+    keys.push_back("decoder.layers.mlp.linear_fc2._extra_state" + shard);
+  }
+  return keys;
+}
+
+std::vector<std::string> legacy_layer_extra_state_keys_of_decoder(const ModelConfig& c, MegatronSpec spec, int i,
+                                                                  int local_experts) {
   const std::string layer = "decoder.layers." + std::to_string(i) + ".";
+  const bool te = spec == MegatronSpec::kTransformerEngine;
+  std::vector<std::string> keys = {layer + "self_attention.linear_proj._extra_state",
+                                   layer + "self_attention.linear_qkv._extra_state"};
+  if (te) keys.push_back(layer + "self_attention.core_attention._extra_state");
+  if (c.is_moe()) {
+    if (te) {
+      keys.push_back(layer + "mlp.experts.linear_fc1._extra_state");
+      keys.push_back(layer + "mlp.experts.linear_fc2._extra_state");
+    } else {
+      for (int e = 0; e < local_experts; ++e) {
+        keys.push_back(cat(layer, "mlp.experts.local_experts.", e, ".linear_fc1._extra_state"));
+        keys.push_back(cat(layer, "mlp.experts.local_experts.", e, ".linear_fc2._extra_state"));
+      }
+    }
+  } else {
+    keys.push_back(layer + "mlp.linear_fc1._extra_state");
+    keys.push_back(layer + "mlp.linear_fc2._extra_state");
+  }
+  return keys;
+}
+
+}  // namespace
+
+std::string dist_key(ParamKind kind, NameStyle style, MegatronSpec spec) {
+  return in_stack(decoder_dist_key(kind, style.moe, spec), style);
+}
+
+std::string legacy_key(ParamKind kind, int i, int e, NameStyle style, MegatronSpec spec) {
+  const bool te = spec == MegatronSpec::kTransformerEngine, moe = style.moe;
+  const std::string layer = in_stack("decoder.layers." + std::to_string(i) + ".", style);
+  if (!is_per_layer(kind)) return dist_key(kind, style, spec);
   switch (kind) {
-    case ParamKind::kEmbedding:
-    case ParamKind::kPositionEmbedding:
-    case ParamKind::kOutput:
-    case ParamKind::kFinalNorm:
-    case ParamKind::kFinalNormBias: return dist_key(kind, moe, spec);
     case ParamKind::kInputNorm:
       return layer + (te ? "self_attention.linear_qkv.layer_norm_weight" : "input_layernorm.weight");
     case ParamKind::kQkv: return layer + "self_attention.linear_qkv.weight";
@@ -80,51 +142,20 @@ std::string legacy_key(ParamKind kind, int i, int e, bool moe, MegatronSpec spec
     case ParamKind::kProjBias: return layer + "self_attention.linear_proj.bias";
     case ParamKind::kFc1Bias: return layer + "mlp.linear_fc1.bias";
     case ParamKind::kFc2Bias: return layer + "mlp.linear_fc2.bias";
+    default: break;  // (the rest is not per layer: above)
   }
   fail(Status::kInternal, "unknown parameter kind");
 }
 
 std::vector<std::string> dist_extra_state_keys(const ModelConfig& c, MegatronSpec spec, int layer) {
-  const std::string shard = cat("/shard_", layer, "_", c.num_layers);
-  std::vector<std::string> keys = {
-      "decoder.layers.self_attention.linear_proj._extra_state" + shard,
-      "decoder.layers.self_attention.linear_qkv._extra_state" + shard,
-  };
-  if (spec == MegatronSpec::kTransformerEngine)
-    keys.push_back("decoder.layers.self_attention.core_attention._extra_state" + shard);
-  if (c.is_moe()) {
-    for (int e = 0; e < c.num_experts; ++e)
-      for (const char* fc : {"linear_fc1", "linear_fc2"})
-        keys.push_back(cat("decoder.layers.mlp.experts.experts.", fc, "._extra_state/shard_", layer, ".", e, "_",
-                           c.num_layers, ".", c.num_experts));
-  } else {
-    keys.push_back("decoder.layers.mlp.linear_fc1._extra_state" + shard);
-    keys.push_back("decoder.layers.mlp.linear_fc2._extra_state" + shard);
-  }
+  std::vector<std::string> keys = dist_extra_state_keys_of_decoder(c, spec, layer);
+  for (std::string& k : keys) k = in_stack(k, name_style(c));
   return keys;
 }
 
-std::vector<std::string> legacy_layer_extra_state_keys(const ModelConfig& c, MegatronSpec spec, int i,
-                                                       int local_experts) {
-  const std::string layer = "decoder.layers." + std::to_string(i) + ".";
-  const bool te = spec == MegatronSpec::kTransformerEngine;
-  std::vector<std::string> keys = {layer + "self_attention.linear_proj._extra_state",
-                                   layer + "self_attention.linear_qkv._extra_state"};
-  if (te) keys.push_back(layer + "self_attention.core_attention._extra_state");
-  if (c.is_moe()) {
-    if (te) {
-      keys.push_back(layer + "mlp.experts.linear_fc1._extra_state");
-      keys.push_back(layer + "mlp.experts.linear_fc2._extra_state");
-    } else {
-      for (int e = 0; e < local_experts; ++e) {
-        keys.push_back(cat(layer, "mlp.experts.local_experts.", e, ".linear_fc1._extra_state"));
-        keys.push_back(cat(layer, "mlp.experts.local_experts.", e, ".linear_fc2._extra_state"));
-      }
-    }
-  } else {
-    keys.push_back(layer + "mlp.linear_fc1._extra_state");
-    keys.push_back(layer + "mlp.linear_fc2._extra_state");
-  }
+std::vector<std::string> legacy_layer_extra_state_keys(const ModelConfig& c, MegatronSpec spec, int i, int local_experts) {
+  std::vector<std::string> keys = legacy_layer_extra_state_keys_of_decoder(c, spec, i, local_experts);
+  for (std::string& k : keys) k = in_stack(k, name_style(c));
   return keys;
 }
 
@@ -147,14 +178,16 @@ bool take_number(std::string& s, int& out) {
 std::optional<LegacyName> parse_legacy_key(const std::string& key) {
   using K = ParamKind;
   const auto te = MegatronSpec::kTransformerEngine, local = MegatronSpec::kLocal;
-  if (key == "embedding.word_embeddings.weight") return LegacyName{K::kEmbedding};
-  if (key == "output_layer.weight") return LegacyName{K::kOutput};
-  if (key == "decoder.final_layernorm.weight") return LegacyName{K::kFinalNorm};
-  if (key == "embedding.position_embeddings.weight") return LegacyName{K::kPositionEmbedding};
-  if (key == "decoder.final_layernorm.bias") return LegacyName{K::kFinalNormBias};
+  for (K kind : {K::kEmbedding, K::kOutput, K::kFinalNorm, K::kPositionEmbedding, K::kFinalNormBias,
+                 K::kTokenTypeEmbedding, K::kLmHeadDense, K::kLmHeadDenseBias, K::kLmHeadNorm, K::kLmHeadNormBias,
+                 K::kOutputBias})
+    for (bool encoder : {false, true})
+      if (key == dist_key(kind, NameStyle{false, encoder}, te)) return LegacyName{kind, -1, -1, te, false};
   std::string rest = key;
   int layer = 0;
-  if (!take_prefix(rest, "decoder.layers.") || !take_number(rest, layer) || !take_prefix(rest, ".")) return std::nullopt;
+  if (!(take_prefix(rest, "decoder.layers.") || take_prefix(rest, "encoder.layers.")) || !take_number(rest, layer) ||
+      !take_prefix(rest, "."))
+    return std::nullopt;
   auto named = [&](K kind, int expert = -1) { return LegacyName{kind, layer, expert, te, false}; };
   auto spelled = [&](K kind, MegatronSpec spec, int expert = -1) { return LegacyName{kind, layer, expert, spec, true}; };
   if (rest == "input_layernorm.weight") return spelled(K::kInputNorm, local);

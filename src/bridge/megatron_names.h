@@ -17,10 +17,17 @@
 
 namespace mb::bridge {
 
+// What a parameter's name depends on besides its kind and the spec.
+struct NameStyle {
+  bool moe = false;      // MoE layers (Transformer Engine's MoE layers keep a separate pre-MLP norm)
+  bool encoder = false;  // BertModel: the layers and the final norm under "encoder." instead of "decoder."
+};
+NameStyle name_style(const ModelConfig& c);
+
 // torch_dist key of a parameter kind (layer and expert axes come first in its global shape).
-std::string dist_key(ParamKind kind, bool moe, MegatronSpec spec);
+std::string dist_key(ParamKind kind, NameStyle style, MegatronSpec spec);
 // Legacy state-dict key of a parameter at a chunk-local layer index and rank-local expert index.
-std::string legacy_key(ParamKind kind, int local_layer, int local_expert, bool moe, MegatronSpec spec);
+std::string legacy_key(ParamKind kind, int local_layer, int local_expert, NameStyle style, MegatronSpec spec);
 
 // The torch_dist ShardedObject keys of a layer's extra state ("<module>._extra_state/shard_<i>_<L>").
 std::vector<std::string> dist_extra_state_keys(const ModelConfig& c, MegatronSpec spec, int layer);
@@ -29,7 +36,8 @@ std::vector<std::string> legacy_layer_extra_state_keys(const ModelConfig& c, Meg
                                                        int local_experts);
 constexpr const char* kOutputExtraState = "output_layer._extra_state";
 
-// Reading: what a legacy key names. Returns nullopt for keys that hold no parameter (_extra_state).
+// Reading: what a legacy key names (layers under "decoder." or "encoder."). Returns nullopt for keys that hold
+// no parameter (_extra_state).
 struct LegacyName {
   ParamKind kind;
   int local_layer = -1;

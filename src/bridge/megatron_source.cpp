@@ -93,7 +93,7 @@ class DistSource : public ParamSource {
     hf_text_ = d.hf_config_text;
     root_ = checkpoint_root(path);
     assets_ = asset_paths(root_, meta_, o);
-    const DistTensor* emb = ck_->find(dist_key(ParamKind::kEmbedding, false, MegatronSpec::kLocal));
+    const DistTensor* emb = ck_->find(dist_key(ParamKind::kEmbedding, NameStyle{}, MegatronSpec::kLocal));
     if (!emb || emb->shape.size() != 2)
       fail_format(ck_->directory(), "no embedding.word_embeddings.weight: not a GPT model checkpoint");
     if (emb->shape[0] < d.config.vocab_size)
@@ -102,7 +102,7 @@ class DistSource : public ParamSource {
     set_config(std::move(d.config), rows);
     // the MoE pre-MLP norm is spelled by the spec that wrote the checkpoint
     spec_ = MegatronSpec::kLocal;
-    if (config_.is_moe() && ck_->find(dist_key(ParamKind::kPreMlpNorm, true, MegatronSpec::kTransformerEngine)))
+    if (config_.is_moe() && ck_->find(dist_key(ParamKind::kPreMlpNorm, NameStyle{true, config_.encoder}, MegatronSpec::kTransformerEngine)))
       spec_ = MegatronSpec::kTransformerEngine;
     if (meta_) spec_ = meta_->layout.spec;
     for (const ParamInfo& p : params_) {
@@ -175,7 +175,7 @@ class DistSource : public ParamSource {
     return g;
   }
   const DistTensor* find(const ParamInfo& p) const {
-    const std::string key = dist_key(p.key.kind, config_.is_moe(), spec_);
+    const std::string key = dist_key(p.key.kind, name_style(config_), spec_);
     const DistTensor* t = ck_->find(key);
     if (!t) fail(Status::kNotFound, ck_->directory(), ": no tensor '", key, "' (", describe(p.key), ")");
     return t;
@@ -280,7 +280,7 @@ class LegacySource : public ParamSource {
 
   Tensor shard(ParamKind kind, int tp, int pp, int ep, int chunk, int local_layer, int local_expert, int /*unused*/) const {
     for (MegatronSpec spec : {layout_.spec, MegatronSpec::kLocal, MegatronSpec::kTransformerEngine}) {
-      Where w{tp, pp, ep, chunk, legacy_key(kind, local_layer, local_expert, config_.num_experts > 0, spec)};
+      Where w{tp, pp, ep, chunk, legacy_key(kind, local_layer, local_expert, name_style(config_), spec)};
       auto it = index_.find(w);
       if (it == index_.end()) continue;
       if (it->second.second->kind != pickle::Kind::kTensor)
@@ -296,31 +296,24 @@ class LegacySource : public ParamSource {
     }
     fail(Status::kNotFound, ck_->directory(), ": ", legacy_rank_dir(tp, pp, ep, layout_.pp > 1, layout_.ep > 1),
          (layout_.vpp > 1 ? cat(" model", chunk) : std::string()), " has no '",
-         legacy_key(kind, local_layer, local_expert, config_.num_experts > 0, layout_.spec), "'");
+         legacy_key(kind, local_layer, local_expert, name_style(config_), layout_.spec), "'");
   }
 
   Found locate(const ParamInfo& p, int t) const {
     int pp = 0, chunk = 0, local_layer = -1, ep = 0, local_expert = -1;
-    switch (p.key.kind) {
-      case ParamKind::kEmbedding:
-      case ParamKind::kPositionEmbedding: break;
-      case ParamKind::kOutput:
-      case ParamKind::kFinalNorm:
-      case ParamKind::kFinalNormBias:
-        pp = layout_.pp - 1;
-        chunk = layout_.vpp - 1;
-        break;
-      default: {
-        LayerPlace place = place_layer(config_, layout_, p.key.layer);
-        pp = place.pp_rank;
-        chunk = place.vpp_chunk;
-        local_layer = place.local_layer;
-        if (p.key.expert >= 0) {
-          ExpertPlace e = place_expert(config_, layout_, p.key.expert);
-          ep = e.ep_rank;
-          local_expert = e.local_expert;
-        }
+    if (is_per_layer(p.key.kind)) {
+      LayerPlace place = place_layer(config_, layout_, p.key.layer);
+      pp = place.pp_rank;
+      chunk = place.vpp_chunk;
+      local_layer = place.local_layer;
+      if (p.key.expert >= 0) {
+        ExpertPlace e = place_expert(config_, layout_, p.key.expert);
+        ep = e.ep_rank;
+        local_expert = e.local_expert;
       }
+    } else if (!on_first_stage(p.key.kind)) {  // the final norm, the output layer and head: the last stage's
+      pp = layout_.pp - 1;
+      chunk = layout_.vpp - 1;
     }
     Tensor x = shard(p.key.kind, t, pp, ep, chunk, local_layer, local_expert, 0);
     return {x, x.dtype()};

@@ -50,7 +50,7 @@ struct MegatronWriter::Impl {
   void write_dist(const ParamInfo& info, const Tensor& x) { write_dist_chunks(info, tp_chunks(x, info.split, L().tp)); }
 
   void write_dist_chunks(const ParamInfo& info, const std::vector<TpChunk>& chunks) {
-    const std::string key = dist_key(info.key.kind, moe(), L().spec);
+    const std::string key = dist_key(info.key.kind, name_style(config), L().spec);
     Dims global, prefix, lead;
     if (info.key.layer >= 0) {
       global.push_back(config.num_layers);
@@ -102,7 +102,7 @@ struct MegatronWriter::Impl {
     } else {
       for (int e = 0; e < L().ep; ++e) eps.push_back(e);  // dense parameters live on every expert rank
     }
-    const std::string key = legacy_key(info.key.kind, local_layer, local_expert, moe(), L().spec);
+    const std::string key = legacy_key(info.key.kind, local_layer, local_expert, name_style(config), L().spec);
     std::vector<Tensor> shards = tp_split(x, info.split, L().tp);
     for (int t = 0; t < L().tp; ++t)
       for (int e : eps) put(rank(t, pp, e), chunk, key, shards[static_cast<size_t>(t)]);

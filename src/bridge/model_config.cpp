@@ -59,6 +59,14 @@ json::Value megatron_transformer_config(const ModelConfig& c) {
     // the residual branches are scaled by scale_depth / sqrt(num_layers) (MiniCPM)
   }
   if (c.dim_model_base) v.set("dim_model_base", *c.dim_model_base);
+  // BERT (Megatron-Core BertModel): token types, and each branch's residual taken after its norm (the field
+  // Megatron-LM's legacy layers honoured; Megatron-Core's BertModel needs norms that return their output as
+  // the residual to compute it)
+  if (c.encoder) {
+    v.set("model_type", "bert");
+    v.set("num_tokentypes", c.num_token_types);
+    v.set("apply_residual_connection_post_layernorm", c.residual_after_norm);
+  }
   // Gemma-2, with Megatron-Bridge's Gemma2ModelProvider field names where it has them. Megatron-Core's
   // window_size (left, right) lets a query see left + 1 positions, and window_attn_skip_freq lists which
   // layers slide (1) in layer order.

@@ -58,6 +58,14 @@ struct ModelConfig {
   bool learned_positions = false;
   bool gated_mlp = true;
   bool linear_bias = false;
+  // BERT (Megatron-Core BertModel): an encoder (layers under "encoder.", every position sees every other),
+  // token-type embeddings, and a masked-LM head (dense, GELU, LayerNorm, then the output layer with a bias).
+  // residual_after_norm: each branch adds to its normalised input (Hugging Face's post-LN BERT, which is
+  // Megatron-Core's pre-LN layer with norms that return their output as the residual), so every norm moves one
+  // slot later than in the Hugging Face names.
+  bool encoder = false;
+  int64_t num_token_types = 0;
+  bool residual_after_norm = false;
   // MiniCPM muP scales
   std::optional<double> scale_depth;
   std::optional<double> dim_model_base;

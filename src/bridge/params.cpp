@@ -30,16 +30,40 @@ const char* kind_name(ParamKind kind) {
     case ParamKind::kProjBias: return "proj_bias";
     case ParamKind::kFc1Bias: return "fc1_bias";
     case ParamKind::kFc2Bias: return "fc2_bias";
+    case ParamKind::kTokenTypeEmbedding: return "token_type_embedding";
+    case ParamKind::kLmHeadDense: return "lm_head_dense";
+    case ParamKind::kLmHeadDenseBias: return "lm_head_dense_bias";
+    case ParamKind::kLmHeadNorm: return "lm_head_norm";
+    case ParamKind::kLmHeadNormBias: return "lm_head_norm_bias";
+    case ParamKind::kOutputBias: return "output_bias";
   }
   return "?";
 }
 
 bool is_per_layer(ParamKind kind) {
-  return kind != ParamKind::kEmbedding && kind != ParamKind::kOutput && kind != ParamKind::kFinalNorm &&
-         kind != ParamKind::kPositionEmbedding && kind != ParamKind::kFinalNormBias;
+  switch (kind) {
+    case ParamKind::kEmbedding:
+    case ParamKind::kOutput:
+    case ParamKind::kFinalNorm:
+    case ParamKind::kPositionEmbedding:
+    case ParamKind::kFinalNormBias:
+    case ParamKind::kTokenTypeEmbedding:
+    case ParamKind::kLmHeadDense:
+    case ParamKind::kLmHeadDenseBias:
+    case ParamKind::kLmHeadNorm:
+    case ParamKind::kLmHeadNormBias:
+    case ParamKind::kOutputBias: return false;
+    default: return true;
+  }
 }
 
-bool on_first_stage(ParamKind kind) { return kind == ParamKind::kEmbedding || kind == ParamKind::kPositionEmbedding; }
+bool is_vocab(ParamKind k) {
+  return k == ParamKind::kEmbedding || k == ParamKind::kOutput || k == ParamKind::kOutputBias;
+}
+
+bool on_first_stage(ParamKind kind) {
+  return kind == ParamKind::kEmbedding || kind == ParamKind::kPositionEmbedding || kind == ParamKind::kTokenTypeEmbedding;
+}
 
 bool is_per_expert(ParamKind kind) { return kind == ParamKind::kExpertFc1 || kind == ParamKind::kExpertFc2; }
 
@@ -47,6 +71,7 @@ TpSplit tp_split(ParamKind kind, bool gated_mlp) {
   switch (kind) {
     case ParamKind::kEmbedding:
     case ParamKind::kOutput:
+    case ParamKind::kOutputBias:
     case ParamKind::kQkv:
     case ParamKind::kQkvBias: return TpSplit::kColumn;
     case ParamKind::kFc1:
@@ -76,6 +101,7 @@ std::vector<ParamInfo> model_params(const ModelConfig& c, int64_t vocab_rows) {
   const int64_t fc1_rows = (c.gated_mlp ? 2 : 1) * c.ffn_hidden_size;
   add(ParamKind::kEmbedding, -1, -1, {vocab_rows, H});
   if (c.learned_positions) add(ParamKind::kPositionEmbedding, -1, -1, {c.max_position_embeddings, H});
+  if (c.num_token_types > 0) add(ParamKind::kTokenTypeEmbedding, -1, -1, {c.num_token_types, H});
   for (int l = 0; l < c.num_layers; ++l) {
     add(ParamKind::kInputNorm, l, -1, {H});
     if (c.layer_norm) add(ParamKind::kInputNormBias, l, -1, {H});
@@ -106,7 +132,14 @@ std::vector<ParamInfo> model_params(const ModelConfig& c, int64_t vocab_rows) {
   }
   add(ParamKind::kFinalNorm, -1, -1, {H});
   if (c.layer_norm) add(ParamKind::kFinalNormBias, -1, -1, {H});
+  if (c.encoder) {  // BERT's masked-LM head
+    add(ParamKind::kLmHeadDense, -1, -1, {H, H});
+    add(ParamKind::kLmHeadDenseBias, -1, -1, {H});
+    add(ParamKind::kLmHeadNorm, -1, -1, {H});
+    add(ParamKind::kLmHeadNormBias, -1, -1, {H});
+  }
   if (!c.tied_embeddings) add(ParamKind::kOutput, -1, -1, {vocab_rows, H});
+  if (c.encoder) add(ParamKind::kOutputBias, -1, -1, {vocab_rows});
   return out;
 }
 

@@ -40,6 +40,13 @@ enum class ParamKind {
   kProjBias,           // [hidden]
   kFc1Bias,            // [ffn] (a gated MLP's [2 * ffn]: [gate; up])
   kFc2Bias,            // [hidden]
+  // BERT
+  kTokenTypeEmbedding,  // [token types, hidden]
+  kLmHeadDense,         // [hidden, hidden]
+  kLmHeadDenseBias,     // [hidden]
+  kLmHeadNorm,          // [hidden]
+  kLmHeadNormBias,      // [hidden]
+  kOutputBias,          // [vocab] (padded as the output layer)
 };
 
 // How tensor parallelism splits a parameter (Megatron's Column/RowParallelLinear, and the gated MLP
@@ -61,7 +68,9 @@ struct ParamInfo {
 
 const char* kind_name(ParamKind kind);  // "qkv", "expert_fc1", ...
 bool is_per_layer(ParamKind kind);
-bool on_first_stage(ParamKind kind);  // the embeddings (the rest that is not per layer is on the last stage)
+bool on_first_stage(ParamKind kind);
+// One row (or element) per vocabulary entry, padded past the vocabulary: the embedding, output layer and its bias.
+bool is_vocab(ParamKind kind);  // the embeddings (the rest that is not per layer is on the last stage)
 bool is_per_expert(ParamKind kind);
 TpSplit tp_split(ParamKind kind, bool gated_mlp = true);
 std::string describe(const ParamKey& key);  // "layer 3 expert 1 expert_fc1"

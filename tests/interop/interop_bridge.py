@@ -3,7 +3,7 @@
 usage: PYTHONPATH=.megatron python3 tests/interop/interop_bridge.py MBRIDGE WORK_DIR [--native DIR]
 
 1. every tiny Hugging Face fixture (tests/fixtures/bridge/hf) is imported by `mbridge import --spec local`;
-   Megatron-Core builds a GPTModel from the TransformerConfig mbridge reports (`mbridge config`), loads the
+   Megatron-Core builds a GPTModel (BERT: a BertModel) from the TransformerConfig mbridge reports (`mbridge config`), loads the
    checkpoint through its own sharded_state_dict (no missing or unexpected keys, at TP1, and at TP2 in two
    processes), and its float32 forward is compared with the logits transformers computed;
    (what Megatron-Core cannot build without Transformer Engine, Gemma-2, is listed as not checked);
@@ -121,6 +121,48 @@ def apply_scales(model, tc_):
         model.output_layer.register_forward_pre_hook(lambda m, a: (a[0] / shrink, *a[1:]))
 
 
+def build_bert(cfg, tp=1, dtype=None):
+    """Megatron-Core's BertModel, local spec, as mbridge's BERT checkpoints mean it: Hugging Face's post-LN
+    layers are the local spec's pre-LN layers with norms that return their output as the residual
+    (TransformerLayer takes the residual from a norm with returns_residual), so every branch adds to its
+    normalised input."""
+    import dataclasses
+    import torch.nn.functional as F
+    from megatron.core import parallel_state as ps
+    from megatron.core.models.bert.bert_layer_specs import bert_layer_local_spec
+    from megatron.core.models.bert.bert_model import BertModel
+    from megatron.core.transformer.spec_utils import ModuleSpec
+    from megatron.core.transformer.transformer_config import TransformerConfig
+
+    class ResidualAfterNorm(torch.nn.LayerNorm):
+        def __init__(self, config, hidden_size, eps=1e-5):
+            super().__init__(hidden_size, eps=eps)
+            self.returns_residual = True
+
+        def forward(self, x):
+            y = super().forward(x)
+            return y, y
+
+    tc_ = cfg["transformer_config"]
+    dtype = dtype or getattr(torch, tc_.get("params_dtype", "bfloat16"))
+    tc = TransformerConfig(num_layers=tc_["num_layers"], hidden_size=tc_["hidden_size"],
+                           ffn_hidden_size=tc_["ffn_hidden_size"], num_attention_heads=tc_["num_attention_heads"],
+                           kv_channels=tc_["kv_channels"], normalization="LayerNorm",
+                           layernorm_epsilon=tc_["layernorm_epsilon"], gated_linear_unit=False,
+                           activation_func=activation(tc_["activation_func"]), add_bias_linear=True,
+                           bias_activation_fusion=False, bf16=dtype == torch.bfloat16, params_dtype=dtype,
+                           use_cpu_initialization=True, tensor_model_parallel_size=tp, hidden_dropout=0.0,
+                           attention_dropout=0.0)
+    submodules = dataclasses.replace(bert_layer_local_spec.submodules, input_layernorm=ResidualAfterNorm,
+                                     pre_mlp_layernorm=ResidualAfterNorm)
+    spec = ModuleSpec(module=bert_layer_local_spec.module, submodules=submodules)
+    return BertModel(config=tc, num_tokentypes=tc_["num_tokentypes"], transformer_layer_spec=spec,
+                     vocab_size=tc_["padded_vocab_size"], max_sequence_length=tc_["max_position_embeddings"],
+                     pre_process=ps.is_pipeline_first_stage(), post_process=ps.is_pipeline_last_stage(),
+                     share_embeddings_and_output_weights=tc_["share_embeddings_and_output_weights"],
+                     add_binary_head=False)
+
+
 def load_strict(model, ckpt_iter_dir):
     from megatron.core import dist_checkpointing
     from megatron.core.dist_checkpointing.validation import StrictHandling
@@ -145,20 +187,28 @@ def megatron_worker(rank, world, jobs, result_path, port):
         try:
             ps.initialize_model_parallel(world, 1)
             model_parallel_cuda_manual_seed(1)
-            model = build_gpt(cfg, tp=world)
+            bert = cfg["transformer_config"].get("model_type") == "bert"
+            build = build_bert if bert else build_gpt
+            model = build(cfg, tp=world)
             r["missing"], r["unexpected"] = load_strict(model, ckpt)
             if world == 1:
-                fp32 = build_gpt(cfg, dtype=torch.float32).cuda().eval()
+                fp32 = build(cfg, dtype=torch.float32).cuda().eval()
                 fp32.load_state_dict({k: (v.float() if isinstance(v, torch.Tensor) else v)
                                       for k, v in model.state_dict().items()}, strict=False)
                 apply_scales(fp32, cfg["transformer_config"])
                 ref = load_file(os.path.join(FX, "hf", name + ".logits.safetensors"))
                 ids = ref["input_ids"]
                 s = ids.shape[1]
-                mask = torch.ones(1, 1, s, s, dtype=torch.bool).triu(1)
                 with torch.no_grad():
-                    logits = fp32(ids.cuda(), torch.arange(s).unsqueeze(0).cuda(), mask.cuda())
-                r["logits_vs_transformers"] = compare_logits(logits, ref["logits"])
+                    if bert:  # compared where the attention mask is 1 (padded positions differ by design)
+                        mask = ref["attention_mask"]
+                        logits = fp32(ids.cuda(), mask.cuda(), tokentype_ids=ref["token_type_ids"].cuda())
+                        keep = mask.bool()
+                        r["logits_vs_transformers"] = compare_logits(logits.cpu()[keep], ref["logits"][keep])
+                    else:
+                        mask = torch.ones(1, 1, s, s, dtype=torch.bool).triu(1)
+                        logits = fp32(ids.cuda(), torch.arange(s).unsqueeze(0).cuda(), mask.cuda())
+                        r["logits_vs_transformers"] = compare_logits(logits, ref["logits"])
             r["ok"] = not r["missing"] and not r["unexpected"]
         except Exception:
             r["ok"] = False
@@ -200,7 +250,8 @@ def main():
     for name, r in json.load(open(path))[0].items():
         REPORT[f"Megatron-Core loads mbridge's import of {name} at TP1; float32 logits vs transformers"] = r
     path = os.path.join(work, "tp2.json")
-    tp2_jobs = [j for j in jobs if j["name"] in ("llama31", "qwen2", "qwen3", "mixtral", "minicpm", "gemma", "gpt2")]
+    tp2_jobs = [j for j in jobs if j["name"] in ("llama31", "qwen2", "qwen3", "mixtral", "minicpm", "gemma", "gpt2",
+                                                 "bert")]
     mp.spawn(megatron_worker, args=(2, tp2_jobs, path, 29911), nprocs=2, join=True)
     ranks = json.load(open(path))
     for name in ranks[0]:

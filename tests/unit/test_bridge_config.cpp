@@ -22,7 +22,7 @@ struct FixtureFamily {
 const FixtureFamily kFixtures[] = {
     {"llama2", "llama"},   {"llama31", "llama"}, {"llama32", "llama"},     {"mistral", "mistral"}, {"mixtral", "mixtral"},
     {"qwen2", "qwen2"},    {"qwen3", "qwen3"},   {"qwen3_moe", "qwen3_moe"}, {"minicpm", "minicpm"},
-    {"gemma", "gemma"},    {"gemma2", "gemma2"}, {"gpt2", "gpt2"},
+    {"gemma", "gemma"},    {"gemma2", "gemma2"}, {"gpt2", "gpt2"},       {"bert", "bert"},
 };
 
 std::string config_path(const char* dir) { return mbtest::fixture(std::string("bridge/hf/") + dir + "/config.json"); }
@@ -53,7 +53,8 @@ TEST(BridgeConfig, EveryFixtureIsDetectedAsItsFamily) {
 TEST(BridgeConfig, SharedFieldsFollowConfigJson) {
   for (const FixtureFamily& f : kFixtures) {
     SCOPED_TRACE(f.dir);
-    if (std::string(f.family) == "gpt2") continue;  // GPT-2's config.json has fields of its own (Gpt2Fields)
+    // GPT-2's and BERT's config.json have fields of their own (Gpt2Fields, BertFields)
+    if (std::string(f.family) == "gpt2" || std::string(f.family) == "bert") continue;
     json::Value hf = json::parse_file(config_path(f.dir));
     json::Value tc = transformer_config_of(f.dir);
     EXPECT_EQ(tc.find("num_layers")->as_int(), hf.find("num_hidden_layers")->as_int());
@@ -145,6 +146,26 @@ TEST(BridgeConfig, Gpt2Fields) {
   EXPECT_EQ(back.norm_epsilon, c.norm_epsilon);
 }
 
+TEST(BridgeConfig, BertFields) {
+  // config.json: hidden 32, 4 layers, 4 heads, intermediate 64, 128 positions, 2 token types, gelu, eps 1e-12
+  const ModelConfig c = model_config_from_hf(load_hf_config(config_path("bert")));
+  EXPECT_TRUE(c.encoder && c.residual_after_norm && c.layer_norm && c.learned_positions && c.linear_bias);
+  EXPECT_EQ(c.num_token_types, 2);
+  EXPECT_EQ(c.mlp_activation, "gelu");
+  EXPECT_EQ(c.norm_epsilon, 1e-12);
+  EXPECT_EQ(c.ffn_hidden_size, 64);
+  json::Value tc = transformer_config_of("bert");
+  EXPECT_EQ(tc.find("model_type")->as_string(), "bert");
+  EXPECT_EQ(tc.find("num_tokentypes")->as_int(), 2);
+  EXPECT_TRUE(tc.find("apply_residual_connection_post_layernorm")->as_bool());
+  EXPECT_EQ(tc.find("activation_func")->as_string(), "gelu");
+  const ModelConfig back = model_config_from_hf(parse_hf_config(find_family("bert")->hf_config_for(c), "written"));
+  EXPECT_EQ(back.family, "bert");
+  EXPECT_EQ(back.num_token_types, c.num_token_types);
+  EXPECT_EQ(back.norm_epsilon, c.norm_epsilon);
+  EXPECT_EQ(back.max_position_embeddings, c.max_position_embeddings);
+}
+
 TEST(BridgeConfig, Gemma2ConfigJsonRoundTrips) {
   const ModelConfig c = model_config_from_hf(load_hf_config(config_path("gemma2")));
   EXPECT_EQ(c.attention_window(0), 8);
@@ -232,5 +253,5 @@ TEST(BridgeConfig, FamiliesHaveUniqueNamesAndArchitectures) {
     for (const std::string& a : f->architectures) EXPECT_TRUE(architectures.insert(a).second) << a;
     EXPECT_EQ(find_family(f->name), f);
   }
-  EXPECT_EQ(names.size(), 10u);
+  EXPECT_EQ(names.size(), 11u);
 }

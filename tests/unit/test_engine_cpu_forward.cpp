@@ -61,6 +61,7 @@ TEST(CpuForward, LogitsEqualTransformersForEveryFamily) {
   const std::vector<std::string> names = mbtest::names_with_suffix(mbtest::fixture("bridge/hf"), ".logits.safetensors");
   ASSERT_GE(names.size(), 9u);
   for (const std::string& name : names) {
+    if (name == "bert") continue;  // an encoder, with token types and padded rows: test_engine_encoder
     const std::string hf = std::string(MB_FIXTURES_DIR) + "/bridge/hf/" + name;
     engine::CpuModel model(*bridge::open_hf_source(hf));
     Reference ref = read_reference(hf + ".logits.safetensors");

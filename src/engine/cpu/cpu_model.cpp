@@ -108,6 +108,16 @@ void CpuModel::norm(const float* x, ParamKind weight, ParamKind bias, int layer,
     rms_norm(x, w, c.hidden_size, c.norm_epsilon, out);
 }
 
+void CpuModel::lm_head_transform(std::vector<float>* h) const {
+  const bridge::ModelConfig& c = config_;
+  std::vector<float> y(h->size());
+  matvec(param(static_cast<int>(ParamKind::kLmHeadDense)).data(), h->data(), c.hidden_size, c.hidden_size, y.data());
+  add_bias(ParamKind::kLmHeadDenseBias, -1, c.hidden_size, y.data());
+  for (float& v : y) v = activation(c.mlp_activation, v);
+  layer_norm(y.data(), param(static_cast<int>(ParamKind::kLmHeadNorm)).data(),
+             param(static_cast<int>(ParamKind::kLmHeadNormBias)).data(), c.hidden_size, c.norm_epsilon, h->data());
+}
+
 void CpuModel::add_bias(ParamKind kind, int layer, int64_t n, float* y) const {
   if (!config_.linear_bias) return;
   const std::vector<float>& b = param(static_cast<int>(kind), layer);
@@ -122,7 +132,17 @@ const std::vector<float>& CpuModel::param(int kind, int layer, int expert) const
 
 std::vector<std::vector<int32_t>> CpuModel::generate(const std::vector<std::vector<int32_t>>& prompts,
                                                       const GenerateOptions& options, const TokenCallback& on_token) {
+  if (config_.encoder)
+    fail(Status::kUnsupported, config_.family, " is an encoder: it gives masked-LM logits (forward), not generation");
   return engine::generate(*this, prompts, options, on_token);
+}
+
+std::vector<float> CpuModel::encode(const std::vector<int32_t>& ids, const std::vector<int32_t>& token_types) const {
+  if (!config_.encoder) fail(Status::kInvalidArgument, config_.family, " is not an encoder");
+  if (!token_types.empty() && token_types.size() != ids.size())
+    fail(Status::kInvalidArgument, ids.size(), " token ids but ", token_types.size(), " token types");
+  CpuCache cache;
+  return forward(&cache, ids, nullptr, token_types.empty() ? nullptr : &token_types);
 }
 
 std::vector<float> CpuModel::forward(const std::vector<int32_t>& ids) const {
@@ -135,7 +155,8 @@ std::vector<float> CpuModel::forward_traced(const std::vector<int32_t>& ids, con
   return forward(&cache, ids, &hook);
 }
 
-std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>& ids, const ModuleHook* hook) const {
+std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>& ids, const ModuleHook* hook,
+                                     const std::vector<int32_t>* token_types) const {
   const bridge::ModelConfig& c = config_;
   const int64_t T = static_cast<int64_t>(ids.size()), H = c.hidden_size, d = c.kv_channels;
   const int64_t heads = c.num_attention_heads, groups = c.num_query_groups, per_group = heads / groups;
@@ -159,6 +180,13 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
       const std::vector<float>& positions = param(static_cast<int>(ParamKind::kPositionEmbedding));
       for (int64_t k = 0; k < H; ++k) x[t * H + k] += positions[static_cast<size_t>((start + t) * H + k)];
     }
+    if (c.num_token_types > 0) {  // BERT: plus the token type's (0 unless given)
+      const int32_t type = token_types ? (*token_types)[static_cast<size_t>(t)] : 0;
+      if (type < 0 || type >= c.num_token_types)
+        fail(Status::kInvalidArgument, "token type ", type, " out of range [0, ", c.num_token_types, ")");
+      const std::vector<float>& types = param(static_cast<int>(ParamKind::kTokenTypeEmbedding));
+      for (int64_t k = 0; k < H; ++k) x[t * H + k] += types[static_cast<size_t>(type * H + k)];
+    }
   }
   // with a hook: each module's output over the new positions, reported when the module is done
   std::vector<float> traced(hook ? static_cast<size_t>(T * H) : 0);
@@ -171,6 +199,8 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
   if (hook) report(embedding_record(c, vocab_rows_, T), x.data());
 
   std::vector<float> h(static_cast<size_t>(H)), qkv(static_cast<size_t>(T * qkv_rows));
+  // BERT: the branches add to their normalised inputs (residual_after_norm), kept here for the attention's
+  std::vector<float> normed(c.residual_after_norm ? static_cast<size_t>(T * H) : 0);
   std::vector<float> attn(static_cast<size_t>(heads * d)), out(static_cast<size_t>(H));
   for (int layer = 0; layer < c.num_layers; ++layer) {
     std::vector<float>& keys = cache->keys[static_cast<size_t>(layer)];
@@ -182,6 +212,7 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
     for (int64_t t = 0; t < T; ++t) {
       norm(&x[t * H], ParamKind::kInputNorm, ParamKind::kInputNormBias, layer, h.data());
       if (hook) std::copy(h.begin(), h.end(), traced.begin() + t * H);
+      if (c.residual_after_norm) std::copy(h.begin(), h.end(), normed.begin() + t * H);
       float* row = &qkv[t * qkv_rows];
       matvec(wqkv.data(), h.data(), qkv_rows, H, row);
       if (c.qkv_bias) {
@@ -212,10 +243,12 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
       for (int64_t hd = 0; hd < heads; ++hd) {
         const int64_t g = hd / per_group, j = hd % per_group;
         const float* q = &qkv[t * qkv_rows + g * (per_group + 2) * d + j * d];
-        // causal: every cached position up to this one (on a sliding layer, the last `window` of them)
+        // causal: every cached position up to this one (on a sliding layer, the last `window` of them); an
+        // encoder's positions see every position
         const int64_t first = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
-        std::vector<double> scores(static_cast<size_t>(pos + 1 - first));
-        for (int64_t s = first; s <= pos; ++s) {
+        const int64_t last = c.encoder ? total - 1 : pos;
+        std::vector<double> scores(static_cast<size_t>(last + 1 - first));
+        for (int64_t s = first; s <= last; ++s) {
           const float* k = &keys[s * kv_row + g * d];
           double dot = 0;
           for (int64_t i = 0; i < d; ++i) dot += double(q[i]) * double(k[i]);
@@ -226,7 +259,7 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
         softmax(&scores);
         for (int64_t i = 0; i < d; ++i) {
           double acc = 0;
-          for (int64_t s = first; s <= pos; ++s) acc += scores[static_cast<size_t>(s - first)] * values[s * kv_row + g * d + i];
+          for (int64_t s = first; s <= last; ++s) acc += scores[static_cast<size_t>(s - first)] * values[s * kv_row + g * d + i];
           attn[hd * d + i] = static_cast<float>(acc);
         }
       }
@@ -235,7 +268,8 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
       if (hook) std::copy(out.begin(), out.end(), traced.begin() + t * H);
       if (c.sandwich_norms)
         rms_norm(out.data(), param(static_cast<int>(ParamKind::kPostAttnNorm), layer).data(), H, c.norm_epsilon, out.data());
-      for (int64_t k = 0; k < H; ++k) x[t * H + k] += static_cast<float>(out[k] * depth_scale);
+      float* residual = c.residual_after_norm ? &normed[t * H] : &x[t * H];
+      for (int64_t k = 0; k < H; ++k) x[t * H + k] = residual[k] + static_cast<float>(out[k] * depth_scale);
     }
     if (hook) report(layer_record(c, layer, LayerModule::kSelfAttention, T), traced.data());
     std::vector<float> mlp_traced(hook ? static_cast<size_t>(T * H) : 0);
@@ -283,7 +317,8 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
         rms_norm(y.data(), param(static_cast<int>(ParamKind::kPostMlpNorm), layer).data(), H, c.norm_epsilon, y.data());
         std::copy(y.begin(), y.end(), mlp.begin());
       }
-      for (int64_t k = 0; k < H; ++k) x[t * H + k] += static_cast<float>(mlp[k] * depth_scale);
+      const float* residual = c.residual_after_norm ? h.data() : &x[t * H];
+      for (int64_t k = 0; k < H; ++k) x[t * H + k] = residual[k] + static_cast<float>(mlp[k] * depth_scale);
     }
     if (hook) {
       report(layer_record(c, layer, LayerModule::kPreMlpNorm, T), traced.data());
@@ -300,7 +335,9 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
     norm(&x[t * H], ParamKind::kFinalNorm, ParamKind::kFinalNormBias, -1, h.data());
     if (hook) std::copy(h.begin(), h.end(), traced.begin() + t * H);
     for (float& v : h) v *= logit_scale;
+    if (c.encoder) lm_head_transform(&h);
     matvec(head.data(), h.data(), V, H, &logits[t * V]);  // rows past the vocabulary are padding
+    if (c.encoder) add_bias(ParamKind::kOutputBias, -1, V, &logits[t * V]);
     if (c.final_logit_softcapping)
       for (int64_t v = 0; v < V; ++v) logits[t * V + v] = static_cast<float>(soft_cap(logits[t * V + v], *c.final_logit_softcapping));
   }

@@ -5,7 +5,8 @@
 // Llama-family decoders: RMSNorm, rotary embeddings (default, linear, llama3), grouped-query attention with
 // optional q/k/v bias and q/k norms, SwiGLU MLPs or top-k mixtures of SwiGLU experts, tied or separate
 // output layer, MiniCPM's scales, Gemma's (1 + w) norms and GeGLU, Gemma-2's sandwich norms, soft-capping and
-// sliding windows; GPT-2's LayerNorm, learned positions, biases and plain GELU MLP.
+// sliding windows; GPT-2's LayerNorm, learned positions, biases and plain GELU MLP; BERT as an encoder (every
+// position sees every other, token types, residuals taken after the norms, the masked-LM head).
 #pragma once
 
 #include <cstdint>
@@ -42,7 +43,12 @@ class CpuModel final : public Model {
   std::vector<float> forward(const std::vector<int32_t>& ids) override { return std::as_const(*this).forward(ids); }
   // The same for ids that continue the sequence held in `cache` (their positions follow it); the cache grows.
   // With a hook, every module's output over the new positions is reported as the module finishes.
-  std::vector<float> forward(CpuCache* cache, const std::vector<int32_t>& ids, const ModuleHook* hook = nullptr) const;
+  // token_types: BERT's, one per id (null: all 0).
+  std::vector<float> forward(CpuCache* cache, const std::vector<int32_t>& ids, const ModuleHook* hook = nullptr,
+                             const std::vector<int32_t>* token_types = nullptr) const;
+  // An encoder's (BERT's) masked-LM logits [ids.size() x vocab_size] of one unpadded sequence, every position
+  // seeing every other; token_types empty: all 0.
+  std::vector<float> encode(const std::vector<int32_t>& ids, const std::vector<int32_t>& token_types) const;
   std::vector<float> forward_traced(const std::vector<int32_t>& ids, const ModuleHook& hook) override;
   const bridge::ModelConfig& config() const override { return config_; }
   std::vector<std::vector<int32_t>> generate(const std::vector<std::vector<int32_t>>& prompts,
@@ -53,8 +59,10 @@ class CpuModel final : public Model {
   const std::vector<float>& param(int kind, int layer = -1, int expert = -1) const;
   // The model's norm of one hidden-size row: RMSNorm(weight), or LayerNorm(weight, bias) (GPT-2).
   void norm(const float* x, bridge::ParamKind weight, bridge::ParamKind bias, int layer, float* out) const;
-  // y += the linear layer's bias, where the model has biases (GPT-2)
+  // y += the linear layer's bias, where the model has biases (GPT-2, BERT)
   void add_bias(bridge::ParamKind kind, int layer, int64_t n, float* y) const;
+  // BERT's masked-LM head before the output layer: LayerNorm(GELU(dense(h)))
+  void lm_head_transform(std::vector<float>* h) const;
 
   bridge::ModelConfig config_;
   std::vector<float> inv_freq_;  // rotary inverse frequencies, once per model

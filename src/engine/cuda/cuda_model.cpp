@@ -48,6 +48,9 @@ CudaModel::Impl::Impl(const bridge::ParamSource& source, int device_index) : con
     fail(Status::kUnsupported, source.path(), ": head dim ", c.kv_channels, " (the CUDA kernels take even sizes up to 256)");
   if (c.num_attention_heads % c.num_query_groups)
     fail(Status::kUnsupported, source.path(), ": ", c.num_attention_heads, " heads in ", c.num_query_groups, " groups");
+  if (c.encoder)
+    fail(Status::kUnsupported, source.path(), ": ", c.family, " (an encoder with a masked-LM head) is not on the GPU yet; ",
+         "the CPU backend runs it");
   if (c.is_moe() && c.mlp_activation != "silu")
     fail(Status::kUnsupported, source.path(), ": mixture-of-experts layers with ", c.mlp_activation, " on the GPU");
   shape = {static_cast<int>(c.num_attention_heads), static_cast<int>(c.num_query_groups), static_cast<int>(c.kv_channels)};
@@ -120,6 +123,12 @@ void CudaModel::Impl::load(const bridge::ParamSource& source) {
       case ParamKind::kProjBias: l->proj_bias = f; break;
       case ParamKind::kFc1Bias: l->fc1_bias = f; break;
       case ParamKind::kFc2Bias: l->fc2_bias = f; break;
+      case ParamKind::kTokenTypeEmbedding:
+      case ParamKind::kLmHeadDense:
+      case ParamKind::kLmHeadDenseBias:
+      case ParamKind::kLmHeadNorm:
+      case ParamKind::kLmHeadNormBias:
+      case ParamKind::kOutputBias: fail(Status::kInternal, "an encoder's parameter on the GPU");
       case ParamKind::kFc1: l->fc1 = b; break;
       case ParamKind::kFc2: l->fc2 = b; break;
       case ParamKind::kRouter: l->router = b; break;
