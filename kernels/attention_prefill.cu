@@ -31,15 +31,16 @@ __global__ void __launch_bounds__(kRows * 32) attention_prefill_kernel(const bf1
   const int64_t q_row = (static_cast<int64_t>(offsets[b]) + r) * s.heads + head;
   for (int i = lane; i < d; i += 32) qs[warp][i] = active ? __bfloat162float(q[q_row * d + i]) * scale : 0.f;
   RowState<D> st;
-  // the block's rows see keys first_visible(r0) .. last
-  const int last = min(r0 + kRows, len) - 1, start = first_visible(s, r0), row_first = first_visible(s, r);
+  // the block's rows see keys first_visible(r0) .. last (every key of the sequence when not causal)
+  const int last = s.causal ? min(r0 + kRows, len) - 1 : len - 1, start = first_visible(s, r0);
+  const int row_first = first_visible(s, r), row_last = s.causal ? r : len - 1;
   const int64_t row0 = (static_cast<int64_t>(b) * cache_len * s.groups + g) * d, stride = static_cast<int64_t>(s.groups) * d;
   for (int first = start; first <= last; first += kTile) {
     const int count = min(kTile, last + 1 - first);
     __syncthreads();  // the previous tile is no longer read
     load_tile(tiles, k_cache, v_cache, row0, stride, first, count, d);
     __syncthreads();
-    if (active) st.take(tiles, qs[warp], count, row_first - first, r - first, d, s.softcap);
+    if (active) st.take(tiles, qs[warp], count, row_first - first, row_last - first, d, s.softcap);
   }
   if (!active) return;
   bf16* o = out + q_row * d;

@@ -66,8 +66,9 @@ __global__ void __launch_bounds__(kWarps * 32)
   constexpr float kLog2e = 1.4426950408889634f;  // exp(x) = exp2(x log2 e)
   const float scale = s.scale > 0.f ? s.scale : rsqrtf(static_cast<float>(D)), scale_log2 = scale * kLog2e;
 
-  // the block's rows see keys start .. last (start > 0 with a sliding window)
-  const int last = min(r0 + kRows, len) - 1, start = s.window > 0 ? max(0, r0 - s.window + 1) : 0;
+  // the block's rows see keys start .. last (start > 0 with a sliding window; last: the sequence's when not causal)
+  const int last = s.causal ? min(r0 + kRows, len) - 1 : len - 1;
+  const int start = s.window > 0 ? max(0, r0 - s.window + 1) : 0;
   const int64_t key_stride = static_cast<int64_t>(s.groups) * D;
   const bf16* k0 = k_cache + (static_cast<int64_t>(b) * cache_len * s.groups + g) * D;
   const bf16* v0 = v_cache + (static_cast<int64_t>(b) * cache_len * s.groups + g) * D;
@@ -85,7 +86,7 @@ __global__ void __launch_bounds__(kWarps * 32)
     }
     __syncthreads();
     // no row of this warp sees these keys (all after its rows, or all before their windows)
-    if (r0 + warp * 16 >= len || first > r0 + warp * 16 + 15 ||
+    if (r0 + warp * 16 >= len || (s.causal && first > r0 + warp * 16 + 15) ||
         (s.window > 0 && first + kKeys - 1 < r0 + warp * 16 - s.window + 1))
       continue;
 
@@ -109,7 +110,7 @@ __global__ void __launch_bounds__(kWarps * 32)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int key = first + n * 8 + 2 * pair + (e & 1), row = e < 2 ? row_a : row_b;
-        const bool seen = key <= row && key <= last && (s.window <= 0 || key > row - s.window);
+        const bool seen = (key <= row || !s.causal) && key <= last && (s.window <= 0 || key > row - s.window);
         const float v = !seen ? -INFINITY
                         : s.softcap > 0.f ? s.softcap * tanhf(sc[n][e] * scale / s.softcap) * kLog2e
                                           : sc[n][e] * scale_log2;

@@ -16,17 +16,21 @@ namespace mb::kernels {
 using bf16 = __nv_bfloat16;
 
 // embedding.cu: out[r] = table[ids[r]] * scale (float32 rows of `hidden`), plus position_table[pos[r]] when
-// given (GPT-2's learned positions).
+// given (GPT-2's learned positions), plus type_table[types[r]] when given (BERT's token types; all 0 without
+// types).
 void embedding(const int32_t* ids, int64_t rows, const bf16* table, int64_t hidden, float scale, float* out,
-               cudaStream_t stream, const bf16* position_table = nullptr, const int32_t* pos = nullptr);
+               cudaStream_t stream, const bf16* position_table = nullptr, const int32_t* pos = nullptr,
+               const bf16* type_table = nullptr, const int32_t* types = nullptr);
 // embedding.cu: dst[r] = src[index[r]] (rows of `width` bf16).
 void gather_rows(const bf16* src, const int32_t* index, int64_t rows, int64_t width, bf16* dst, cudaStream_t stream);
 
 // rmsnorm.cu: the residual add fused with the next norm. For every row: x += delta * delta_scale (when delta is
 // not null), then out = bf16(weight * x / sqrt(mean(x^2) + eps) * out_scale); with a bias, LayerNorm instead:
-// out = bf16((weight * (x - mean(x)) / sqrt(var(x) + eps) + bias) * out_scale).
+// out = bf16((weight * (x - mean(x)) / sqrt(var(x) + eps) + bias) * out_scale). With write_back, x becomes the
+// norm's output (before out_scale): BERT's branches add to their normalised input.
 void add_rms_norm(float* x, const float* delta, float delta_scale, const float* weight, int64_t rows, int64_t n,
-                  float eps, float out_scale, bf16* out, cudaStream_t stream, const float* bias = nullptr);
+                  float eps, float out_scale, bf16* out, cudaStream_t stream, const float* bias = nullptr,
+                  bool write_back = false);
 // rmsnorm.cu: a branch's output normalised, then added (Gemma-2's post-attention and post-MLP norms): for every
 // row, x += scale * weight * delta / sqrt(mean(delta^2) + eps).
 void add_rms_normed(float* x, const float* delta, const float* weight, int64_t rows, int64_t n, float eps, float scale,
@@ -46,6 +50,7 @@ struct QkvShape {
   // its own (0: every position up to its own).
   float scale = 0.f, softcap = 0.f;
   int window = 0;
+  bool causal = true;  // false: an encoder's (BERT's) every position sees every position of its sequence
 };
 void rope_qkv(const float* qkv, int64_t rows, QkvShape shape, const float* bias, const float* q_norm,
               const float* k_norm, float eps, const float* inv_freq, const int32_t* seq, const int32_t* pos, bf16* q,
@@ -87,8 +92,10 @@ enum class GateActivation { kSilu = 0, kGeluTanh = 1, kGelu = 2 };
 void swiglu(const float* gate_up, int64_t rows, int64_t ffn, bf16* out, cudaStream_t stream,
             GateActivation act = GateActivation::kSilu, bool gated = true);
 
-// bias.cu: y[r][i] += bias[i] for every row of n (the biases of GPT-2's linear layers).
-void add_bias(float* y, int64_t rows, int64_t n, const float* bias, cudaStream_t stream);
+// bias.cu: y[r][i] += bias[i] for every row of n (the biases of GPT-2's linear layers), then, with `activate`,
+// y[r][i] = act(y[r][i]) (BERT's masked-LM head).
+void add_bias(float* y, int64_t rows, int64_t n, const float* bias, cudaStream_t stream, bool activate = false,
+              GateActivation act = GateActivation::kGelu);
 
 // moe_routing.cu: per row, softmax over the experts' logits, the k most probable (ties: lower expert first),
 // their probabilities renormalised to sum 1 when `renormalize`.

@@ -7,7 +7,7 @@ namespace mb::kernels {
 namespace {
 
 __global__ void add_rms_norm_kernel(float* x, const float* delta, float delta_scale, const float* weight, int64_t n,
-                                    float eps, float out_scale, bf16* out, const float* bias) {
+                                    float eps, float out_scale, bf16* out, const float* bias, bool write_back) {
   float* row = x + blockIdx.x * n;
   const float* d = delta ? delta + blockIdx.x * n : nullptr;
   float sum = 0.f;
@@ -26,8 +26,11 @@ __global__ void add_rms_norm_kernel(float* x, const float* delta, float delta_sc
   }
   const float inv = 1.f / sqrtf(sum / static_cast<float>(n) + eps);
   bf16* o = out + blockIdx.x * n;
-  for (int64_t i = threadIdx.x; i < n; i += blockDim.x)
-    o[i] = __float2bfloat16((weight[i] * ((row[i] - mean) * inv) + (bias ? bias[i] : 0.f)) * out_scale);
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+    const float v = weight[i] * ((row[i] - mean) * inv) + (bias ? bias[i] : 0.f);
+    o[i] = __float2bfloat16(v * out_scale);
+    if (write_back) row[i] = v;  // (each thread rewrites only the elements it read)
+  }
 }
 
 __global__ void add_normed_kernel(float* x, const float* delta, const float* weight, int64_t n, float eps, float scale) {
@@ -51,9 +54,9 @@ void add_rms_normed(float* x, const float* delta, const float* weight, int64_t r
 }
 
 void add_rms_norm(float* x, const float* delta, float delta_scale, const float* weight, int64_t rows, int64_t n,
-                  float eps, float out_scale, bf16* out, cudaStream_t stream, const float* bias) {
+                  float eps, float out_scale, bf16* out, cudaStream_t stream, const float* bias, bool write_back) {
   if (rows <= 0) return;
-  add_rms_norm_kernel<<<static_cast<unsigned>(rows), threads_for(n), 0, stream>>>(x, delta, delta_scale, weight, n, eps, out_scale, out, bias);
+  add_rms_norm_kernel<<<static_cast<unsigned>(rows), threads_for(n), 0, stream>>>(x, delta, delta_scale, weight, n, eps, out_scale, out, bias, write_back);
 }
 
 }  // namespace mb::kernels

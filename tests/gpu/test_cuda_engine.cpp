@@ -12,6 +12,7 @@
 #include <random>
 
 #include "bridge/param_source.h"
+#include "core/error.h"
 #include "engine/cpu/cpu_model.h"
 #include "engine/cuda/cuda_model.h"
 #include "kernels/kernels.h"
@@ -178,4 +179,23 @@ TEST(CudaEngine, ModuleTraceMatchesTheCpuReference) {
     }
     std::printf("%-10s module trace: %zu records, worst |diff| / scale = %.2e\n", name, got.size(), worst);
   }
+}
+
+TEST(CudaEngine, BertMaskedLmLogitsAgreeWithTheCpuReference) {
+  // BERT (an encoder: every position sees every other, token types, residuals after the norms, the masked-LM
+  // head): bf16 on the GPU against the float32 reference
+  auto source = bridge::open_hf_source(mbtest::fixture("bridge/hf/bert"));
+  engine::CpuModel cpu(*source);
+  engine::CudaModel gpu(*source, 0);
+  std::mt19937 rng(11);
+  for (int length : {1, 12, 100}) {  // one position; the fixture's; many key tiles in prefill
+    std::vector<int32_t> ids(static_cast<size_t>(length)), types(ids.size());
+    for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>(rng() % 256), types[i] = i >= ids.size() / 2;
+    const std::vector<float> want = cpu.encode(ids, types), got = gpu.encode(ids, types);
+    ASSERT_EQ(got.size(), want.size());
+    const double diff = mbtest::relative_max_diff(got.data(), want.data(), want.size());
+    std::printf("bert %3d tokens: logits max |diff| / max |logit| = %.2e\n", length, diff);
+    EXPECT_LE(diff, kLogitsTolerance) << length << " tokens";
+  }
+  EXPECT_THROW(gpu.generate({{1, 2}}, engine::GenerateOptions{}, {}), Error);
 }

@@ -40,9 +40,10 @@ struct AttentionShape {
   // Gemma-2's score rules: scale (0: 1 / sqrt(d)), soft cap (0: none), sliding window (0: none)
   float scale = 0.f, softcap = 0.f;
   int window = 0;
+  bool causal = true;  // false: BERT's every position sees the whole sequence
   mb::kernels::QkvShape qkv_shape() const {
     mb::kernels::QkvShape q{heads, groups, d};
-    q.scale = scale, q.softcap = softcap, q.window = window;
+    q.scale = scale, q.softcap = softcap, q.window = window, q.causal = causal;
     return q;
   }
 };
@@ -143,7 +144,8 @@ TEST(CudaKernels, AttentionPrefillMatchesSoftmaxAttention) {
   // tensor-core kernel (d 64, 128) and the CUDA-core one (d 4)
   for (AttentionShape s : {AttentionShape{8, 2, 128}, AttentionShape{4, 4, 64}, AttentionShape{6, 3, 4},
                            AttentionShape{8, 2, 128, 0.1f, 5.f, 40}, AttentionShape{4, 4, 64, 0.2f, 3.f, 100},
-                           AttentionShape{6, 3, 4, 0.5f, 2.f, 9}}) {
+                           AttentionShape{6, 3, 4, 0.5f, 2.f, 9}, AttentionShape{4, 4, 64, 0.f, 0.f, 0, false},
+                           AttentionShape{6, 3, 4, 0.f, 0.f, 0, false}}) {
     const std::vector<int32_t> lengths = {37, 300, 1};
     const int B = 3;
     const int64_t cache_len = 310;
@@ -164,10 +166,11 @@ TEST(CudaKernels, AttentionPrefillMatchesSoftmaxAttention) {
       for (int r = 0; r < lengths[b]; ++r)
         for (int h = 0; h < s.heads; ++h) {
           const size_t at = static_cast<size_t>(((offsets[b] + r) * s.heads + h) * s.d);
-          auto want = attend(&q[at], k, v, b, h / (s.heads / s.groups), r, s, cache_len);
+          auto want = attend(&q[at], k, v, b, h / (s.heads / s.groups), s.causal ? r : lengths[b] - 1, s, cache_len);
           for (int i = 0; i < s.d; ++i) max_diff = std::max(max_diff, std::fabs(f(got[at + i]) - want[i]));
         }
-    EXPECT_LT(max_diff, 1e-2) << "heads " << s.heads << " groups " << s.groups << " d " << s.d << " window " << s.window;
+    EXPECT_LT(max_diff, 1e-2) << "heads " << s.heads << " groups " << s.groups << " d " << s.d << " window " << s.window
+                              << " causal " << s.causal;
   }
 }
 

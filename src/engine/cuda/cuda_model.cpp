@@ -31,7 +31,8 @@ bool is_norm_weight(ParamKind k) {
 bool kept_in_float32(ParamKind k) {
   return is_norm_weight(k) || k == ParamKind::kQkvBias || k == ParamKind::kInputNormBias ||
          k == ParamKind::kPreMlpNormBias || k == ParamKind::kFinalNormBias || k == ParamKind::kProjBias ||
-         k == ParamKind::kFc1Bias || k == ParamKind::kFc2Bias;
+         k == ParamKind::kFc1Bias || k == ParamKind::kFc2Bias || k == ParamKind::kLmHeadDenseBias ||
+         k == ParamKind::kLmHeadNorm || k == ParamKind::kLmHeadNormBias || k == ParamKind::kOutputBias;
 }
 
 }  // namespace
@@ -48,9 +49,6 @@ CudaModel::Impl::Impl(const bridge::ParamSource& source, int device_index) : con
     fail(Status::kUnsupported, source.path(), ": head dim ", c.kv_channels, " (the CUDA kernels take even sizes up to 256)");
   if (c.num_attention_heads % c.num_query_groups)
     fail(Status::kUnsupported, source.path(), ": ", c.num_attention_heads, " heads in ", c.num_query_groups, " groups");
-  if (c.encoder)
-    fail(Status::kUnsupported, source.path(), ": ", c.family, " (an encoder with a masked-LM head) is not on the GPU yet; ",
-         "the CPU backend runs it");
   if (c.is_moe() && c.mlp_activation != "silu")
     fail(Status::kUnsupported, source.path(), ": mixture-of-experts layers with ", c.mlp_activation, " on the GPU");
   shape = {static_cast<int>(c.num_attention_heads), static_cast<int>(c.num_query_groups), static_cast<int>(c.kv_channels)};
@@ -123,12 +121,12 @@ void CudaModel::Impl::load(const bridge::ParamSource& source) {
       case ParamKind::kProjBias: l->proj_bias = f; break;
       case ParamKind::kFc1Bias: l->fc1_bias = f; break;
       case ParamKind::kFc2Bias: l->fc2_bias = f; break;
-      case ParamKind::kTokenTypeEmbedding:
-      case ParamKind::kLmHeadDense:
-      case ParamKind::kLmHeadDenseBias:
-      case ParamKind::kLmHeadNorm:
-      case ParamKind::kLmHeadNormBias:
-      case ParamKind::kOutputBias: fail(Status::kInternal, "an encoder's parameter on the GPU");
+      case ParamKind::kTokenTypeEmbedding: token_type_embedding = b; break;
+      case ParamKind::kLmHeadDense: lm_head_dense = b; break;
+      case ParamKind::kLmHeadDenseBias: lm_head_dense_bias = f; break;
+      case ParamKind::kLmHeadNorm: lm_head_norm = f; break;
+      case ParamKind::kLmHeadNormBias: lm_head_norm_bias = f; break;
+      case ParamKind::kOutputBias: output_bias = f; break;
       case ParamKind::kFc1: l->fc1 = b; break;
       case ParamKind::kFc2: l->fc2 = b; break;
       case ParamKind::kRouter: l->router = b; break;
@@ -248,7 +246,8 @@ bool CudaModel::Impl::small_batch(const Activations& a) const {
 void CudaModel::Impl::norm_into_h(Activations& a, const float* weight, float out_scale, const float* bias) {
   const bridge::ModelConfig& c = config;
   kernels::add_rms_norm(a.x.as<float>(), a.delta_pending ? a.delta.as<float>() : nullptr, depth_scale(), weight, a.rows,
-                        c.hidden_size, static_cast<float>(c.norm_epsilon), out_scale, a.h.as<bf16>(), stream, bias);
+                        c.hidden_size, static_cast<float>(c.norm_epsilon), out_scale, a.h.as<bf16>(), stream, bias,
+                        c.residual_after_norm);
   a.delta_pending = false;
 }
 
@@ -294,6 +293,7 @@ void CudaModel::Impl::attention(Activations& a, const LayerWeights& w, int layer
 kernels::QkvShape CudaModel::Impl::layer_shape(int layer) const {
   kernels::QkvShape s = shape;
   s.window = static_cast<int>(config.attention_window(layer));
+  s.causal = !config.encoder;
   return s;
 }
 
@@ -435,7 +435,12 @@ Activations CudaModel::Impl::prefill(const PromptLayout& layout, KvCache& cache)
   h2d(a.pos.as<int32_t>(), layout.pos);
   h2d(plan_dev.as<int32_t>(), layout.offsets);
   h2d(plan_dev.as<int32_t>() + B, layout.lengths);
-  embed(ids_dev.as<int32_t>(), a.pos.as<int32_t>(), layout.rows(), a.x.as<float>());
+  cuda::PoolBuffer types_dev;
+  if (!layout.types.empty()) {
+    types_dev = pool->allocate_n<int32_t>(layout.types.size(), "token types");
+    h2d(types_dev.as<int32_t>(), layout.types);
+  }
+  embed(ids_dev.as<int32_t>(), a.pos.as<int32_t>(), layout.rows(), a.x.as<float>(), types_dev.as<int32_t>());
   if (trace_hook) trace(embedding_record(config, vocab_rows, layout.rows()), a.x.as<float>(), false);
   AttentionPlan plan;
   plan.offsets = plan_dev.as<int32_t>();
@@ -448,13 +453,23 @@ Activations CudaModel::Impl::prefill(const PromptLayout& layout, KvCache& cache)
   return a;  // ids_dev and plan_dev are freed in stream order, after the kernels that read them
 }
 
-void CudaModel::Impl::embed(const int32_t* ids, const int32_t* positions, int64_t rows, float* x) {
+void CudaModel::Impl::embed(const int32_t* ids, const int32_t* positions, int64_t rows, float* x, const int32_t* types) {
   kernels::embedding(ids, rows, embedding, config.hidden_size, static_cast<float>(config.scale_emb.value_or(1.0)), x,
-                     stream, position_embedding, position_embedding ? positions : nullptr);
+                     stream, position_embedding, position_embedding ? positions : nullptr, token_type_embedding, types);
+}
+
+void CudaModel::Impl::lm_head(Activations& a) {
+  const bridge::ModelConfig& c = config;
+  const int64_t R = a.rows, H = c.hidden_size;
+  cuda::linear(cublas, a.h.as<bf16>(), R, H, lm_head_dense, H, a.delta.as<float>());
+  kernels::add_bias(a.delta.as<float>(), R, H, lm_head_dense_bias, stream, true, gate_activation());
+  kernels::add_rms_norm(a.delta.as<float>(), nullptr, 1.f, lm_head_norm, R, H, static_cast<float>(c.norm_epsilon), 1.f,
+                        a.h.as<bf16>(), stream, lm_head_norm_bias);
 }
 
 void CudaModel::Impl::logits(const bf16* h, int64_t rows, float* out) {
   cuda::linear(cublas, h, rows, config.hidden_size, output, config.vocab_size, out);
+  if (output_bias) kernels::add_bias(out, rows, config.vocab_size, output_bias, stream);
   soft_cap_logits(out, rows);
 }
 
@@ -486,29 +501,47 @@ CudaModel::CudaModel(const bridge::ParamSource& source, int device) : impl_(std:
 CudaModel::~CudaModel() = default;
 const bridge::ModelConfig& CudaModel::config() const { return impl_->config; }
 
-std::vector<float> CudaModel::forward(const std::vector<int32_t>& ids) {
-  Impl& m = *impl_;
-  check(cudaSetDevice(m.device), "selecting the GPU");
-  if (ids.empty()) fail(Status::kInvalidArgument, "forward needs at least one token id");
-  if (m.config.learned_positions && static_cast<int64_t>(ids.size()) > m.config.max_position_embeddings)
-    fail(Status::kInvalidArgument, ids.size(), " tokens are past the model's ", m.config.max_position_embeddings,
+std::vector<float> CudaModel::Impl::forward_rows(const PromptLayout& layout) {
+  check(cudaSetDevice(device), "selecting the GPU");
+  if (layout.ids.empty()) fail(Status::kInvalidArgument, "forward needs at least one token id");
+  if (config.learned_positions && layout.rows() > config.max_position_embeddings)
+    fail(Status::kInvalidArgument, layout.rows(), " tokens are past the model's ", config.max_position_embeddings,
          " learned positions");
-  const PromptLayout layout({ids}, m.config.vocab_size);
-  const int64_t T = layout.rows(), V = m.config.vocab_size;
-  KvCache cache = m.kv_cache(1, T);
-  Activations a = m.prefill(layout, cache);
-  cuda::PoolBuffer logits_dev = m.pool->allocate_n<float>(static_cast<size_t>(T * V), "logits");
-  m.logits(a.h.as<bf16>(), T, logits_dev.as<float>());
+  const int64_t T = layout.rows(), V = config.vocab_size;
+  KvCache cache = kv_cache(1, T);
+  Activations a = prefill(layout, cache);
+  if (config.encoder) lm_head(a);
+  cuda::PoolBuffer logits_dev = pool->allocate_n<float>(static_cast<size_t>(T * V), "logits");
+  logits(a.h.as<bf16>(), T, logits_dev.as<float>());
   std::vector<float> out(static_cast<size_t>(T * V));
-  check(cudaMemcpyAsync(out.data(), logits_dev.as<float>(), out.size() * sizeof(float), cudaMemcpyDeviceToHost, m.stream),
+  check(cudaMemcpyAsync(out.data(), logits_dev.as<float>(), out.size() * sizeof(float), cudaMemcpyDeviceToHost, stream),
         "copying the logits");
-  check(cudaStreamSynchronize(m.stream), "the forward pass");
-  if (m.trace_hook) {
-    ModuleRecord r = output_record(m.config, m.vocab_rows, T);
+  check(cudaStreamSynchronize(stream), "the forward pass");
+  if (trace_hook) {
+    ModuleRecord r = output_record(config, vocab_rows, T);
     set_output_stats(&r, out.data(), out.size());
-    (*m.trace_hook)(r);
+    (*trace_hook)(r);
   }
   return out;
+}
+
+std::vector<float> CudaModel::forward(const std::vector<int32_t>& ids) {
+  if (ids.empty()) fail(Status::kInvalidArgument, "forward needs at least one token id");
+  return impl_->forward_rows(PromptLayout({ids}, impl_->config.vocab_size));
+}
+
+std::vector<float> CudaModel::encode(const std::vector<int32_t>& ids, const std::vector<int32_t>& token_types) {
+  Impl& m = *impl_;
+  if (!m.config.encoder) fail(Status::kInvalidArgument, m.config.family, " is not an encoder");
+  if (ids.empty()) fail(Status::kInvalidArgument, "encode needs at least one token id");
+  if (!token_types.empty() && token_types.size() != ids.size())
+    fail(Status::kInvalidArgument, ids.size(), " token ids but ", token_types.size(), " token types");
+  PromptLayout layout({ids}, m.config.vocab_size);
+  for (int32_t t : token_types)
+    if (t < 0 || t >= m.config.num_token_types)
+      fail(Status::kInvalidArgument, "token type ", t, " out of range [0, ", m.config.num_token_types, ")");
+  layout.types = token_types;
+  return m.forward_rows(layout);
 }
 
 std::vector<float> CudaModel::forward_traced(const std::vector<int32_t>& ids, const ModuleHook& hook) {

@@ -21,6 +21,9 @@ class CudaModel final : public Model {
   // The forward pass with every module's output statistics (module_trace.h), computed from the bf16 or
   // float32 buffers the CUDA path really produces; slower (each module's output is copied back).
   std::vector<float> forward_traced(const std::vector<int32_t>& ids, const ModuleHook& hook) override;
+  // An encoder's (BERT's) masked-LM logits of one unpadded sequence, every position seeing every other;
+  // token_types empty: all 0.
+  std::vector<float> encode(const std::vector<int32_t>& ids, const std::vector<int32_t>& token_types);
   std::vector<std::vector<int32_t>> generate(const std::vector<std::vector<int32_t>>& prompts,
                                              const GenerateOptions& options, const TokenCallback& on_token) override;
 

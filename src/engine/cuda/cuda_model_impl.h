@@ -74,6 +74,7 @@ struct AttentionPlan {
 // sequence's first row, length and last row. Token ids are checked against the vocabulary here.
 struct PromptLayout {
   std::vector<int32_t> ids, seq, pos, offsets, lengths, last_rows;
+  std::vector<int32_t> types;  // BERT's token types, one per id (empty: all 0)
   int64_t longest = 0;
   PromptLayout(const std::vector<std::vector<int32_t>>& prompts, int64_t vocab_size);
   int64_t rows() const { return static_cast<int64_t>(ids.size()); }
@@ -102,7 +103,11 @@ struct CudaModel::Impl {
   bool small_batch(const Activations& a) const;
   // The embedding rows of `rows` token ids (device memory) into x, with MiniCPM's scale, plus (GPT-2) the
   // learned embeddings of the rows' positions.
-  void embed(const int32_t* ids, const int32_t* positions, int64_t rows, float* x);
+  void embed(const int32_t* ids, const int32_t* positions, int64_t rows, float* x, const int32_t* types = nullptr);
+  // BERT's masked-LM head before the output layer, on the final norm's output: a.h = LayerNorm(GELU(dense(a.h))).
+  void lm_head(Activations& a);
+  // Logits of every row of one sequence (prefill, BERT's head, the output layer), copied back.
+  std::vector<float> forward_rows(const PromptLayout& layout);
   // logits[rows x vocab] from bf16 final hidden states.
   void logits(const bf16* h, int64_t rows, float* out);
   void soft_cap_logits(float* out, int64_t rows);  // Gemma-2's final soft cap (nothing elsewhere)
@@ -121,6 +126,13 @@ struct CudaModel::Impl {
   const float* final_norm_weight = nullptr;
   const float* final_norm_bias = nullptr;       // GPT-2
   const bf16* position_embedding = nullptr;     // GPT-2
+  // BERT: token-type embeddings, the masked-LM head, the output layer's bias
+  const bf16* token_type_embedding = nullptr;
+  const bf16* lm_head_dense = nullptr;
+  const float* lm_head_dense_bias = nullptr;
+  const float* lm_head_norm = nullptr;
+  const float* lm_head_norm_bias = nullptr;
+  const float* output_bias = nullptr;
   const float* inv_freq = nullptr;              // null without rotary embeddings (GPT-2)
   std::vector<LayerWeights> layers;
   kernels::QkvShape shape{};  // with the score scale and soft cap; the window is per layer (layer_shape)
