@@ -35,6 +35,8 @@ std::vector<std::string> dist_extra_state_keys(const ModelConfig& c, MegatronSpe
 std::vector<std::string> legacy_layer_extra_state_keys(const ModelConfig& c, MegatronSpec spec, int local_layer,
                                                        int local_experts);
 constexpr const char* kOutputExtraState = "output_layer._extra_state";
+// The same as a torch_dist ShardedObject (global shape (1,), offset 0), which BertModel loads.
+constexpr const char* kOutputDistExtraState = "output_layer._extra_state/shard_0_1";
 
 // Reading: what a legacy key names (layers under "decoder." or "encoder."). Returns nullopt for keys that hold
 // no parameter (_extra_state).

@@ -134,6 +134,8 @@ struct MegatronWriter::Impl {
       for (const std::string& key : dist_extra_state_keys(config, L().spec, l))
         dist->add_bytes(key, none_bytes, file_index(0, pp, 0));
     }
+    // GPTModel drops its output layer's extra state from the checkpoint; BertModel asks for it
+    if (config.encoder) dist->add_bytes(kOutputDistExtraState, none_bytes, file_index(0, L().pp - 1, 0));
     TorchSaveWriter cw;
     dist->set_common_state(cw, common_dict(cw.doc(), "torch_dist"));
     dist->finish();

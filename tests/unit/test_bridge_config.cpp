@@ -101,11 +101,11 @@ TEST(BridgeConfig, FamilySpecificFields) {
   EXPECT_EQ(minicpm.find("dim_model_base")->as_number(), 8.0);
   EXPECT_EQ(transformer_config_of("llama2").find("scale_emb"), nullptr);
 
-  // Gemma-2 (config.json: query_pre_attn_scalar 16, soft caps 5 and 3, sliding window 8 on layers 0 and 2)
+  // Gemma-2 (config.json: query_pre_attn_scalar 16, soft caps 1 and 3, sliding window 8 on layers 0 and 2)
   json::Value gemma2 = transformer_config_of("gemma2");
   EXPECT_EQ(gemma2.find("query_pre_attn_scalar")->as_number(), 16.0);
   EXPECT_EQ(gemma2.find("softmax_scale")->as_number(), 0.25);
-  EXPECT_EQ(gemma2.find("attn_logit_softcapping")->as_number(), 5.0);
+  EXPECT_EQ(gemma2.find("attn_logit_softcapping")->as_number(), 1.0);
   EXPECT_EQ(gemma2.find("final_logit_softcapping")->as_number(), 3.0);
   EXPECT_TRUE(gemma2.find("post_layernorms")->as_bool());
   EXPECT_TRUE(gemma2.find("layernorm_zero_centered_gamma")->as_bool());
