@@ -13,11 +13,6 @@ namespace mb::bridge {
 
 namespace {
 
-bool bool_field(const HfConfig& h, const char* key, bool fallback) {
-  const json::Value* v = h.raw.find(key);
-  return v && v->is_bool() ? v->as_bool() : fallback;
-}
-
 std::string bert_activation(const HfConfig& h) {
   const json::Value* v = h.raw.find("hidden_act");
   const std::string name = v && v->is_string() ? v->as_string() : "gelu";
@@ -27,7 +22,7 @@ std::string bert_activation(const HfConfig& h) {
 }
 
 ModelConfig bert_config(const HfConfig& h) {
-  if (bool_field(h, "is_decoder", false) || bool_field(h, "add_cross_attention", false))
+  if (h.boolean("is_decoder").value_or(false) || h.boolean("add_cross_attention").value_or(false))
     fail(Status::kUnsupported, h.source, ": BERT as a decoder (is_decoder, add_cross_attention)");
   const json::Value* position = h.raw.find("position_embedding_type");
   if (position && position->is_string() && position->as_string() != "absolute")
@@ -44,7 +39,7 @@ ModelConfig bert_config(const HfConfig& h) {
   c.vocab_size = h.vocab_size;
   c.max_position_embeddings = h.max_position_embeddings;
   c.norm_epsilon = h.number("layer_norm_eps").value_or(1e-12);
-  c.tied_embeddings = bool_field(h, "tie_word_embeddings", true);
+  c.tied_embeddings = h.boolean("tie_word_embeddings").value_or(true);
   c.num_token_types = h.integer("type_vocab_size").value_or(2);
   c.encoder = true;
   c.residual_after_norm = true;

@@ -16,11 +16,6 @@ int64_t int_field(const HfConfig& h, const char* key) {
   return *v;
 }
 
-bool bool_field(const HfConfig& h, const char* key, bool fallback) {
-  const json::Value* v = h.raw.find(key);
-  return v && v->is_bool() ? v->as_bool() : fallback;
-}
-
 // transformers' GPT-2 activations: gelu_new (the tanh approximation, GPT-2's own) or the exact gelu
 std::string gpt2_activation(const HfConfig& h) {
   const json::Value* v = h.raw.find("activation_function");
@@ -33,11 +28,11 @@ std::string gpt2_activation(const HfConfig& h) {
 
 ModelConfig gpt2_config(const HfConfig& h) {
   // forward-pass variants transformers has and Megatron GPT does not: refused rather than converted wrong
-  if (!bool_field(h, "scale_attn_weights", true))
+  if (!h.boolean("scale_attn_weights").value_or(true))
     fail(Status::kUnsupported, h.source, ": GPT-2 with scale_attn_weights false");
-  if (bool_field(h, "scale_attn_by_inverse_layer_idx", false))
+  if (h.boolean("scale_attn_by_inverse_layer_idx").value_or(false))
     fail(Status::kUnsupported, h.source, ": GPT-2 with scale_attn_by_inverse_layer_idx");
-  if (bool_field(h, "add_cross_attention", false))
+  if (h.boolean("add_cross_attention").value_or(false))
     fail(Status::kUnsupported, h.source, ": GPT-2 with cross-attention");
   ModelConfig c;
   c.family = "gpt2";
@@ -54,7 +49,7 @@ ModelConfig gpt2_config(const HfConfig& h) {
   c.vocab_size = int_field(h, "vocab_size");
   c.max_position_embeddings = int_field(h, "n_positions");
   c.norm_epsilon = h.number("layer_norm_epsilon").value_or(1e-5);
-  c.tied_embeddings = bool_field(h, "tie_word_embeddings", true);
+  c.tied_embeddings = h.boolean("tie_word_embeddings").value_or(true);
   c.layer_norm = true;
   c.learned_positions = true;
   c.gated_mlp = false;
