@@ -44,7 +44,8 @@ __global__ void __launch_bounds__(kMaxWarps * 32)
   const int per_group = s.heads / s.groups, head = blockIdx.y * per_block + warp, g = head / per_group;
   const int d = HeadDim<D>::size(s.head_dim);
   // this split's keys, of those the new position sees (a sliding window may leave none)
-  const int pos = positions[b], begin = max(split * kChunk, first_visible(s, pos)), end = min(pos + 1, split * kChunk + kChunk);
+  const int pos = positions[b];
+  const int begin = max(split * kChunk, first_visible(s, pos)), end = min(pos + 1, split * kChunk + kChunk);
   const float* row = in.qkv + static_cast<int64_t>(b) * (s.heads + 2 * s.groups) * d;
   const int64_t cache_row = (static_cast<int64_t>(b) * cache_len + pos) * s.groups + g;  // the new position
   __shared__ Tiles tiles;

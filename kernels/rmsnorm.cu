@@ -1,5 +1,5 @@
-// RMSNorm (or GPT-2's LayerNorm) fused with the residual add before it, and (Gemma-2) the norm of a branch's output fused with its
-// residual add: one block per row, the row's sum of squares in float32.
+// RMSNorm (or GPT-2's LayerNorm) fused with the residual add before it, and (Gemma-2) the norm of a branch's
+// output fused with its residual add: one block per row, the row's sums in float32.
 #include "kernels/common.cuh"
 #include "kernels/kernels.h"
 
@@ -56,7 +56,8 @@ void add_rms_normed(float* x, const float* delta, const float* weight, int64_t r
 void add_rms_norm(float* x, const float* delta, float delta_scale, const float* weight, int64_t rows, int64_t n,
                   float eps, float out_scale, bf16* out, cudaStream_t stream, const float* bias, bool write_back) {
   if (rows <= 0) return;
-  add_rms_norm_kernel<<<static_cast<unsigned>(rows), threads_for(n), 0, stream>>>(x, delta, delta_scale, weight, n, eps, out_scale, out, bias, write_back);
+  add_rms_norm_kernel<<<static_cast<unsigned>(rows), threads_for(n), 0, stream>>>(x, delta, delta_scale, weight, n, eps,
+                                                                                  out_scale, out, bias, write_back);
 }
 
 }  // namespace mb::kernels

@@ -145,7 +145,8 @@ ModelConfig model_config_from_args(const pickle::Node* args, const std::string& 
   if (!gpt && (c.linear_bias || c.layer_norm || c.learned_positions || !c.gated_mlp))
     fail(Status::kUnsupported, src, ": a Megatron model with ", c.layer_norm ? "LayerNorm" : "RMSNorm", ", ",
          c.learned_positions ? "learned" : "rotary", " positions, ", c.linear_bias ? "" : "no ", "linear biases and a ",
-         c.gated_mlp ? "gated" : "plain", " MLP has no Hugging Face family here (GPT-2's is LayerNorm, learned, biases, plain)");
+         c.gated_mlp ? "gated" : "plain",
+         " MLP has no Hugging Face family here (GPT-2's is LayerNorm, learned, biases, plain)");
   if (gpt) c.qkv_bias = true;
 
   std::string name = family;

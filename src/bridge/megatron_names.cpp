@@ -153,7 +153,8 @@ std::vector<std::string> dist_extra_state_keys(const ModelConfig& c, MegatronSpe
   return keys;
 }
 
-std::vector<std::string> legacy_layer_extra_state_keys(const ModelConfig& c, MegatronSpec spec, int i, int local_experts) {
+std::vector<std::string> legacy_layer_extra_state_keys(const ModelConfig& c, MegatronSpec spec, int i,
+                                                       int local_experts) {
   std::vector<std::string> keys = legacy_layer_extra_state_keys_of_decoder(c, spec, i, local_experts);
   for (std::string& k : keys) k = in_stack(k, name_style(c));
   return keys;

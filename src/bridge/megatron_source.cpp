@@ -102,7 +102,8 @@ class DistSource : public ParamSource {
     set_config(std::move(d.config), rows);
     // the MoE pre-MLP norm is spelled by the spec that wrote the checkpoint
     spec_ = MegatronSpec::kLocal;
-    if (config_.is_moe() && ck_->find(dist_key(ParamKind::kPreMlpNorm, NameStyle{true, config_.encoder}, MegatronSpec::kTransformerEngine)))
+    const NameStyle moe_style{true, config_.encoder};
+    if (config_.is_moe() && ck_->find(dist_key(ParamKind::kPreMlpNorm, moe_style, MegatronSpec::kTransformerEngine)))
       spec_ = MegatronSpec::kTransformerEngine;
     if (meta_) spec_ = meta_->layout.spec;
     for (const ParamInfo& p : params_) {

@@ -112,7 +112,8 @@ void validate(const ModelConfig& c, const std::string& src) {
   need(!c.attn_logit_softcapping || *c.attn_logit_softcapping > 0, "attn_logit_softcapping must be positive");
   need(!c.final_logit_softcapping || *c.final_logit_softcapping > 0, "final_logit_softcapping must be positive");
   need(c.sliding_window >= 0, "sliding_window must not be negative");
-  need(!c.learned_positions || c.max_position_embeddings > 0, "learned position embeddings need max_position_embeddings");
+  need(!c.learned_positions || c.max_position_embeddings > 0,
+       "learned position embeddings need max_position_embeddings");
   need(c.mlp_activation == "silu" || c.mlp_activation == "gelu_tanh" || c.mlp_activation == "gelu",
        "unknown MLP activation");
   need(c.sliding_layers.empty() || static_cast<int64_t>(c.sliding_layers.size()) == c.num_layers,

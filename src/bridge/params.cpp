@@ -62,7 +62,8 @@ bool is_vocab(ParamKind k) {
 }
 
 bool on_first_stage(ParamKind kind) {
-  return kind == ParamKind::kEmbedding || kind == ParamKind::kPositionEmbedding || kind == ParamKind::kTokenTypeEmbedding;
+  return kind == ParamKind::kEmbedding || kind == ParamKind::kPositionEmbedding ||
+         kind == ParamKind::kTokenTypeEmbedding;
 }
 
 bool is_per_expert(ParamKind kind) { return kind == ParamKind::kExpertFc1 || kind == ParamKind::kExpertFc2; }

@@ -88,8 +88,10 @@ const Family& gemma2_family() {
     f.mappings = llama_dense_mappings(false, false);
     for (HfMapping& m : f.mappings)  // Gemma-2's post_attention_layernorm is the attention's own output norm
       if (m.kind == ParamKind::kPreMlpNorm) m.hf = {"model.layers.{layer}.pre_feedforward_layernorm.weight"};
-    f.mappings.push_back({ParamKind::kPostAttnNorm, HfRule::kDirect, {"model.layers.{layer}.post_attention_layernorm.weight"}});
-    f.mappings.push_back({ParamKind::kPostMlpNorm, HfRule::kDirect, {"model.layers.{layer}.post_feedforward_layernorm.weight"}});
+    f.mappings.push_back(
+        {ParamKind::kPostAttnNorm, HfRule::kDirect, {"model.layers.{layer}.post_attention_layernorm.weight"}});
+    f.mappings.push_back(
+        {ParamKind::kPostMlpNorm, HfRule::kDirect, {"model.layers.{layer}.post_feedforward_layernorm.weight"}});
     f.ignored = llama_ignored();
     return f;
   }();

@@ -259,7 +259,8 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
         softmax(&scores);
         for (int64_t i = 0; i < d; ++i) {
           double acc = 0;
-          for (int64_t s = first; s <= last; ++s) acc += scores[static_cast<size_t>(s - first)] * values[s * kv_row + g * d + i];
+          for (int64_t s = first; s <= last; ++s)
+            acc += scores[static_cast<size_t>(s - first)] * values[s * kv_row + g * d + i];
           attn[hd * d + i] = static_cast<float>(acc);
         }
       }
@@ -267,7 +268,8 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
       add_bias(ParamKind::kProjBias, layer, H, out.data());
       if (hook) std::copy(out.begin(), out.end(), traced.begin() + t * H);
       if (c.sandwich_norms)
-        rms_norm(out.data(), param(static_cast<int>(ParamKind::kPostAttnNorm), layer).data(), H, c.norm_epsilon, out.data());
+        rms_norm(out.data(), param(static_cast<int>(ParamKind::kPostAttnNorm), layer).data(), H, c.norm_epsilon,
+                 out.data());
       float* residual = c.residual_after_norm ? &normed[t * H] : &x[t * H];
       for (int64_t k = 0; k < H; ++k) x[t * H + k] = residual[k] + static_cast<float>(out[k] * depth_scale);
     }
@@ -339,7 +341,8 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
     matvec(head.data(), h.data(), V, H, &logits[t * V]);  // rows past the vocabulary are padding
     if (c.encoder) add_bias(ParamKind::kOutputBias, -1, V, &logits[t * V]);
     if (c.final_logit_softcapping)
-      for (int64_t v = 0; v < V; ++v) logits[t * V + v] = static_cast<float>(soft_cap(logits[t * V + v], *c.final_logit_softcapping));
+      for (int64_t v = 0; v < V; ++v)
+        logits[t * V + v] = static_cast<float>(soft_cap(logits[t * V + v], *c.final_logit_softcapping));
   }
   if (hook) {
     report(final_norm_record(c, T), traced.data());
