@@ -6,20 +6,13 @@
 // LayerNorm. The masked-LM head (transform dense, GELU, LayerNorm, the tied decoder and its bias) is
 // BertModel's lm_head and output layer. q, k and v are separate Linear layers, as in Llama.
 #include "bridge/models/llama_like.h"
+#include "bridge/models/plain_block.h"
 #include "bridge/registry.h"
 #include "core/error.h"
 
 namespace mb::bridge {
 
 namespace {
-
-std::string bert_activation(const HfConfig& h) {
-  const json::Value* v = h.raw.find("hidden_act");
-  const std::string name = v && v->is_string() ? v->as_string() : "gelu";
-  if (name == "gelu") return "gelu";
-  if (name == "gelu_new" || name == "gelu_pytorch_tanh") return "gelu_tanh";
-  fail(Status::kUnsupported, h.source, ": BERT with hidden_act '", name, "' (supported: gelu, gelu_new)");
-}
 
 ModelConfig bert_config(const HfConfig& h) {
   if (h.boolean("is_decoder").value_or(false) || h.boolean("add_cross_attention").value_or(false))
@@ -43,12 +36,7 @@ ModelConfig bert_config(const HfConfig& h) {
   c.num_token_types = h.integer("type_vocab_size").value_or(2);
   c.encoder = true;
   c.residual_after_norm = true;
-  c.layer_norm = true;
-  c.learned_positions = true;
-  c.gated_mlp = false;
-  c.linear_bias = true;
-  c.qkv_bias = true;
-  c.mlp_activation = bert_activation(h);
+  set_plain_block(&c, h, "hidden_act", "gelu");
   c.dtype = h.dtype;
   c.hf_config = h.raw;
   if (c.num_token_types < 0) fail_format(h.source, "type_vocab_size must not be negative");
@@ -56,11 +44,7 @@ ModelConfig bert_config(const HfConfig& h) {
 }
 
 json::Value bert_hf_config(const ModelConfig& c) {
-  json::Value v = json::Value::object();
-  json::Value arch = json::Value::array();
-  arch.push("BertForMaskedLM");
-  v.set("architectures", std::move(arch));
-  v.set("model_type", "bert");
+  json::Value v = hf_config_header("BertForMaskedLM", "bert");
   v.set("hidden_size", c.hidden_size);
   v.set("intermediate_size", c.ffn_hidden_size);
   v.set("num_hidden_layers", c.num_layers);
@@ -69,7 +53,7 @@ json::Value bert_hf_config(const ModelConfig& c) {
   v.set("max_position_embeddings", c.max_position_embeddings);
   v.set("type_vocab_size", c.num_token_types);
   v.set("layer_norm_eps", c.norm_epsilon);
-  v.set("hidden_act", c.mlp_activation == "gelu_tanh" ? "gelu_new" : "gelu");
+  v.set("hidden_act", plain_block_hf_activation(c));
   v.set("tie_word_embeddings", c.tied_embeddings);
   v.set("position_embedding_type", "absolute");
   if (c.dtype) v.set("dtype", dtype_torch_name(*c.dtype));

@@ -69,10 +69,8 @@ const Family& gemma2_family() {
     };
     f.hf_config_for = [](const ModelConfig& c) {
       json::Value v = gemma_family().hf_config_for(c);
-      json::Value arch = json::Value::array();
-      arch.push("Gemma2ForCausalLM");
-      v.set("architectures", std::move(arch));
-      v.set("model_type", "gemma2");
+      const json::Value header = hf_config_header("Gemma2ForCausalLM", "gemma2");
+      for (const char* key : {"architectures", "model_type"}) v.set(key, *header.find(key));
       v.set("query_pre_attn_scalar", c.query_pre_attn_scalar.value_or(static_cast<double>(c.kv_channels)));
       auto number_or_null = [](const std::optional<double>& x) { return x ? json::Value(*x) : json::Value(); };
       v.set("attn_logit_softcapping", number_or_null(c.attn_logit_softcapping));

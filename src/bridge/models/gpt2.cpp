@@ -3,6 +3,7 @@
 // Conv1D, weights [in, out], and fuses q, k and v into one c_attn ([hidden, 3 hidden], q then k then v):
 // both are transposed, and c_attn split and interleaved per head as Megatron's linear_qkv wants.
 #include "bridge/models/llama_like.h"
+#include "bridge/models/plain_block.h"
 #include "bridge/registry.h"
 #include "core/error.h"
 
@@ -14,16 +15,6 @@ int64_t int_field(const HfConfig& h, const char* key) {
   const std::optional<int64_t> v = h.integer(key);
   if (!v || *v <= 0) fail_format(h.source, key, " must be a positive integer");
   return *v;
-}
-
-// transformers' GPT-2 activations: gelu_new (the tanh approximation, GPT-2's own) or the exact gelu
-std::string gpt2_activation(const HfConfig& h) {
-  const json::Value* v = h.raw.find("activation_function");
-  const std::string name = v && v->is_string() ? v->as_string() : "gelu_new";
-  if (name == "gelu_new" || name == "gelu_pytorch_tanh") return "gelu_tanh";
-  if (name == "gelu") return "gelu";
-  fail(Status::kUnsupported, h.source, ": GPT-2 with activation_function '", name,
-       "' (supported: gelu_new, gelu_pytorch_tanh, gelu)");
 }
 
 ModelConfig gpt2_config(const HfConfig& h) {
@@ -50,23 +41,14 @@ ModelConfig gpt2_config(const HfConfig& h) {
   c.max_position_embeddings = int_field(h, "n_positions");
   c.norm_epsilon = h.number("layer_norm_epsilon").value_or(1e-5);
   c.tied_embeddings = h.boolean("tie_word_embeddings").value_or(true);
-  c.layer_norm = true;
-  c.learned_positions = true;
-  c.gated_mlp = false;
-  c.linear_bias = true;
-  c.qkv_bias = true;
-  c.mlp_activation = gpt2_activation(h);
+  set_plain_block(&c, h, "activation_function", "gelu_new");  // gelu_new: GPT-2's own, the tanh GELU
   c.dtype = h.dtype;
   c.hf_config = h.raw;
   return c;
 }
 
 json::Value gpt2_hf_config(const ModelConfig& c) {
-  json::Value v = json::Value::object();
-  json::Value arch = json::Value::array();
-  arch.push("GPT2LMHeadModel");
-  v.set("architectures", std::move(arch));
-  v.set("model_type", "gpt2");
+  json::Value v = hf_config_header("GPT2LMHeadModel", "gpt2");
   v.set("n_layer", c.num_layers);
   v.set("n_embd", c.hidden_size);
   v.set("n_head", c.num_attention_heads);
@@ -74,7 +56,7 @@ json::Value gpt2_hf_config(const ModelConfig& c) {
   v.set("n_positions", c.max_position_embeddings);
   v.set("vocab_size", c.vocab_size);
   v.set("layer_norm_epsilon", c.norm_epsilon);
-  v.set("activation_function", c.mlp_activation == "gelu" ? "gelu" : "gelu_new");
+  v.set("activation_function", plain_block_hf_activation(c));
   v.set("tie_word_embeddings", c.tied_embeddings);
   v.set("scale_attn_weights", true);
   if (c.dtype) v.set("dtype", dtype_torch_name(*c.dtype));

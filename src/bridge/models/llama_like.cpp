@@ -26,12 +26,17 @@ ModelConfig llama_like_config(const HfConfig& h, const std::string& family) {
   return c;
 }
 
-json::Value llama_like_hf_config(const ModelConfig& c, const std::string& architecture, const std::string& model_type) {
+json::Value hf_config_header(const std::string& architecture, const std::string& model_type) {
   json::Value v = json::Value::object();
   json::Value arch = json::Value::array();
   arch.push(architecture);
   v.set("architectures", std::move(arch));
   v.set("model_type", model_type);
+  return v;
+}
+
+json::Value llama_like_hf_config(const ModelConfig& c, const std::string& architecture, const std::string& model_type) {
+  json::Value v = hf_config_header(architecture, model_type);
   v.set("hidden_act", "silu");
   v.set("hidden_size", c.hidden_size);
   v.set("intermediate_size", c.ffn_hidden_size);

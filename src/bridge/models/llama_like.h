@@ -12,6 +12,9 @@ namespace mb::bridge {
 // Reads the fields every Llama-shaped config.json has (both transformers 4 and 5 spellings).
 ModelConfig llama_like_config(const HfConfig& h, const std::string& family);
 
+// A config.json's first fields: {"architectures": [architecture], "model_type": model_type} (every family's).
+json::Value hf_config_header(const std::string& architecture, const std::string& model_type);
+
 // A transformers-5 config.json for `c` (rope_parameters, dtype), with the given architecture/model_type.
 json::Value llama_like_hf_config(const ModelConfig& c, const std::string& architecture, const std::string& model_type);
 
