@@ -27,7 +27,7 @@ bool ExportStream::next(std::string& name, Tensor& tensor) {
       std::vector<Tensor> parts = megatron_to_hf(mapping_for(source_.family(), p.key.kind), c, p, full);
       for (size_t i = 0; i < parts.size(); ++i) pending_.emplace_back(names[i], parts[i].contiguous());
     } else {
-      pending_.emplace_back(legacy_key(p.key.kind, p.key.layer, p.key.expert, name_style(c), spec_), full.contiguous());
+      pending_.emplace_back(legacy_key(p.key.kind, p.key.layer, p.key.expert, name_style(c, p.key.layer), spec_), full.contiguous());
     }
   }
   name = pending_[pending_at_].first;

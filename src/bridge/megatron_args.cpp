@@ -8,6 +8,18 @@
 
 namespace mb::bridge {
 
+namespace {
+
+// Megatron-LM's --moe-layer-freq after parsing: 1 (every layer MoE), or a list with 1 for MoE and 0 for dense
+pickle::Node* moe_layer_freq(pickle::Document& d, const ModelConfig& c) {
+  if (c.moe_layers.empty()) return d.integer(1);
+  std::vector<pickle::Node*> pattern;
+  for (bool m : c.moe_layers) pattern.push_back(d.integer(m ? 1 : 0));
+  return d.list(std::move(pattern));
+}
+
+}  // namespace
+
 pickle::Node* make_megatron_args(pickle::Document& d, const ModelConfig& c, const ParallelLayout& L,
                                  int64_t padded_vocab, const std::string& ckpt_format, int64_t iteration) {
   auto i = [&](int64_t v) { return d.integer(v); };
@@ -19,7 +31,8 @@ pickle::Node* make_megatron_args(pickle::Document& d, const ModelConfig& c, cons
   std::vector<std::pair<std::string, pickle::Node*>> a = {
       {"num_layers", i(c.num_layers)},
       {"hidden_size", i(c.hidden_size)},
-      {"ffn_hidden_size", i(c.is_moe() ? c.moe_ffn_hidden_size : c.ffn_hidden_size)},
+      // an MoE model's dense layers (DeepSeek's first ones) have ffn_hidden_size, its experts moe_ffn_hidden_size
+      {"ffn_hidden_size", i(c.is_moe() && !c.mixed_layers() ? c.moe_ffn_hidden_size : c.ffn_hidden_size)},
       {"num_attention_heads", i(c.num_attention_heads)},
       {"group_query_attention", b(c.num_query_groups != c.num_attention_heads)},
       {"num_query_groups", i(c.num_query_groups)},
@@ -44,11 +57,25 @@ pickle::Node* make_megatron_args(pickle::Document& d, const ModelConfig& c, cons
       {"untie_embeddings_and_output_weights", b(!c.tied_embeddings)},
       {"add_bias_linear", b(c.linear_bias)},
       {"add_qkv_bias", b(c.qkv_bias)},
-      {"qk_layernorm", b(c.qk_layernorm)},
+      {"qk_layernorm", b(c.qk_layernorm || c.mla)},  // MLA: its latents' norms
       {"num_experts", c.is_moe() ? i(c.num_experts) : none()},
       {"moe_router_topk", i(c.is_moe() ? c.moe_router_topk : 2)},
       {"moe_ffn_hidden_size", c.is_moe() ? i(c.moe_ffn_hidden_size) : none()},
       {"moe_router_pre_softmax", b(c.is_moe() && !c.moe_renormalize)},
+      {"moe_layer_freq", moe_layer_freq(d, c)},
+      {"moe_shared_expert_intermediate_size", c.moe_shared_expert_ffn > 0 ? i(c.moe_shared_expert_ffn) : none()},
+      {"moe_router_score_function", s(c.moe_score_function)},
+      {"moe_router_enable_expert_bias", b(c.moe_expert_bias)},
+      {"moe_router_num_groups", c.moe_router_num_groups > 0 ? i(c.moe_router_num_groups) : none()},
+      {"moe_router_group_topk", c.moe_router_num_groups > 0 ? i(c.moe_router_group_topk) : none()},
+      {"moe_router_topk_scaling_factor", c.moe_router_topk_scaling ? f(*c.moe_router_topk_scaling) : none()},
+      // multi-latent attention (Megatron-LM's defaults where the model has none)
+      {"multi_latent_attention", b(c.mla)},
+      {"q_lora_rank", c.mla && c.q_lora_rank > 0 ? i(c.q_lora_rank) : none()},
+      {"kv_lora_rank", i(c.mla ? c.kv_lora_rank : 32)},
+      {"qk_head_dim", i(c.mla ? c.qk_head_dim : 128)},
+      {"qk_pos_emb_head_dim", i(c.mla ? c.qk_pos_emb_head_dim : 64)},
+      {"v_head_dim", i(c.mla ? c.v_head_dim : 128)},
       // the Transformer Engine spec's expert names are TEGroupedMLP's (mlp.experts.linear_fc1.weightE), which
       // Megatron builds only with --moe-grouped-gemm (gpt_layer_specs.py); the local spec's are SequentialMLP's
       {"moe_grouped_gemm", b(c.is_moe() && L.spec == MegatronSpec::kTransformerEngine)},
@@ -95,6 +122,24 @@ bool bool_attr(const pickle::Node* args, const char* name, bool fallback, const 
   return v ? pickle::as_bool(v, src, std::string("args.") + name) : fallback;
 }
 
+// DeepSeek's routing arguments and its dense/MoE layer pattern (an int: every n-th layer MoE; a list: per layer)
+void read_moe_routing(const pickle::Node* args, const std::string& src, ModelConfig* c) {
+  if (const pickle::Node* freq = attr(args, "moe_layer_freq"); freq && freq->kind == pickle::Kind::kList) {
+    for (const pickle::Node* x : freq->items) c->moe_layers.push_back(pickle::as_int(x, src, "args.moe_layer_freq") != 0);
+  } else if (const int64_t every = int_attr(args, "moe_layer_freq", 1, src); every != 1) {
+    if (every < 1) fail_format(src, "args.moe_layer_freq ", every, " is not positive");
+    for (int64_t l = 0; l < c->num_layers; ++l) c->moe_layers.push_back(l % every == 0);
+  }
+  c->moe_shared_expert_ffn = int_attr(args, "moe_shared_expert_intermediate_size", 0, src);
+  if (const pickle::Node* f = attr(args, "moe_router_score_function"))
+    c->moe_score_function = pickle::as_string(f, src, "args.moe_router_score_function");
+  c->moe_expert_bias = bool_attr(args, "moe_router_enable_expert_bias", false, src);
+  c->moe_router_num_groups = int_attr(args, "moe_router_num_groups", 0, src);
+  c->moe_router_group_topk = int_attr(args, "moe_router_group_topk", 0, src);
+  if (attr(args, "moe_router_topk_scaling_factor"))
+    c->moe_router_topk_scaling = num_attr(args, "moe_router_topk_scaling_factor", 1.0, src);
+}
+
 }  // namespace
 
 ModelConfig model_config_from_args(const pickle::Node* args, const std::string& family, const std::string& src) {
@@ -128,8 +173,21 @@ ModelConfig model_config_from_args(const pickle::Node* args, const std::string& 
     c.moe_router_topk = int_attr(args, "moe_router_topk", 2, src);
     c.moe_ffn_hidden_size = int_attr(args, "moe_ffn_hidden_size", ffn, src);
     c.moe_renormalize = !bool_attr(args, "moe_router_pre_softmax", false, src);
+    read_moe_routing(args, src, &c);
+    if (c.mixed_layers()) c.ffn_hidden_size = ffn;  // the dense layers'
   } else {
     c.ffn_hidden_size = ffn;
+  }
+  if (bool_attr(args, "multi_latent_attention", false, src)) {
+    c.mla = true;
+    c.q_lora_rank = int_attr(args, "q_lora_rank", 0, src);
+    c.kv_lora_rank = int_attr(args, "kv_lora_rank", 32, src);
+    c.qk_head_dim = int_attr(args, "qk_head_dim", 128, src);
+    c.qk_pos_emb_head_dim = int_attr(args, "qk_pos_emb_head_dim", 64, src);
+    c.v_head_dim = int_attr(args, "v_head_dim", 128, src);
+    c.num_query_groups = c.num_attention_heads;
+    c.kv_channels = c.q_head_dim();
+    c.qk_layernorm = false;  // (the flag meant MLA's latent norms, which are part of MLA here)
   }
   c.vocab_size = int_attr(args, "vocab_size", int_attr(args, "padded_vocab_size", 0, src), src);
   if (const pickle::Node* dt = attr(args, "params_dtype"); dt && dt->kind == pickle::Kind::kDType) c.dtype = dt->dtype;
@@ -152,6 +210,7 @@ ModelConfig model_config_from_args(const pickle::Node* args, const std::string& 
   std::string name = family;
   if (name.empty()) {
     if (gpt) name = "gpt2";
+    else if (c.mla) name = "deepseek_v3";
     else if (c.is_moe()) name = c.qk_layernorm ? "qwen3_moe" : "mixtral";
     else if (c.qk_layernorm) name = "qwen3";
     else if (c.qkv_bias) name = "qwen2";

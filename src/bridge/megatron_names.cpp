@@ -6,7 +6,9 @@
 
 namespace mb::bridge {
 
-NameStyle name_style(const ModelConfig& c) { return {c.is_moe(), c.encoder}; }
+NameStyle name_style(const ModelConfig& c, int layer) {
+  return {layer >= 0 ? c.is_moe_layer(layer) : c.is_moe(), c.encoder, c.mla};
+}
 
 namespace {
 
@@ -16,7 +18,31 @@ std::string in_stack(std::string key, const NameStyle& style) {
   return key;
 }
 
-std::string decoder_dist_key(ParamKind kind, bool moe, MegatronSpec spec) {
+// A multi-latent-attention layer's names after "decoder.layers.", where they differ from the others': its
+// norms are modules of their own in both specs (the local spec has no fused-name map for MLA layers), except
+// Transformer Engine's fused q/kv up-projection norms and a dense layer's norm fused into linear_fc1.
+std::string mla_layer_key(ParamKind kind, bool moe, MegatronSpec spec) {
+  const bool te = spec == MegatronSpec::kTransformerEngine;
+  switch (kind) {
+    case ParamKind::kInputNorm: return "input_layernorm.weight";
+    case ParamKind::kPreMlpNorm: return te && !moe ? "mlp.linear_fc1.layer_norm_weight" : "pre_mlp_layernorm.weight";
+    case ParamKind::kQDown: return "self_attention.linear_q_down_proj.weight";
+    case ParamKind::kQUpNorm:
+      return te ? "self_attention.linear_q_up_proj.layer_norm_weight" : "self_attention.q_layernorm.weight";
+    case ParamKind::kQUp: return "self_attention.linear_q_up_proj.weight";
+    case ParamKind::kQProj: return "self_attention.linear_q_proj.weight";
+    case ParamKind::kKvDown: return "self_attention.linear_kv_down_proj.weight";
+    case ParamKind::kKvUpNorm:
+      return te ? "self_attention.linear_kv_up_proj.layer_norm_weight" : "self_attention.kv_layernorm.weight";
+    case ParamKind::kKvUp: return "self_attention.linear_kv_up_proj.weight";
+    default: return "";
+  }
+}
+
+std::string decoder_dist_key(ParamKind kind, NameStyle style, MegatronSpec spec) {
+  const bool moe = style.moe;
+  if (style.mla)
+    if (std::string k = mla_layer_key(kind, moe, spec); !k.empty()) return "decoder.layers." + k;
   switch (kind) {
     case ParamKind::kEmbedding: return "embedding.word_embeddings.weight";
     case ParamKind::kOutput: return "output_layer.weight";
@@ -56,39 +82,67 @@ std::string decoder_dist_key(ParamKind kind, bool moe, MegatronSpec spec) {
     case ParamKind::kLmHeadNorm: return "lm_head.layer_norm.weight";
     case ParamKind::kLmHeadNormBias: return "lm_head.layer_norm.bias";
     case ParamKind::kOutputBias: return "output_layer.bias";
+    case ParamKind::kRouterBias: return "decoder.layers.mlp.router.expert_bias";
+    case ParamKind::kSharedFc1: return "decoder.layers.mlp.shared_experts.linear_fc1.weight";
+    case ParamKind::kSharedFc2: return "decoder.layers.mlp.shared_experts.linear_fc2.weight";
+    default: break;  // MLA's (above)
   }
-  fail(Status::kInternal, "unknown parameter kind");
+  fail(Status::kInternal, "parameter kind ", kind_name(kind), " has no torch_dist name here");
+}
+
+// The modules with an _extra_state in one layer, after "decoder.layers.[<i>.]", apart from the experts'.
+std::vector<std::string> layer_modules_with_extra_state(const ModelConfig& c, MegatronSpec spec, int layer) {
+  std::vector<std::string> m;
+  if (c.mla) {
+    if (c.q_lora_rank > 0) {
+      m.push_back("self_attention.linear_q_down_proj");
+      m.push_back("self_attention.linear_q_up_proj");
+    } else {
+      m.push_back("self_attention.linear_q_proj");
+    }
+    m.push_back("self_attention.linear_kv_down_proj");
+    m.push_back("self_attention.linear_kv_up_proj");
+    m.push_back("self_attention.linear_proj");
+  } else {
+    m.push_back("self_attention.linear_proj");
+    m.push_back("self_attention.linear_qkv");
+  }
+  if (spec == MegatronSpec::kTransformerEngine) m.push_back("self_attention.core_attention");
+  if (!c.is_moe_layer(layer)) {
+    m.push_back("mlp.linear_fc1");
+    m.push_back("mlp.linear_fc2");
+  } else if (c.moe_shared_expert_ffn > 0) {
+    m.push_back("mlp.shared_experts.linear_fc1");
+    m.push_back("mlp.shared_experts.linear_fc2");
+  }
+  return m;
 }
 
 std::vector<std::string> dist_extra_state_keys_of_decoder(const ModelConfig& c, MegatronSpec spec, int layer) {
-  const std::string shard = cat("/shard_", layer, "_", c.num_layers);
-  std::vector<std::string> keys = {
-      "decoder.layers.self_attention.linear_proj._extra_state" + shard,
-      "decoder.layers.self_attention.linear_qkv._extra_state" + shard,
-  };
-  if (spec == MegatronSpec::kTransformerEngine)
-    keys.push_back("decoder.layers.self_attention.core_attention._extra_state" + shard);
-  if (c.is_moe()) {
+  // stacked layers: the layer is the leading offset; layers saved one by one: the layer is in the name
+  const bool apart = c.mixed_layers();
+  const std::string prefix = apart ? cat("decoder.layers.", layer, ".") : std::string("decoder.layers.");
+  const std::string shard = apart ? std::string("/shard_0_1") : cat("/shard_", layer, "_", c.num_layers);
+  std::vector<std::string> keys;
+  for (const std::string& module : layer_modules_with_extra_state(c, spec, layer))
+    keys.push_back(prefix + module + "._extra_state" + shard);
+  if (c.is_moe_layer(layer))
     for (int e = 0; e < c.num_experts; ++e)
       for (const char* fc : {"linear_fc1", "linear_fc2"})
-        keys.push_back(cat("decoder.layers.mlp.experts.experts.", fc, "._extra_state/shard_", layer, ".", e, "_",
-                           c.num_layers, ".", c.num_experts));
-  } else {
-    keys.push_back("decoder.layers.mlp.linear_fc1._extra_state" + shard);
-    keys.push_back("decoder.layers.mlp.linear_fc2._extra_state" + shard);
-  }
+        keys.push_back(apart ? cat(prefix, "mlp.experts.experts.", fc, "._extra_state/shard_", e, "_", c.num_experts)
+                             : cat(prefix, "mlp.experts.experts.", fc, "._extra_state/shard_", layer, ".", e, "_",
+                                   c.num_layers, ".", c.num_experts));
   return keys;
 }
 
 std::vector<std::string> legacy_layer_extra_state_keys_of_decoder(const ModelConfig& c, MegatronSpec spec, int i,
-                                                                  int local_experts) {
+                                                                  int global_layer, int local_experts) {
   const std::string layer = "decoder.layers." + std::to_string(i) + ".";
-  const bool te = spec == MegatronSpec::kTransformerEngine;
-  std::vector<std::string> keys = {layer + "self_attention.linear_proj._extra_state",
-                                   layer + "self_attention.linear_qkv._extra_state"};
-  if (te) keys.push_back(layer + "self_attention.core_attention._extra_state");
-  if (c.is_moe()) {
-    if (te) {
+  std::vector<std::string> keys;
+  for (const std::string& module : layer_modules_with_extra_state(c, spec, global_layer))
+    keys.push_back(layer + module + "._extra_state");
+  if (c.is_moe_layer(global_layer)) {
+    if (spec == MegatronSpec::kTransformerEngine) {
       keys.push_back(layer + "mlp.experts.linear_fc1._extra_state");
       keys.push_back(layer + "mlp.experts.linear_fc2._extra_state");
     } else {
@@ -97,9 +151,6 @@ std::vector<std::string> legacy_layer_extra_state_keys_of_decoder(const ModelCon
         keys.push_back(cat(layer, "mlp.experts.local_experts.", e, ".linear_fc2._extra_state"));
       }
     }
-  } else {
-    keys.push_back(layer + "mlp.linear_fc1._extra_state");
-    keys.push_back(layer + "mlp.linear_fc2._extra_state");
   }
   return keys;
 }
@@ -107,13 +158,28 @@ std::vector<std::string> legacy_layer_extra_state_keys_of_decoder(const ModelCon
 }  // namespace
 
 std::string dist_key(ParamKind kind, NameStyle style, MegatronSpec spec) {
-  return in_stack(decoder_dist_key(kind, style.moe, spec), style);
+  return in_stack(decoder_dist_key(kind, style, spec), style);
+}
+
+DistName dist_name(const ModelConfig& c, const ParamKey& key, MegatronSpec spec) {
+  if (!is_per_layer(key.kind)) return {dist_key(key.kind, name_style(c), spec), false};
+  std::string stacked = dist_key(key.kind, name_style(c, key.layer), spec);
+  if (!c.mixed_layers()) return {stacked, true};
+  const size_t at = stacked.find("layers.") + 7;  // "decoder.layers.X" -> "decoder.layers.<layer>.X"
+  return {stacked.insert(at, std::to_string(key.layer) + "."), false};
+}
+
+TpSplit tp_split_in(const ParamInfo& p, MegatronSpec spec) {
+  const bool down = p.key.kind == ParamKind::kQDown || p.key.kind == ParamKind::kKvDown;
+  return down && spec == MegatronSpec::kLocal ? TpSplit::kColumn : p.split;
 }
 
 std::string legacy_key(ParamKind kind, int i, int e, NameStyle style, MegatronSpec spec) {
   const bool te = spec == MegatronSpec::kTransformerEngine, moe = style.moe;
   const std::string layer = in_stack("decoder.layers." + std::to_string(i) + ".", style);
   if (!is_per_layer(kind)) return dist_key(kind, style, spec);
+  if (style.mla)
+    if (std::string k = mla_layer_key(kind, moe, spec); !k.empty()) return layer + k;
   switch (kind) {
     case ParamKind::kInputNorm:
       return layer + (te ? "self_attention.linear_qkv.layer_norm_weight" : "input_layernorm.weight");
@@ -142,7 +208,10 @@ std::string legacy_key(ParamKind kind, int i, int e, NameStyle style, MegatronSp
     case ParamKind::kProjBias: return layer + "self_attention.linear_proj.bias";
     case ParamKind::kFc1Bias: return layer + "mlp.linear_fc1.bias";
     case ParamKind::kFc2Bias: return layer + "mlp.linear_fc2.bias";
-    default: break;  // (the rest is not per layer: above)
+    case ParamKind::kRouterBias: return layer + "mlp.router.expert_bias";
+    case ParamKind::kSharedFc1: return layer + "mlp.shared_experts.linear_fc1.weight";
+    case ParamKind::kSharedFc2: return layer + "mlp.shared_experts.linear_fc2.weight";
+    default: break;  // (the rest is not per layer, or MLA's: above)
   }
   fail(Status::kInternal, "unknown parameter kind");
 }
@@ -154,8 +223,8 @@ std::vector<std::string> dist_extra_state_keys(const ModelConfig& c, MegatronSpe
 }
 
 std::vector<std::string> legacy_layer_extra_state_keys(const ModelConfig& c, MegatronSpec spec, int i,
-                                                       int local_experts) {
-  std::vector<std::string> keys = legacy_layer_extra_state_keys_of_decoder(c, spec, i, local_experts);
+                                                       int global_layer, int local_experts) {
+  std::vector<std::string> keys = legacy_layer_extra_state_keys_of_decoder(c, spec, i, global_layer, local_experts);
   for (std::string& k : keys) k = in_stack(k, name_style(c));
   return keys;
 }
@@ -212,6 +281,19 @@ std::optional<LegacyName> parse_legacy_key(const std::string& key) {
   if (rest == "mlp.router.weight") return named(K::kRouter);
   if (rest == "self_attention.linear_proj.post_layernorm.weight") return named(K::kPostAttnNorm);
   if (rest == "mlp.linear_fc2.post_layernorm.weight") return named(K::kPostMlpNorm);
+  if (rest == "mlp.router.expert_bias") return named(K::kRouterBias);
+  if (rest == "mlp.shared_experts.linear_fc1.weight") return named(K::kSharedFc1);
+  if (rest == "mlp.shared_experts.linear_fc2.weight") return named(K::kSharedFc2);
+  // multi-latent attention (its input norm is spelled as the local spec's in both specs; the source tells the
+  // spec of MLA checkpoints by the kv up-projection's norm instead, and the local spec's q_layernorm is above)
+  if (rest == "self_attention.linear_q_down_proj.weight") return named(K::kQDown);
+  if (rest == "self_attention.linear_q_up_proj.weight") return named(K::kQUp);
+  if (rest == "self_attention.linear_q_proj.weight") return named(K::kQProj);
+  if (rest == "self_attention.linear_kv_down_proj.weight") return named(K::kKvDown);
+  if (rest == "self_attention.linear_kv_up_proj.weight") return named(K::kKvUp);
+  if (rest == "self_attention.kv_layernorm.weight") return spelled(K::kKvUpNorm, local);
+  if (rest == "self_attention.linear_q_up_proj.layer_norm_weight") return spelled(K::kQUpNorm, te);
+  if (rest == "self_attention.linear_kv_up_proj.layer_norm_weight") return spelled(K::kKvUpNorm, te);
   int expert = 0;
   std::string e = rest;
   if (take_prefix(e, "mlp.experts.local_experts.") && take_number(e, expert)) {

@@ -21,19 +21,36 @@ namespace mb::bridge {
 struct NameStyle {
   bool moe = false;      // MoE layers (Transformer Engine's MoE layers keep a separate pre-MLP norm)
   bool encoder = false;  // BertModel: the layers and the final norm under "encoder." instead of "decoder."
+  bool mla = false;      // multi-latent attention layers (their norms are modules of their own)
 };
-NameStyle name_style(const ModelConfig& c);
+// The style of the model's layers, or of one layer (`layer` >= 0: whether that layer is MoE).
+NameStyle name_style(const ModelConfig& c, int layer = -1);
 
 // torch_dist key of a parameter kind (layer and expert axes come first in its global shape).
 std::string dist_key(ParamKind kind, NameStyle style, MegatronSpec spec);
-// Legacy state-dict key of a parameter at a chunk-local layer index and rank-local expert index.
+
+// torch_dist key of one parameter. Layers are stacked in a leading axis of one key per kind, except in models
+// whose layers differ (dense and MoE layers: ModelConfig::mixed_layers), which Megatron-Core saves layer by
+// layer ("decoder.layers.3.mlp.router.weight", no layer axis; TransformerBlock.sharded_state_dict).
+struct DistName {
+  std::string key;
+  bool layer_axis = false;
+};
+DistName dist_name(const ModelConfig& c, const ParamKey& key, MegatronSpec spec);
+
+// How tensor parallelism splits `kind` in checkpoints of `spec`: as tp_split says, except MLA's down
+// projections, which the local spec builds as column-parallel layers and Transformer Engine duplicates.
+TpSplit tp_split_in(const ParamInfo& p, MegatronSpec spec);
+// Legacy state-dict key of a parameter at a chunk-local layer index and rank-local expert index (`style`: the
+// layer's, name_style(c, global layer)).
 std::string legacy_key(ParamKind kind, int local_layer, int local_expert, NameStyle style, MegatronSpec spec);
 
-// The torch_dist ShardedObject keys of a layer's extra state ("<module>._extra_state/shard_<i>_<L>").
+// The torch_dist ShardedObject keys of a layer's extra state ("<module>._extra_state/shard_<i>_<L>", or
+// "decoder.layers.<i>.<module>._extra_state/shard_0_1" where layers are saved one by one).
 std::vector<std::string> dist_extra_state_keys(const ModelConfig& c, MegatronSpec spec, int layer);
 // The legacy "_extra_state" entries (all None) of one layer on one rank, and of the output layer.
 std::vector<std::string> legacy_layer_extra_state_keys(const ModelConfig& c, MegatronSpec spec, int local_layer,
-                                                       int local_experts);
+                                                       int global_layer, int local_experts);
 constexpr const char* kOutputExtraState = "output_layer._extra_state";
 // The same as a torch_dist ShardedObject (global shape (1,), offset 0), which BertModel loads.
 constexpr const char* kOutputDistExtraState = "output_layer._extra_state/shard_0_1";

@@ -100,10 +100,13 @@ class DistSource : public ParamSource {
       fail_format(ck_->directory(), "the embedding has ", emb->shape[0], " rows but the vocabulary is ", d.config.vocab_size);
     int64_t rows = emb->shape[0];
     set_config(std::move(d.config), rows);
-    // the MoE pre-MLP norm is spelled by the spec that wrote the checkpoint
+    // the MoE pre-MLP norm (MLA: the kv up-projection's norm) is spelled by the spec that wrote the checkpoint
     spec_ = MegatronSpec::kLocal;
     const NameStyle moe_style{true, config_.encoder};
-    if (config_.is_moe() && ck_->find(dist_key(ParamKind::kPreMlpNorm, moe_style, MegatronSpec::kTransformerEngine)))
+    if (config_.is_moe() && !config_.mla &&
+        ck_->find(dist_key(ParamKind::kPreMlpNorm, moe_style, MegatronSpec::kTransformerEngine)))
+      spec_ = MegatronSpec::kTransformerEngine;
+    if (config_.mla && ck_->find(dist_name(config_, ParamKey{ParamKind::kKvUpNorm, 0}, MegatronSpec::kTransformerEngine).key))
       spec_ = MegatronSpec::kTransformerEngine;
     if (meta_) spec_ = meta_->layout.spec;
     for (const ParamInfo& p : params_) {
@@ -153,8 +156,8 @@ class DistSource : public ParamSource {
 
  private:
   // Where p lies in its global tensor: layers (and experts) are stacked in front of its own dimensions.
-  static void region(const ParamInfo& p, Dims* start, Dims* size) {
-    if (p.key.layer >= 0) {
+  void region(const ParamInfo& p, Dims* start, Dims* size) const {
+    if (dist_name(config_, p.key, spec_).layer_axis) {
       start->push_back(p.key.layer);
       size->push_back(1);
     }
@@ -170,13 +173,13 @@ class DistSource : public ParamSource {
 
   Dims global_shape(const ParamInfo& p) const {
     Dims g;
-    if (p.key.layer >= 0) g.push_back(config_.num_layers);
+    if (dist_name(config_, p.key, spec_).layer_axis) g.push_back(config_.num_layers);
     if (p.key.expert >= 0) g.push_back(config_.num_experts);
     for (int64_t s : p.shape) g.push_back(s);
     return g;
   }
   const DistTensor* find(const ParamInfo& p) const {
-    const std::string key = dist_key(p.key.kind, name_style(config_), spec_);
+    const std::string key = dist_name(config_, p.key, spec_).key;
     const DistTensor* t = ck_->find(key);
     if (!t) fail(Status::kNotFound, ck_->directory(), ": no tensor '", key, "' (", describe(p.key), ")");
     return t;
@@ -220,9 +223,9 @@ class LegacySource : public ParamSource {
           const std::string& key = pickle::as_string(m->items[k], rank.file, "state dict key");
           const pickle::Node* v = m->items[k + 1];
           index_[{rank.tp, rank.pp, std::max(rank.ep, 0), static_cast<int>(chunk), key}] = {r, v};
-          if (auto name = parse_legacy_key(key); name && name->spec_known && !any_spelled) {
+          if (auto name = parse_legacy_key(key); name && name->spec_known && (!any_spelled || tells_mla_spec(*name))) {
             layout_.spec = name->spec;
-            any_spelled = true;
+            any_spelled = !d.config.mla || tells_mla_spec(*name);
           }
         }
       }
@@ -244,11 +247,12 @@ class LegacySource : public ParamSource {
   Tensor read(const ParamInfo& p) const override {
     std::vector<Tensor> shards;
     for (int t = 0; t < layout_.tp; ++t) shards.push_back(locate(p, t).tensor);
-    if (p.split == TpSplit::kReplicated)  // every tensor-parallel rank holds a copy: they must agree
+    const TpSplit split = tp_split_in(p, layout_.spec);
+    if (split == TpSplit::kReplicated)  // every tensor-parallel rank holds a copy: they must agree
       for (int t = 1; t < layout_.tp; ++t)
         if (!bitwise_equal(shards[0], shards[static_cast<size_t>(t)]))
           fail_format(ck_->directory(), describe(p.key), " differs between tensor-parallel ranks 0 and ", t);
-    Tensor full = tp_merge(shards, p.split);
+    Tensor full = tp_merge(shards, split);
     if (full.shape() != p.shape)
       fail_format(ck_->directory(), describe(p.key), " assembled from ", layout_.tp, " shard(s) is ", full.describe(),
                   " but the model needs ", p.shape.to_string());
@@ -279,9 +283,14 @@ class LegacySource : public ParamSource {
     DType dtype;
   };
 
-  Tensor shard(ParamKind kind, int tp, int pp, int ep, int chunk, int local_layer, int local_expert, int /*unused*/) const {
+  // An MLA checkpoint's input norm is spelled alike in both specs; its kv up-projection's norm tells them apart.
+  static bool tells_mla_spec(const LegacyName& n) { return n.kind == ParamKind::kKvUpNorm; }
+
+  // `global_layer`: the layer's index in the model (its names depend on whether it is dense or MoE)
+  Tensor shard(ParamKind kind, int tp, int pp, int ep, int chunk, int local_layer, int local_expert, int global_layer) const {
+    const NameStyle style = name_style(config_, global_layer);
     for (MegatronSpec spec : {layout_.spec, MegatronSpec::kLocal, MegatronSpec::kTransformerEngine}) {
-      Where w{tp, pp, ep, chunk, legacy_key(kind, local_layer, local_expert, name_style(config_), spec)};
+      Where w{tp, pp, ep, chunk, legacy_key(kind, local_layer, local_expert, style, spec)};
       auto it = index_.find(w);
       if (it == index_.end()) continue;
       if (it->second.second->kind != pickle::Kind::kTensor)
@@ -297,7 +306,7 @@ class LegacySource : public ParamSource {
     }
     fail(Status::kNotFound, ck_->directory(), ": ", legacy_rank_dir(tp, pp, ep, layout_.pp > 1, layout_.ep > 1),
          (layout_.vpp > 1 ? cat(" model", chunk) : std::string()), " has no '",
-         legacy_key(kind, local_layer, local_expert, name_style(config_), layout_.spec), "'");
+         legacy_key(kind, local_layer, local_expert, style, layout_.spec), "'");
   }
 
   Found locate(const ParamInfo& p, int t) const {
@@ -316,7 +325,7 @@ class LegacySource : public ParamSource {
       pp = layout_.pp - 1;
       chunk = layout_.vpp - 1;
     }
-    Tensor x = shard(p.key.kind, t, pp, ep, chunk, local_layer, local_expert, 0);
+    Tensor x = shard(p.key.kind, t, pp, ep, chunk, local_layer, local_expert, p.key.layer);
     return {x, x.dtype()};
   }
 

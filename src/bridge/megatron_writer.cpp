@@ -47,12 +47,15 @@ struct MegatronWriter::Impl {
   int file_index(int tp, int pp, int ep) const { return (pp * L().ep + ep) * L().tp + tp; }
 
   // ---- torch_dist ----
-  void write_dist(const ParamInfo& info, const Tensor& x) { write_dist_chunks(info, tp_chunks(x, info.split, L().tp)); }
+  void write_dist(const ParamInfo& info, const Tensor& x) {
+    write_dist_chunks(info, tp_chunks(x, tp_split_in(info, L().spec), L().tp));
+  }
 
   void write_dist_chunks(const ParamInfo& info, const std::vector<TpChunk>& chunks) {
-    const std::string key = dist_key(info.key.kind, name_style(config), L().spec);
+    const DistName name = dist_name(config, info.key, L().spec);
+    const std::string& key = name.key;
     Dims global, prefix, lead;
-    if (info.key.layer >= 0) {
+    if (name.layer_axis) {
       global.push_back(config.num_layers);
       prefix.push_back(info.key.layer);
       lead.push_back(1);
@@ -102,8 +105,9 @@ struct MegatronWriter::Impl {
     } else {
       for (int e = 0; e < L().ep; ++e) eps.push_back(e);  // dense parameters live on every expert rank
     }
-    const std::string key = legacy_key(info.key.kind, local_layer, local_expert, name_style(config), L().spec);
-    std::vector<Tensor> shards = tp_split(x, info.split, L().tp);
+    const std::string key =
+        legacy_key(info.key.kind, local_layer, local_expert, name_style(config, info.key.layer), L().spec);
+    std::vector<Tensor> shards = tp_split(x, tp_split_in(info, L().spec), L().tp);
     for (int t = 0; t < L().tp; ++t)
       for (int e : eps) put(rank(t, pp, e), chunk, key, shards[static_cast<size_t>(t)]);
     // With tied embeddings and pipeline stages, the last stage keeps its own copy as the output layer.
@@ -150,9 +154,11 @@ struct MegatronWriter::Impl {
           RankFile& r = rank(t, p, e);
           pickle::Document& d = r.stream->doc();
           for (int c = 0; c < L().vpp; ++c) {
-            for (int i = 0; i < per_chunk; ++i)
-              for (const std::string& key : legacy_layer_extra_state_keys(config, L().spec, i, local_experts))
+            for (int i = 0; i < per_chunk; ++i) {
+              const int global_layer = layer_of(config, L(), p, c, i);
+              for (const std::string& key : legacy_layer_extra_state_keys(config, L().spec, i, global_layer, local_experts))
                 d.dict_set(r.models[static_cast<size_t>(c)], d.string(key), d.none());
+            }
           }
           if (p == L().pp - 1)
             d.dict_set(r.models.back(), d.string(kOutputExtraState), d.none());

@@ -7,7 +7,20 @@
 namespace mb::bridge {
 
 double ModelConfig::attention_scale() const {
-  return 1.0 / std::sqrt(query_pre_attn_scalar ? *query_pre_attn_scalar : static_cast<double>(kv_channels));
+  return 1.0 / std::sqrt(query_pre_attn_scalar ? *query_pre_attn_scalar : static_cast<double>(q_head_dim()));
+}
+
+bool ModelConfig::is_moe_layer(int64_t layer) const {
+  if (!is_moe()) return false;
+  if (moe_layers.empty()) return true;
+  return layer >= 0 && layer < static_cast<int64_t>(moe_layers.size()) && moe_layers[static_cast<size_t>(layer)];
+}
+
+bool ModelConfig::mixed_layers() const {
+  if (!is_moe() || moe_layers.empty()) return false;
+  for (bool m : moe_layers)
+    if (!m) return true;
+  return false;
 }
 
 int64_t ModelConfig::attention_window(int64_t layer) const {
@@ -32,7 +45,8 @@ json::Value megatron_transformer_config(const ModelConfig& c) {
   v.set("layernorm_zero_centered_gamma", c.norm_one_centered);
   v.set("add_bias_linear", c.linear_bias);
   v.set("add_qkv_bias", c.qkv_bias);
-  v.set("qk_layernorm", c.qk_layernorm);
+  // (under multi-latent attention: the q and kv latents' norms, which DeepSeek always has)
+  v.set("qk_layernorm", c.qk_layernorm || c.mla);
   v.set("position_embedding_type", c.learned_positions ? "learned_absolute" : "rope");
   v.set("rotary_base", c.rotary_base);
   v.set("rotary_percent", 1.0);
@@ -52,6 +66,28 @@ json::Value megatron_transformer_config(const ModelConfig& c) {
     v.set("moe_ffn_hidden_size", c.moe_ffn_hidden_size);
     // Megatron: pre-softmax over all experts (then top-k) is the *non*-renormalised variant
     v.set("moe_router_pre_softmax", !c.moe_renormalize);
+    if (!c.moe_layers.empty()) {  // 1: MoE, 0: dense, layer by layer
+      json::Value pattern = json::Value::array();
+      for (bool m : c.moe_layers) pattern.push(int64_t{m ? 1 : 0});
+      v.set("moe_layer_freq", std::move(pattern));
+    }
+    if (c.moe_shared_expert_ffn > 0) v.set("moe_shared_expert_intermediate_size", c.moe_shared_expert_ffn);
+    v.set("moe_router_score_function", c.moe_score_function);
+    v.set("moe_router_enable_expert_bias", c.moe_expert_bias);
+    if (c.moe_router_num_groups > 0) {
+      v.set("moe_router_num_groups", c.moe_router_num_groups);
+      v.set("moe_router_group_topk", c.moe_router_group_topk);
+    }
+    if (c.moe_router_topk_scaling) v.set("moe_router_topk_scaling_factor", *c.moe_router_topk_scaling);
+  }
+  if (c.mla) {  // MLATransformerConfig
+    v.set("multi_latent_attention", true);
+    v.set("q_lora_rank", c.q_lora_rank > 0 ? json::Value(c.q_lora_rank) : json::Value());
+    v.set("kv_lora_rank", c.kv_lora_rank);
+    v.set("qk_head_dim", c.qk_head_dim);
+    v.set("qk_pos_emb_head_dim", c.qk_pos_emb_head_dim);
+    v.set("v_head_dim", c.v_head_dim);
+    v.set("rope_type", "rope");
   }
   if (c.scale_emb) v.set("scale_emb", *c.scale_emb);
   if (c.scale_depth) {
@@ -118,6 +154,18 @@ void validate(const ModelConfig& c, const std::string& src) {
        "unknown MLP activation");
   need(c.sliding_layers.empty() || static_cast<int64_t>(c.sliding_layers.size()) == c.num_layers,
        "layer_types must name every layer");
+  need(c.moe_layers.empty() || static_cast<int64_t>(c.moe_layers.size()) == c.num_layers,
+       "the dense/MoE layer pattern must name every layer");
+  need(!c.mixed_layers() || c.ffn_hidden_size > 0, "dense layers need intermediate_size");
+  need(!c.mla || (c.q_lora_rank >= 0 && c.kv_lora_rank > 0 && c.qk_head_dim > 0 && c.qk_pos_emb_head_dim > 0 &&
+                  c.qk_pos_emb_head_dim % 2 == 0 && c.v_head_dim > 0 && c.num_query_groups == c.num_attention_heads),
+       "multi-latent attention needs positive kv_lora_rank, qk_nope_head_dim, an even qk_rope_head_dim and "
+       "v_head_dim");
+  need(c.moe_score_function == "softmax" || c.moe_score_function == "sigmoid", "unknown router score function");
+  need(c.moe_router_num_groups <= 0 ||
+           (c.num_experts % c.moe_router_num_groups == 0 && c.moe_router_group_topk > 0 &&
+            c.moe_router_group_topk <= c.moe_router_num_groups),
+       "n_group must divide the experts and topk_group lie in [1, n_group]");
 }
 
 }  // namespace mb::bridge

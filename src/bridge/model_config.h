@@ -66,6 +66,28 @@ struct ModelConfig {
   bool encoder = false;
   int64_t num_token_types = 0;
   bool residual_after_norm = false;
+  // DeepSeek-V2/V3 multi-latent attention (Megatron-Core's MLATransformerConfig names): queries through a
+  // low-rank down projection, its RMSNorm and an up projection (q_lora_rank 0: one q projection); keys and
+  // values from one compressed latent of kv_lora_rank (RMSNorm, then up-projected per head) plus one shared
+  // rotary key part of qk_pos_emb_head_dim. A query or key head is [qk_head_dim without rotation | rotated
+  // qk_pos_emb_head_dim]; a value head has v_head_dim. Rotation pairs are interleaved (x0 x1, x2 x3, ...).
+  bool mla = false;
+  int64_t q_lora_rank = 0;
+  int64_t kv_lora_rank = 0;
+  int64_t qk_head_dim = 0;
+  int64_t qk_pos_emb_head_dim = 0;
+  int64_t v_head_dim = 0;
+  // DeepSeek-V3's mixture of experts: some layers dense (moe_layers false: ffn_hidden_size), shared experts
+  // next to the routed ones (one gated MLP of moe_shared_expert_ffn), and a router that scores with a sigmoid,
+  // chooses with a per-expert bias added, keeps the best moe_router_group_topk of moe_router_num_groups
+  // expert groups, and scales the chosen weights by moe_router_topk_scaling
+  std::vector<bool> moe_layers;  // per layer; empty: every layer is MoE when num_experts > 0
+  int64_t moe_shared_expert_ffn = 0;
+  std::string moe_score_function = "softmax";  // or "sigmoid"
+  bool moe_expert_bias = false;
+  int64_t moe_router_num_groups = 0;
+  int64_t moe_router_group_topk = 0;
+  std::optional<double> moe_router_topk_scaling;
   // MiniCPM muP scales
   std::optional<double> scale_depth;
   std::optional<double> dim_model_base;
@@ -73,6 +95,14 @@ struct ModelConfig {
   json::Value hf_config;        // the config.json this came from (null when synthesised)
 
   bool is_moe() const { return num_experts > 0; }
+  // whether `layer`'s MLP is a mixture of experts (DeepSeek-V3's first layers are dense)
+  bool is_moe_layer(int64_t layer) const;
+  // some layers dense and some MoE: Megatron-Core then names every layer's parameters apart
+  // ("decoder.layers.3.mlp...") in torch_dist checkpoints instead of stacking them
+  bool mixed_layers() const;
+  int64_t q_head_dim() const { return mla ? qk_head_dim + qk_pos_emb_head_dim : kv_channels; }
+  int64_t v_dim() const { return mla ? v_head_dim : kv_channels; }
+  int64_t rotary_dim() const { return mla ? qk_pos_emb_head_dim : kv_channels; }
   int64_t q_rows() const { return num_attention_heads * kv_channels; }
   int64_t kv_rows() const { return num_query_groups * kv_channels; }
   // the factor on q . k before the softmax

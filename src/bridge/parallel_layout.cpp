@@ -20,12 +20,18 @@ void validate_layout(const ModelConfig& c, const ParallelLayout& L) {
        cat("tensor parallel ", L.tp, " must divide the ", c.num_attention_heads, " attention heads"));
   need(c.num_query_groups % L.tp == 0,
        cat("tensor parallel ", L.tp, " must divide the ", c.num_query_groups, " key/value heads (query groups)"));
-  if (!c.is_moe())
+  if (!c.is_moe() || c.mixed_layers())
     need(c.ffn_hidden_size % L.tp == 0,
          cat("tensor parallel ", L.tp, " must divide the MLP size ", c.ffn_hidden_size));
+  if (c.mla && L.spec == MegatronSpec::kLocal)  // the local spec splits the down projections' rows too
+    need((c.q_lora_rank == 0 || c.q_lora_rank % L.tp == 0) && (c.kv_lora_rank + c.qk_pos_emb_head_dim) % L.tp == 0,
+         cat("tensor parallel ", L.tp, " must divide q_lora_rank ", c.q_lora_rank, " and kv_lora_rank + qk_rope_head_dim ",
+             c.kv_lora_rank + c.qk_pos_emb_head_dim, " (the local spec's column-parallel down projections)"));
   if (c.is_moe()) {
     need(c.moe_ffn_hidden_size % L.tp == 0,
          cat("tensor parallel ", L.tp, " must divide the expert MLP size ", c.moe_ffn_hidden_size));
+    need(c.moe_shared_expert_ffn % L.tp == 0,
+         cat("tensor parallel ", L.tp, " must divide the shared expert MLP size ", c.moe_shared_expert_ffn));
     need(c.num_experts % L.ep == 0, cat("expert parallel ", L.ep, " must divide the ", c.num_experts, " experts"));
   } else {
     need(L.ep == 1, "expert parallelism needs a mixture-of-experts model");

@@ -36,6 +36,16 @@ const char* kind_name(ParamKind kind) {
     case ParamKind::kLmHeadNorm: return "lm_head_norm";
     case ParamKind::kLmHeadNormBias: return "lm_head_norm_bias";
     case ParamKind::kOutputBias: return "output_bias";
+    case ParamKind::kQDown: return "q_down";
+    case ParamKind::kQUpNorm: return "q_up_norm";
+    case ParamKind::kQUp: return "q_up";
+    case ParamKind::kQProj: return "q_proj";
+    case ParamKind::kKvDown: return "kv_down";
+    case ParamKind::kKvUpNorm: return "kv_up_norm";
+    case ParamKind::kKvUp: return "kv_up";
+    case ParamKind::kRouterBias: return "router_bias";
+    case ParamKind::kSharedFc1: return "shared_fc1";
+    case ParamKind::kSharedFc2: return "shared_fc2";
   }
   return "?";
 }
@@ -74,7 +84,16 @@ TpSplit tp_split(ParamKind kind, bool gated_mlp) {
     case ParamKind::kOutput:
     case ParamKind::kOutputBias:
     case ParamKind::kQkv:
-    case ParamKind::kQkvBias: return TpSplit::kColumn;
+    case ParamKind::kQkvBias:
+    case ParamKind::kQUp:
+    case ParamKind::kQProj:
+    case ParamKind::kKvUp: return TpSplit::kColumn;
+    // MLA's down projections: a copy on every rank (Transformer Engine's duplicated TELinear, which
+    // Megatron-Bridge's DeepSeek checkpoints use; megatron_names.h: tp_split_in for the local spec's)
+    case ParamKind::kQDown:
+    case ParamKind::kKvDown: return TpSplit::kReplicated;
+    case ParamKind::kSharedFc1: return TpSplit::kGatedColumn;
+    case ParamKind::kSharedFc2: return TpSplit::kRow;
     case ParamKind::kFc1:
     case ParamKind::kFc1Bias: return gated_mlp ? TpSplit::kGatedColumn : TpSplit::kColumn;
     case ParamKind::kExpertFc1: return TpSplit::kGatedColumn;
@@ -106,22 +125,41 @@ std::vector<ParamInfo> model_params(const ModelConfig& c, int64_t vocab_rows) {
   for (int l = 0; l < c.num_layers; ++l) {
     add(ParamKind::kInputNorm, l, -1, {H});
     if (c.layer_norm) add(ParamKind::kInputNormBias, l, -1, {H});
-    add(ParamKind::kQkv, l, -1, {qkv_rows, H});
-    if (c.qkv_bias) add(ParamKind::kQkvBias, l, -1, {qkv_rows});
-    if (c.qk_layernorm) {
-      add(ParamKind::kQNorm, l, -1, {d});
-      add(ParamKind::kKNorm, l, -1, {d});
+    if (c.mla) {
+      const int64_t q_rows = c.num_attention_heads * c.q_head_dim();
+      if (c.q_lora_rank > 0) {
+        add(ParamKind::kQDown, l, -1, {c.q_lora_rank, H});
+        add(ParamKind::kQUpNorm, l, -1, {c.q_lora_rank});
+        add(ParamKind::kQUp, l, -1, {q_rows, c.q_lora_rank});
+      } else {
+        add(ParamKind::kQProj, l, -1, {q_rows, H});
+      }
+      add(ParamKind::kKvDown, l, -1, {c.kv_lora_rank + c.qk_pos_emb_head_dim, H});
+      add(ParamKind::kKvUpNorm, l, -1, {c.kv_lora_rank});
+      add(ParamKind::kKvUp, l, -1, {c.num_attention_heads * (c.qk_head_dim + c.v_head_dim), c.kv_lora_rank});
+    } else {
+      add(ParamKind::kQkv, l, -1, {qkv_rows, H});
+      if (c.qkv_bias) add(ParamKind::kQkvBias, l, -1, {qkv_rows});
+      if (c.qk_layernorm) {
+        add(ParamKind::kQNorm, l, -1, {d});
+        add(ParamKind::kKNorm, l, -1, {d});
+      }
     }
-    add(ParamKind::kProj, l, -1, {H, c.num_attention_heads * d});
+    add(ParamKind::kProj, l, -1, {H, c.num_attention_heads * c.v_dim()});
     if (c.linear_bias) add(ParamKind::kProjBias, l, -1, {H});
     if (c.sandwich_norms) add(ParamKind::kPostAttnNorm, l, -1, {H});
     add(ParamKind::kPreMlpNorm, l, -1, {H});
     if (c.layer_norm) add(ParamKind::kPreMlpNormBias, l, -1, {H});
-    if (c.is_moe()) {
+    if (c.is_moe_layer(l)) {
       add(ParamKind::kRouter, l, -1, {c.num_experts, H});
+      if (c.moe_expert_bias) add(ParamKind::kRouterBias, l, -1, {c.num_experts});
       for (int e = 0; e < c.num_experts; ++e) {
         add(ParamKind::kExpertFc1, l, e, {2 * c.moe_ffn_hidden_size, H});
         add(ParamKind::kExpertFc2, l, e, {H, c.moe_ffn_hidden_size});
+      }
+      if (c.moe_shared_expert_ffn > 0) {
+        add(ParamKind::kSharedFc1, l, -1, {2 * c.moe_shared_expert_ffn, H});
+        add(ParamKind::kSharedFc2, l, -1, {H, c.moe_shared_expert_ffn});
       }
     } else {
       add(ParamKind::kFc1, l, -1, {fc1_rows, H});

@@ -47,6 +47,18 @@ enum class ParamKind {
   kLmHeadNorm,          // [hidden]
   kLmHeadNormBias,      // [hidden]
   kOutputBias,          // [vocab] (padded as the output layer)
+  // DeepSeek-V3: multi-latent attention (q_head = qk_head_dim + qk_pos_emb_head_dim)
+  kQDown,      // [q_lora_rank, hidden]
+  kQUpNorm,    // [q_lora_rank]
+  kQUp,        // [heads * q_head, q_lora_rank]
+  kQProj,      // [heads * q_head, hidden] (q_lora_rank 0: no down projection)
+  kKvDown,     // [kv_lora_rank + qk_pos_emb_head_dim, hidden]: [latent | rotary key]
+  kKvUpNorm,   // [kv_lora_rank]
+  kKvUp,       // [heads * (qk_head_dim + v_head_dim), kv_lora_rank]: per head [key | value]
+  // and its mixture of experts
+  kRouterBias,  // [experts] (the expert bias added to the scores when choosing)
+  kSharedFc1,   // [2 * shared ffn, hidden]: [gate; up]
+  kSharedFc2,   // [hidden, shared ffn]
 };
 
 // How tensor parallelism splits a parameter (Megatron's Column/RowParallelLinear, and the gated MLP

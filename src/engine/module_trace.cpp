@@ -43,6 +43,21 @@ ModuleRecord layer_record(const bridge::ModelConfig& c, int layer, LayerModule m
   switch (module) {
     case LayerModule::kInputNorm: return norm("input_layernorm");
     case LayerModule::kSelfAttention: {
+      if (c.mla) {  // multi-latent attention's projections and latent norms
+        const int64_t q_rows = c.num_attention_heads * c.q_head_dim();
+        Weights w;
+        if (c.q_lora_rank > 0)
+          w = {{"linear_q_down_proj.weight", {c.q_lora_rank, H}},
+               {"q_layernorm.weight", {c.q_lora_rank}},
+               {"linear_q_up_proj.weight", {q_rows, c.q_lora_rank}}};
+        else
+          w = {{"linear_q_proj.weight", {q_rows, H}}};
+        w.push_back({"linear_kv_down_proj.weight", {c.kv_lora_rank + c.qk_pos_emb_head_dim, H}});
+        w.push_back({"kv_layernorm.weight", {c.kv_lora_rank}});
+        w.push_back({"linear_kv_up_proj.weight", {c.num_attention_heads * (c.qk_head_dim + c.v_head_dim), c.kv_lora_rank}});
+        w.push_back({"linear_proj.weight", {H, c.num_attention_heads * c.v_head_dim}});
+        return record(prefix + "self_attention", {T, H}, {T, H}, std::move(w));
+      }
       Weights w = {{"linear_qkv.weight", {qkv_rows, H}}, {"linear_proj.weight", {H, heads_d}}};
       if (c.qkv_bias) w.push_back({"linear_qkv.bias", {qkv_rows}});
       if (c.linear_bias) w.push_back({"linear_proj.bias", {H}});
@@ -53,11 +68,16 @@ ModuleRecord layer_record(const bridge::ModelConfig& c, int layer, LayerModule m
     case LayerModule::kMlp:
       break;
   }
-  if (c.is_moe())
-    return record(prefix + "mlp", {T, H}, {T, H},
-                  {{"router.weight", {c.num_experts, H}},
-                   {"experts.linear_fc1.weight", {c.num_experts, 2 * c.moe_ffn_hidden_size, H}},
-                   {"experts.linear_fc2.weight", {c.num_experts, H, c.moe_ffn_hidden_size}}});
+  if (c.is_moe_layer(layer)) {
+    Weights w = {{"router.weight", {c.num_experts, H}},
+                 {"experts.linear_fc1.weight", {c.num_experts, 2 * c.moe_ffn_hidden_size, H}},
+                 {"experts.linear_fc2.weight", {c.num_experts, H, c.moe_ffn_hidden_size}}};
+    if (c.moe_expert_bias) w.push_back({"router.expert_bias", {c.num_experts}});
+    if (c.moe_shared_expert_ffn > 0)
+      w.push_back({"shared_experts.linear_fc1.weight", {2 * c.moe_shared_expert_ffn, H}}),
+          w.push_back({"shared_experts.linear_fc2.weight", {H, c.moe_shared_expert_ffn}});
+    return record(prefix + "mlp", {T, H}, {T, H}, std::move(w));
+  }
   const int64_t fc1_rows = (c.gated_mlp ? 2 : 1) * c.ffn_hidden_size;
   Weights w = {{"linear_fc1.weight", {fc1_rows, H}}, {"linear_fc2.weight", {H, c.ffn_hidden_size}}};
   if (c.linear_bias) w.push_back({"linear_fc1.bias", {fc1_rows}}), w.push_back({"linear_fc2.bias", {H}});

@@ -10,7 +10,7 @@ std::vector<float> rotary_inverse_frequencies(const bridge::ModelConfig& c, cons
   const RopeScaling& s = c.rope_scaling;
   if (s.type != "default" && s.type != "linear" && s.type != "llama3")
     fail(Status::kUnsupported, where, ": rope scaling '", s.type, "' is not implemented by the engine");
-  const int64_t d = c.kv_channels;
+  const int64_t d = c.rotary_dim();
   std::vector<float> inv(static_cast<size_t>(d / 2));
   for (int64_t i = 0; i < d / 2; ++i)
     inv[static_cast<size_t>(i)] = static_cast<float>(1.0 / std::pow(c.rotary_base, double(2 * i) / double(d)));

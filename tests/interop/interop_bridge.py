@@ -6,7 +6,9 @@ usage: PYTHONPATH=.megatron python3 tests/interop/interop_bridge.py MBRIDGE WORK
    Megatron-Core builds a GPTModel (BERT: a BertModel) from the TransformerConfig mbridge reports (`mbridge config`), loads the
    checkpoint through its own sharded_state_dict (no missing or unexpected keys, at TP1, and at TP2 in two
    processes), and its float32 forward is compared with the logits transformers computed;
-   (what Megatron-Core cannot build without Transformer Engine, Gemma-2, is listed as not checked);
+   (what Megatron-Core cannot build without Transformer Engine, Gemma and Gemma-2, is listed as not checked;
+   DeepSeek-V3's MLA runs on the local core attention with the shim local_core_attention_for_mla, and its
+   group-limited routing as transformers scores groups: deepseek_group_limited_topk);
 2. checkpoints Megatron-Core wrote itself (--native, from generate_bridge_fixtures.py; default the committed
    ones) are exported by `mbridge export`, loaded by transformers, and its logits compared with Megatron's.
 Writes WORK_DIR/interop_bridge.json; exits 1 if any check fails.
@@ -61,7 +63,7 @@ def activation(name):
 # What Megatron-Core's GPTModel cannot build from its local spec (no Transformer Engine here): the model is
 # then only imported, and the report says why it was not loaded.
 def not_buildable(tc_):
-    if tc_.get("post_layernorms") or tc_.get("attn_logit_softcapping") or tc_.get("window_size"):
+    if tc_.get("post_layernorms") or tc_.get("attn_logit_softcapping"):
         return ("Gemma-2's norms after each branch, soft caps and sliding window are Megatron-Bridge's own "
                 "Transformer Engine modules (TERowParallelLinearLayerNorm, Gemma2DotProductAttention)")
     if tc_.get("layernorm_zero_centered_gamma"):
@@ -70,7 +72,85 @@ def not_buildable(tc_):
     return None
 
 
+def deepseek_group_limited_topk(scores, topk, num_tokens, num_experts, num_groups, group_topk):
+    """DeepSeek's group-limited choice as transformers (and DeepSeek's own code) make it: a group scores the
+    sum of its best two experts. Megatron-Core sums its best topk // group_topk, the same number for
+    DeepSeek-V3 (8 // 4) but not for the tiny fixture (2 // 2); with this in its place Megatron-Core's router
+    computes what transformers does. Otherwise as moe_utils.group_limited_topk."""
+    group_scores = scores.view(num_tokens, num_groups, -1).topk(2, dim=-1)[0].sum(dim=-1)
+    group_idx = torch.topk(group_scores, k=group_topk, dim=-1, sorted=False)[1]
+    group_mask = torch.zeros_like(group_scores).scatter_(1, group_idx, 1)
+    score_mask = (group_mask.unsqueeze(-1).expand(num_tokens, num_groups, num_experts // num_groups)
+                  .reshape(num_tokens, -1))
+    return torch.topk(scores.masked_fill(~score_mask.bool(), float("-inf")), k=topk, dim=-1)
+
+
+def local_core_attention_for_mla():
+    """Megatron-Core's MLA hands its core attention the key and value head sizes (k_channels, v_channels),
+    which only Transformer Engine's DotProductAttention takes (absent here). The local DotProductAttention
+    works on whatever head sizes q, k and v have and sizes its output by kv_channels, which build_mla_gpt sets
+    to v_head_dim; MLA's softmax scale it takes as given. So it is let drop the two arguments."""
+    from megatron.core.transformer import dot_product_attention as dpa
+    init = dpa.DotProductAttention.__init__
+    if getattr(init, "mbridge_shim", False):
+        return
+    def shim(self, *args, k_channels=None, v_channels=None, **kwargs):
+        init(self, *args, **kwargs)
+    shim.mbridge_shim = True
+    dpa.DotProductAttention.__init__ = shim
+
+
+def build_mla_gpt(cfg, tp=1, dtype=None):
+    """DeepSeek-V3 as Megatron-Core builds it without Transformer Engine: MLATransformerConfig, the local
+    spec's MLA layers, dense and MoE layers by moe_layer_freq (get_gpt_decoder_block_spec), shared experts and
+    the sigmoid router with expert bias and group limit, all from the TransformerConfig mbridge reports."""
+    import torch.nn.functional as F
+    from megatron.core import parallel_state as ps
+    from megatron.core.transformer.moe import moe_utils
+    from megatron.core.transformer.transformer_config import MLATransformerConfig
+    from megatron.core.models.gpt.gpt_model import GPTModel
+    from megatron.core.models.gpt.gpt_layer_specs import get_gpt_decoder_block_spec
+    local_core_attention_for_mla()
+    moe_utils.group_limited_topk = deepseek_group_limited_topk
+    tc_ = cfg["transformer_config"]
+    dtype = dtype or getattr(torch, tc_.get("params_dtype", "bfloat16"))
+    tc = MLATransformerConfig(
+        num_layers=tc_["num_layers"], hidden_size=tc_["hidden_size"], ffn_hidden_size=tc_["ffn_hidden_size"],
+        num_attention_heads=tc_["num_attention_heads"], num_query_groups=tc_["num_query_groups"],
+        kv_channels=tc_["v_head_dim"], normalization="RMSNorm", layernorm_epsilon=tc_["layernorm_epsilon"],
+        gated_linear_unit=True, activation_func=F.silu, add_bias_linear=False, bias_activation_fusion=False,
+        qk_layernorm=tc_["qk_layernorm"], multi_latent_attention=True, q_lora_rank=tc_["q_lora_rank"],
+        kv_lora_rank=tc_["kv_lora_rank"], qk_head_dim=tc_["qk_head_dim"],
+        qk_pos_emb_head_dim=tc_["qk_pos_emb_head_dim"], v_head_dim=tc_["v_head_dim"], rope_type=tc_["rope_type"],
+        rotary_base=tc_["rotary_base"], apply_rope_fusion=False,
+        num_moe_experts=tc_["num_moe_experts"], moe_router_topk=tc_["moe_router_topk"],
+        moe_ffn_hidden_size=tc_["moe_ffn_hidden_size"], moe_layer_freq=tc_["moe_layer_freq"],
+        moe_shared_expert_intermediate_size=tc_.get("moe_shared_expert_intermediate_size"),
+        moe_router_score_function=tc_["moe_router_score_function"],
+        moe_router_enable_expert_bias=tc_["moe_router_enable_expert_bias"],
+        moe_router_num_groups=tc_.get("moe_router_num_groups"), moe_router_group_topk=tc_.get("moe_router_group_topk"),
+        moe_router_topk_scaling_factor=tc_.get("moe_router_topk_scaling_factor"), moe_router_dtype="fp32",
+        moe_token_dispatcher_type="alltoall", moe_aux_loss_coeff=0.0,
+        bf16=dtype == torch.bfloat16, fp16=dtype == torch.float16, params_dtype=dtype, use_cpu_initialization=True,
+        tensor_model_parallel_size=tp, hidden_dropout=0.0, attention_dropout=0.0)
+    spec = get_gpt_decoder_block_spec(tc, use_transformer_engine=False, normalization="RMSNorm")
+    return GPTModel(config=tc, transformer_layer_spec=spec, vocab_size=tc_["padded_vocab_size"],
+                    max_sequence_length=tc_["max_position_embeddings"],
+                    pre_process=ps.is_pipeline_first_stage(), post_process=ps.is_pipeline_last_stage(),
+                    share_embeddings_and_output_weights=tc_["share_embeddings_and_output_weights"],
+                    position_embedding_type="rope", rotary_base=int(tc_["rotary_base"]))
+
+
+def window(tc_):
+    """Mistral's sliding window: Megatron-Core's window_size (left, right) on the layers window_attn_skip_freq marks."""
+    if not tc_.get("window_size"):
+        return {}
+    return {"window_size": tuple(tc_["window_size"]), "window_attn_skip_freq": tc_["window_attn_skip_freq"]}
+
+
 def build_gpt(cfg, tp=1, dtype=None):
+    if cfg["transformer_config"].get("multi_latent_attention"):
+        return build_mla_gpt(cfg, tp, dtype)
     from megatron.core import parallel_state as ps
     from megatron.core.transformer.transformer_config import TransformerConfig
     from megatron.core.models.gpt.gpt_model import GPTModel
@@ -93,7 +173,7 @@ def build_gpt(cfg, tp=1, dtype=None):
                            bias_activation_fusion=False, qk_layernorm=tc_["qk_layernorm"],
                            bf16=dtype == torch.bfloat16, fp16=dtype == torch.float16, params_dtype=dtype,
                            use_cpu_initialization=True, tensor_model_parallel_size=tp, hidden_dropout=0.0,
-                           attention_dropout=0.0, **kw)
+                           attention_dropout=0.0, **kw, **window(tc_))
     spec = get_gpt_layer_local_spec(num_experts=tc_.get("num_moe_experts"), qk_layernorm=tc_["qk_layernorm"],
                                     normalization=norm)
     position = tc_.get("position_embedding_type", "rope")
@@ -255,7 +335,8 @@ def main():
     for name, r in json.load(open(path))[0].items():
         REPORT[f"Megatron-Core loads mbridge's import of {name} at TP1; float32 logits vs transformers"] = r
     path = os.path.join(work, "tp2.json")
-    tp2_jobs = [j for j in jobs if j["name"] in ("llama31", "qwen2", "qwen3", "mixtral", "minicpm", "gpt2", "bert")]
+    tp2_jobs = [j for j in jobs if j["name"] in ("llama31", "qwen2", "qwen3", "mixtral", "minicpm", "gpt2", "bert",
+                                                 "deepseek_v3")]
     mp.spawn(megatron_worker, args=(2, tp2_jobs, path, 29911), nprocs=2, join=True)
     ranks = json.load(open(path))
     for name in ranks[0]:

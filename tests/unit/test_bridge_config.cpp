@@ -1,13 +1,16 @@
 // Family detection and the Hugging Face config -> Megatron TransformerConfig mapping, checked against the
 // config.json files transformers wrote for the fixtures (tests/fixtures/bridge/hf) and the values the
 // generator script asked transformers for.
+#include "bridge/megatron_args.h"
 #include "bridge/model_config.h"
 #include "bridge/registry.h"
 #include "core/error.h"
 #include "core/paths.h"
 #include "io/hf_config.h"
+#include "io/pickle_value.h"
 #include "support/test_support.h"
 
+#include <cmath>
 #include <set>
 
 using namespace mb;
@@ -23,6 +26,7 @@ const FixtureFamily kFixtures[] = {
     {"llama2", "llama"},   {"llama31", "llama"}, {"llama32", "llama"},     {"mistral", "mistral"}, {"mixtral", "mixtral"},
     {"qwen2", "qwen2"},    {"qwen3", "qwen3"},   {"qwen3_moe", "qwen3_moe"}, {"minicpm", "minicpm"},
     {"gemma", "gemma"},    {"gemma2", "gemma2"}, {"gpt2", "gpt2"},       {"bert", "bert"},
+    {"deepseek_v3", "deepseek_v3"}, {"mistral_window", "mistral"},
 };
 
 std::string config_path(const char* dir) { return mbtest::fixture(std::string("bridge/hf/") + dir + "/config.json"); }
@@ -61,7 +65,10 @@ TEST(BridgeConfig, SharedFieldsFollowConfigJson) {
     EXPECT_EQ(tc.find("hidden_size")->as_int(), hf.find("hidden_size")->as_int());
     EXPECT_EQ(tc.find("num_attention_heads")->as_int(), hf.find("num_attention_heads")->as_int());
     EXPECT_EQ(tc.find("num_query_groups")->as_int(), hf.find("num_key_value_heads")->as_int());
-    EXPECT_EQ(tc.find("kv_channels")->as_int(), hf.find("head_dim")->as_int());
+    // (DeepSeek's head_dim is its rotary part; DeepSeekFieldsRoundTrip... checks its head sizes)
+    if (std::string(f.family) != "deepseek_v3") {
+      EXPECT_EQ(tc.find("kv_channels")->as_int(), hf.find("head_dim")->as_int());
+    }
     EXPECT_EQ(tc.find("vocab_size")->as_int(), hf.find("vocab_size")->as_int());
     EXPECT_EQ(tc.find("layernorm_epsilon")->as_number(), hf.find("rms_norm_eps")->as_number());
     EXPECT_EQ(tc.find("share_embeddings_and_output_weights")->as_bool(), hf.find("tie_word_embeddings")->as_bool());
@@ -195,6 +202,64 @@ TEST(BridgeConfig, Gemma2ConfigJsonRoundTrips) {
   EXPECT_EQ(d.attention_scale(), 0.5);  // query_pre_attn_scalar defaults to head_dim (4)
 }
 
+TEST(BridgeConfig, DeepSeekFieldsRoundTripThroughConfigJsonAndMegatronArgs) {
+  // generator: q_lora_rank 16, kv_lora_rank 16, qk_rope_head_dim 4, qk_nope_head_dim 8, v_head_dim 8, 8 routed
+  // experts (moe_intermediate_size 16) in 4 groups keeping 2, top 2, 1 shared expert, first layer dense (64)
+  const ModelConfig c = model_config_from_hf(load_hf_config(config_path("deepseek_v3")));
+  auto expect_deepseek = [](const ModelConfig& x, const std::string& what) {
+    EXPECT_EQ(x.family, "deepseek_v3") << what;
+    EXPECT_TRUE(x.mla) << what;
+    EXPECT_EQ(x.q_lora_rank, 16) << what;
+    EXPECT_EQ(x.kv_lora_rank, 16) << what;
+    EXPECT_EQ(x.qk_head_dim, 8) << what;
+    EXPECT_EQ(x.qk_pos_emb_head_dim, 4) << what;
+    EXPECT_EQ(x.v_head_dim, 8) << what;
+    EXPECT_EQ(x.q_head_dim(), 12) << what;
+    EXPECT_EQ(x.num_query_groups, 4) << what;
+    EXPECT_EQ(x.ffn_hidden_size, 64) << what;
+    EXPECT_EQ(x.moe_ffn_hidden_size, 16) << what;
+    EXPECT_EQ(x.num_experts, 8) << what;
+    EXPECT_EQ(x.moe_router_topk, 2) << what;
+    EXPECT_EQ(x.moe_layers, (std::vector<bool>{false, true, true, true})) << what;
+    EXPECT_TRUE(x.mixed_layers()) << what;
+    EXPECT_EQ(x.moe_shared_expert_ffn, 16) << what;
+    EXPECT_EQ(x.moe_score_function, "sigmoid") << what;
+    EXPECT_TRUE(x.moe_expert_bias) << what;
+    EXPECT_EQ(x.moe_router_num_groups, 4) << what;
+    EXPECT_EQ(x.moe_router_group_topk, 2) << what;
+    EXPECT_EQ(x.moe_router_topk_scaling, 2.5) << what;
+    EXPECT_TRUE(x.moe_renormalize) << what;
+  };
+  expect_deepseek(c, "config.json");
+  EXPECT_DOUBLE_EQ(c.attention_scale(), 1 / std::sqrt(12.0));
+  EXPECT_EQ(c.rotary_dim(), 4);
+
+  json::Value tc = megatron_transformer_config(c);
+  EXPECT_TRUE(tc.find("multi_latent_attention")->as_bool());
+  EXPECT_EQ(tc.find("moe_layer_freq")->size(), 4u);
+  EXPECT_EQ(tc.find("moe_shared_expert_intermediate_size")->as_int(), 16);
+  EXPECT_EQ(tc.find("moe_router_score_function")->as_string(), "sigmoid");
+  EXPECT_EQ(tc.find("moe_router_group_topk")->as_int(), 2);
+
+  expect_deepseek(model_config_from_hf(parse_hf_config(find_family("deepseek_v3")->hf_config_for(c), "written")),
+                  "written config.json");
+  // a checkpoint with no stored config.json: the Megatron args alone say the same
+  pickle::Document d;
+  ParallelLayout layout;
+  const pickle::Node* args = make_megatron_args(d, c, layout, 256, "torch_dist", 0);
+  expect_deepseek(model_config_from_args(args, "", "test args"), "Megatron args");
+}
+
+TEST(BridgeConfig, MistralSlidesEveryLayer) {
+  const ModelConfig c = model_config_from_hf(load_hf_config(config_path("mistral_window")));
+  for (int64_t l = 0; l < c.num_layers; ++l) EXPECT_EQ(c.attention_window(l), 8) << l;
+  json::Value tc = megatron_transformer_config(c);
+  EXPECT_EQ(tc.find("window_size")->items().at(0).as_int(), 7);  // Megatron-Core's (left, right): 7 before, itself
+  const ModelConfig back = model_config_from_hf(parse_hf_config(find_family("mistral")->hf_config_for(c), "written"));
+  EXPECT_EQ(back.sliding_window, 8);
+  EXPECT_EQ(back.sliding_layers, c.sliding_layers);
+}
+
 TEST(BridgeConfig, ModelTypeIsTheFallbackWhenArchitecturesIsMissing) {
   HfConfig c = config_from_text(R"({"model_type": "qwen2", "hidden_size": 8, "num_hidden_layers": 1,
       "num_attention_heads": 2, "intermediate_size": 16, "vocab_size": 10})");
@@ -232,6 +297,15 @@ TEST(BridgeConfig, UnsupportedModelsSayWhy) {
   refused("{" + gemma2 + R"(, "layer_types": ["sliding_attention", "chunked_attention"]})", "layer_types[1]");
   refused("{" + gemma2 + R"(, "layer_types": ["sliding_attention"]})", "layer_types");
   refused("{" + gemma2 + R"(, "attn_logit_softcapping": -1})", "attn_logit_softcapping");
+  const std::string deepseek = R"("architectures": ["DeepseekV3ForCausalLM"], "hidden_size": 8, "num_hidden_layers": 2,
+      "num_attention_heads": 2, "intermediate_size": 16, "vocab_size": 10, "kv_lora_rank": 4, "qk_nope_head_dim": 2,
+      "v_head_dim": 2, "q_lora_rank": null)";
+  refused("{" + deepseek + R"(, "qk_rope_head_dim": 2, "rope_interleave": false})", "rope_interleave");
+  refused("{" + deepseek + R"(, "qk_rope_head_dim": 2, "attention_bias": true})", "attention_bias");
+  refused("{" + deepseek + R"(, "qk_rope_head_dim": 3})", "qk_rope_head_dim");
+  refused(R"({"architectures": ["DeepseekV3ForCausalLM"], "hidden_size": 8, "num_hidden_layers": 2,
+      "num_attention_heads": 2, "intermediate_size": 16, "vocab_size": 10, "qk_nope_head_dim": 2,
+      "qk_rope_head_dim": 2, "v_head_dim": 2})", "kv_lora_rank");
   const std::string gpt2 = R"("architectures": ["GPT2LMHeadModel"], "n_embd": 8, "n_layer": 1, "n_head": 2,
       "n_positions": 16, "vocab_size": 10)";
   refused("{" + gpt2 + R"(, "scale_attn_by_inverse_layer_idx": true})", "scale_attn_by_inverse_layer_idx");
@@ -253,5 +327,5 @@ TEST(BridgeConfig, FamiliesHaveUniqueNamesAndArchitectures) {
     for (const std::string& a : f->architectures) EXPECT_TRUE(architectures.insert(a).second) << a;
     EXPECT_EQ(find_family(f->name), f);
   }
-  EXPECT_EQ(names.size(), 11u);
+  EXPECT_EQ(names.size(), 12u);
 }

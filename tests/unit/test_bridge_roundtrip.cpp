@@ -36,7 +36,8 @@ std::vector<Case> cases() {
   for (Format f : {Format::kTorchDist, Format::kMegatronLegacy}) {
     for (const std::string& dir : list_directory(root)) {
       if (!is_directory(join_path(root, dir))) continue;
-      if (load_hf_config(join_path(root, dir)).num_experts > 0) {
+      const HfConfig h = load_hf_config(join_path(root, dir));
+      if (h.num_experts > 0 || h.integer("n_routed_experts").value_or(0) > 0) {
         out.push_back({dir, f, 1, 1, 1, 1, MegatronSpec::kTransformerEngine});
         out.push_back({dir, f, 2, 2, 1, 2, MegatronSpec::kTransformerEngine});
         out.push_back({dir, f, 1, 1, 1, 2, MegatronSpec::kLocal});
@@ -48,6 +49,9 @@ std::vector<Case> cases() {
     out.push_back({"llama31", f, 4, 1, 1, 1, MegatronSpec::kLocal});
     out.push_back({"qwen3", f, 4, 2, 1, 1, MegatronSpec::kLocal});
     out.push_back({"llama32", f, 1, 2, 2, 1, MegatronSpec::kTransformerEngine});  // tied, virtual pipeline
+    // dense and MoE layers mixed: layers named one by one; the local spec splits MLA's down projections
+    out.push_back({"deepseek_v3", f, 2, 1, 1, 1, MegatronSpec::kLocal});
+    out.push_back({"deepseek_v3", f, 1, 2, 2, 2, MegatronSpec::kTransformerEngine});
   }
   return out;
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <numeric>
 
 #include "bridge/param_source.h"
@@ -74,6 +75,21 @@ void rotate(float* head, int64_t d, const std::vector<float>& inv_freq, int64_t 
   }
 }
 
+// Rotary embedding of interleaved pairs (x0 x1, x2 x3, ...), as multi-latent attention rotates: the pairs are
+// first gathered into halves ([x0 x2 ... | x1 x3 ...], the order transformers leaves them in), then rotated
+// as above.
+void rotate_interleaved(float* head, int64_t d, const std::vector<float>& inv_freq, int64_t position) {
+  const std::vector<float> x(head, head + d);
+  for (int64_t i = 0; i < d / 2; ++i) {
+    head[i] = x[static_cast<size_t>(2 * i)];
+    head[i + d / 2] = x[static_cast<size_t>(2 * i + 1)];
+  }
+  rotate(head, d, inv_freq, position);
+}
+
+// transformers' DeepseekV3RMSNorm of the q and kv latents is built without the config's rms_norm_eps
+constexpr double kLatentNormEpsilon = 1e-6;
+
 void softmax(std::vector<double>* v) {
   const double m = *std::max_element(v->begin(), v->end());
   double sum = 0;
@@ -130,6 +146,88 @@ const std::vector<float>& CpuModel::param(int kind, int layer, int expert) const
   return it->second;
 }
 
+void CpuModel::mla_project(int layer, const float* h, int64_t position, float* q, float* k, float* v) const {
+  const bridge::ModelConfig& c = config_;
+  const int64_t H = c.hidden_size, heads = c.num_attention_heads, nope = c.qk_head_dim;
+  const int64_t rope = c.qk_pos_emb_head_dim, dq = nope + rope, dv = c.v_head_dim, kv_lora = c.kv_lora_rank;
+  auto w = [&](ParamKind kind) { return param(static_cast<int>(kind), layer).data(); };
+  if (c.q_lora_rank > 0) {  // down, norm, up
+    std::vector<float> latent(static_cast<size_t>(c.q_lora_rank));
+    matvec(w(ParamKind::kQDown), h, c.q_lora_rank, H, latent.data());
+    rms_norm(latent.data(), w(ParamKind::kQUpNorm), c.q_lora_rank, kLatentNormEpsilon, latent.data());
+    matvec(w(ParamKind::kQUp), latent.data(), heads * dq, c.q_lora_rank, q);
+  } else {
+    matvec(w(ParamKind::kQProj), h, heads * dq, H, q);
+  }
+  // [latent | rotary key]: the latent normalised and expanded into every head's [key | value]
+  std::vector<float> compressed(static_cast<size_t>(kv_lora + rope)), kv(static_cast<size_t>(heads * (nope + dv)));
+  matvec(w(ParamKind::kKvDown), h, kv_lora + rope, H, compressed.data());
+  rms_norm(compressed.data(), w(ParamKind::kKvUpNorm), kv_lora, kLatentNormEpsilon, compressed.data());
+  matvec(w(ParamKind::kKvUp), compressed.data(), heads * (nope + dv), kv_lora, kv.data());
+  float* rotary_key = compressed.data() + kv_lora;  // one for all heads
+  rotate_interleaved(rotary_key, rope, inv_freq_, position);
+  for (int64_t hd = 0; hd < heads; ++hd) {
+    rotate_interleaved(q + hd * dq + nope, rope, inv_freq_, position);
+    const float* head_kv = kv.data() + hd * (nope + dv);
+    std::copy(head_kv, head_kv + nope, k + hd * dq);
+    std::copy(rotary_key, rotary_key + rope, k + hd * dq + nope);
+    std::copy(head_kv + nope, head_kv + nope + dv, v + hd * dv);
+  }
+}
+
+std::vector<std::pair<int64_t, double>> CpuModel::route(int layer, const float* h) const {
+  const bridge::ModelConfig& c = config_;
+  const int64_t E = c.num_experts;
+  std::vector<float> logits(static_cast<size_t>(E));
+  matvec(param(static_cast<int>(ParamKind::kRouter), layer).data(), h, E, c.hidden_size, logits.data());
+  std::vector<double> p(logits.begin(), logits.end()), choice;
+  if (c.moe_score_function == "sigmoid") {
+    for (double& x : p) x = 1.0 / (1.0 + std::exp(-x));
+  } else {
+    softmax(&p);
+  }
+  choice = p;  // what experts are chosen by: the scores, plus the expert bias where the model has one
+  if (c.moe_expert_bias) {
+    const std::vector<float>& bias = param(static_cast<int>(ParamKind::kRouterBias), layer);
+    for (int64_t e = 0; e < E; ++e) choice[static_cast<size_t>(e)] += bias[static_cast<size_t>(e)];
+  }
+  auto best_first = [](const std::vector<double>& v) {
+    std::vector<int64_t> order(v.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return v[a] > v[b]; });
+    return order;
+  };
+  if (c.moe_router_num_groups > 1) {
+    // group-limited: a group scores the sum of its best two (transformers' DeepseekV3); experts outside the
+    // best moe_router_group_topk groups are chosen as if they scored 0
+    const int64_t groups = c.moe_router_num_groups, per = E / groups;
+    std::vector<double> group_score(static_cast<size_t>(groups));
+    for (int64_t g = 0; g < groups; ++g) {
+      std::vector<double> members(choice.begin() + g * per, choice.begin() + (g + 1) * per);
+      std::sort(members.begin(), members.end(), std::greater<double>());
+      for (int64_t i = 0; i < std::min<int64_t>(2, per); ++i) group_score[static_cast<size_t>(g)] += members[i];
+    }
+    std::vector<int64_t> kept = best_first(group_score);
+    kept.resize(static_cast<size_t>(c.moe_router_group_topk));
+    std::vector<double> masked(static_cast<size_t>(E), 0.0);
+    for (int64_t g : kept)
+      for (int64_t e = g * per; e < (g + 1) * per; ++e) masked[static_cast<size_t>(e)] = choice[static_cast<size_t>(e)];
+    choice = masked;
+  }
+  std::vector<int64_t> order = best_first(choice);
+  order.resize(static_cast<size_t>(c.moe_router_topk));
+  double total = 0;
+  for (int64_t e : order) total += p[static_cast<size_t>(e)];
+  // sigmoid scores are renormalised as transformers does it (+1e-20 against an all-zero choice)
+  if (c.moe_score_function == "sigmoid") total += 1e-20;
+  std::vector<std::pair<int64_t, double>> out;
+  for (int64_t e : order) {
+    double weight = c.moe_renormalize ? p[static_cast<size_t>(e)] / total : p[static_cast<size_t>(e)];
+    out.emplace_back(e, weight * c.moe_router_topk_scaling.value_or(1.0));
+  }
+  return out;
+}
+
 std::vector<std::vector<int32_t>> CpuModel::generate(const std::vector<std::vector<int32_t>>& prompts,
                                                       const GenerateOptions& options, const TokenCallback& on_token) {
   if (config_.encoder)
@@ -160,7 +258,9 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
   const bridge::ModelConfig& c = config_;
   const int64_t T = static_cast<int64_t>(ids.size()), H = c.hidden_size, d = c.kv_channels;
   const int64_t heads = c.num_attention_heads, groups = c.num_query_groups, per_group = heads / groups;
-  const int64_t qkv_rows = (heads + 2 * groups) * d, kv_row = groups * d;
+  // a query and key head has dq values, a value head dv (different under multi-latent attention)
+  const int64_t dq = c.q_head_dim(), dv = c.v_dim(), k_row = groups * dq, v_row = groups * dv;
+  const int64_t qkv_rows = (heads + 2 * groups) * d;
   const int64_t start = cache->length, total = start + T;  // positions of the new tokens: [start, total)
   const double depth_scale = c.scale_depth ? *c.scale_depth / std::sqrt(double(c.num_layers)) : 1.0;
   if (cache->keys.empty()) {
@@ -198,23 +298,28 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
   };
   if (hook) report(embedding_record(c, vocab_rows_, T), x.data());
 
-  std::vector<float> h(static_cast<size_t>(H)), qkv(static_cast<size_t>(T * qkv_rows));
+  std::vector<float> h(static_cast<size_t>(H)), qkv(c.mla ? 0 : static_cast<size_t>(qkv_rows));
+  std::vector<float> queries(static_cast<size_t>(T * heads * dq));  // [position][head][dq]
   // BERT: the branches add to their normalised inputs (residual_after_norm), kept here for the attention's
   std::vector<float> normed(c.residual_after_norm ? static_cast<size_t>(T * H) : 0);
-  std::vector<float> attn(static_cast<size_t>(heads * d)), out(static_cast<size_t>(H));
+  std::vector<float> attn(static_cast<size_t>(heads * dv)), out(static_cast<size_t>(H));
   for (int layer = 0; layer < c.num_layers; ++layer) {
     std::vector<float>& keys = cache->keys[static_cast<size_t>(layer)];
     std::vector<float>& values = cache->values[static_cast<size_t>(layer)];
-    keys.resize(static_cast<size_t>(total * kv_row));
-    values.resize(static_cast<size_t>(total * kv_row));
+    keys.resize(static_cast<size_t>(total * k_row));
+    values.resize(static_cast<size_t>(total * v_row));
     // q, k, v of the new positions; k and v join the cache
-    const auto& wqkv = param(static_cast<int>(ParamKind::kQkv), layer);
     for (int64_t t = 0; t < T; ++t) {
       norm(&x[t * H], ParamKind::kInputNorm, ParamKind::kInputNormBias, layer, h.data());
       if (hook) std::copy(h.begin(), h.end(), traced.begin() + t * H);
       if (c.residual_after_norm) std::copy(h.begin(), h.end(), normed.begin() + t * H);
-      float* row = &qkv[t * qkv_rows];
-      matvec(wqkv.data(), h.data(), qkv_rows, H, row);
+      if (c.mla) {
+        mla_project(layer, h.data(), start + t, &queries[t * heads * dq], &keys[(start + t) * k_row],
+                    &values[(start + t) * v_row]);
+        continue;
+      }
+      float* row = qkv.data();
+      matvec(param(static_cast<int>(ParamKind::kQkv), layer).data(), h.data(), qkv_rows, H, row);
       if (c.qkv_bias) {
         const auto& b = param(static_cast<int>(ParamKind::kQkvBias), layer);
         for (int64_t r = 0; r < qkv_rows; ++r) row[r] += b[r];
@@ -230,8 +335,9 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
           }
           if (!c.learned_positions) rotate(head, d, inv_freq_, start + t);
         }
-        std::copy(group + per_group * d, group + (per_group + 1) * d, &keys[(start + t) * kv_row + g * d]);
-        std::copy(group + (per_group + 1) * d, group + (per_group + 2) * d, &values[(start + t) * kv_row + g * d]);
+        std::copy(group, group + per_group * d, &queries[(t * heads + g * per_group) * d]);
+        std::copy(group + per_group * d, group + (per_group + 1) * d, &keys[(start + t) * k_row + g * d]);
+        std::copy(group + (per_group + 1) * d, group + (per_group + 2) * d, &values[(start + t) * v_row + g * d]);
       }
     }
     if (hook) report(layer_record(c, layer, LayerModule::kInputNorm, T), traced.data());
@@ -241,30 +347,30 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
     for (int64_t t = 0; t < T; ++t) {
       const int64_t pos = start + t;
       for (int64_t hd = 0; hd < heads; ++hd) {
-        const int64_t g = hd / per_group, j = hd % per_group;
-        const float* q = &qkv[t * qkv_rows + g * (per_group + 2) * d + j * d];
+        const int64_t g = hd / per_group;
+        const float* q = &queries[(t * heads + hd) * dq];
         // causal: every cached position up to this one (on a sliding layer, the last `window` of them); an
         // encoder's positions see every position
         const int64_t first = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
         const int64_t last = c.encoder ? total - 1 : pos;
         std::vector<double> scores(static_cast<size_t>(last + 1 - first));
         for (int64_t s = first; s <= last; ++s) {
-          const float* k = &keys[s * kv_row + g * d];
+          const float* k = &keys[s * k_row + g * dq];
           double dot = 0;
-          for (int64_t i = 0; i < d; ++i) dot += double(q[i]) * double(k[i]);
+          for (int64_t i = 0; i < dq; ++i) dot += double(q[i]) * double(k[i]);
           dot *= score_scale;
           if (c.attn_logit_softcapping) dot = soft_cap(dot, *c.attn_logit_softcapping);
           scores[static_cast<size_t>(s - first)] = dot;
         }
         softmax(&scores);
-        for (int64_t i = 0; i < d; ++i) {
+        for (int64_t i = 0; i < dv; ++i) {
           double acc = 0;
           for (int64_t s = first; s <= last; ++s)
-            acc += scores[static_cast<size_t>(s - first)] * values[s * kv_row + g * d + i];
-          attn[hd * d + i] = static_cast<float>(acc);
+            acc += scores[static_cast<size_t>(s - first)] * values[s * v_row + g * dv + i];
+          attn[hd * dv + i] = static_cast<float>(acc);
         }
       }
-      matvec(proj.data(), attn.data(), H, heads * d, out.data());
+      matvec(proj.data(), attn.data(), H, heads * dv, out.data());
       add_bias(ParamKind::kProjBias, layer, H, out.data());
       if (hook) std::copy(out.begin(), out.end(), traced.begin() + t * H);
       if (c.sandwich_norms)
@@ -294,24 +400,17 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
         if (biases) add_bias(ParamKind::kFc2Bias, layer, H, y.data());
         for (int64_t k = 0; k < H; ++k) mlp[k] += weight * y[k];
       };
-      if (!c.is_moe()) {
+      if (!c.is_moe_layer(layer)) {
         dense_mlp(param(static_cast<int>(ParamKind::kFc1), layer), param(static_cast<int>(ParamKind::kFc2), layer),
                   c.ffn_hidden_size, 1.0, true);
       } else {
-        std::vector<float> logits(static_cast<size_t>(c.num_experts));
-        matvec(param(static_cast<int>(ParamKind::kRouter), layer).data(), h.data(), c.num_experts, H, logits.data());
-        std::vector<double> p(logits.begin(), logits.end());
-        softmax(&p);
-        std::vector<int64_t> order(static_cast<size_t>(c.num_experts));
-        std::iota(order.begin(), order.end(), 0);
-        std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return p[a] > p[b]; });
-        order.resize(static_cast<size_t>(c.moe_router_topk));
-        double total_p = 0;
-        for (int64_t e : order) total_p += p[e];
-        for (int64_t e : order)
+        for (const auto& [e, weight] : route(layer, h.data()))
           dense_mlp(param(static_cast<int>(ParamKind::kExpertFc1), layer, static_cast<int>(e)),
-                 param(static_cast<int>(ParamKind::kExpertFc2), layer, static_cast<int>(e)), c.moe_ffn_hidden_size,
-                 c.moe_renormalize ? p[e] / total_p : p[e], false);
+                    param(static_cast<int>(ParamKind::kExpertFc2), layer, static_cast<int>(e)), c.moe_ffn_hidden_size,
+                    weight, false);
+        if (c.moe_shared_expert_ffn > 0)  // DeepSeek: experts every token goes through, unweighted
+          dense_mlp(param(static_cast<int>(ParamKind::kSharedFc1), layer),
+                    param(static_cast<int>(ParamKind::kSharedFc2), layer), c.moe_shared_expert_ffn, 1.0, false);
       }
       if (hook) std::copy(mlp.begin(), mlp.end(), mlp_traced.begin() + t * H);
       if (c.sandwich_norms) {

@@ -3,7 +3,8 @@
 // Megatron's layout, and the transformer computed plainly, in the order transformers computes it. It is
 // the yardstick the CUDA backend is checked against, and what runs where there is no GPU.
 // Llama-family decoders: RMSNorm, rotary embeddings (default, linear, llama3), grouped-query attention with
-// optional q/k/v bias and q/k norms, SwiGLU MLPs or top-k mixtures of SwiGLU experts, tied or separate
+// optional q/k/v bias and q/k norms, SwiGLU MLPs or top-k mixtures of SwiGLU experts, DeepSeek-V3's multi-latent
+// attention and sigmoid-routed experts with shared experts, tied or separate
 // output layer, MiniCPM's scales, Gemma's (1 + w) norms and GeGLU, Gemma-2's sandwich norms, soft-capping and
 // sliding windows; GPT-2's LayerNorm, learned positions, biases and plain GELU MLP; BERT as an encoder (every
 // position sees every other, token types, residuals taken after the norms, the masked-LM head).
@@ -63,6 +64,12 @@ class CpuModel final : public Model {
   void add_bias(bridge::ParamKind kind, int layer, int64_t n, float* y) const;
   // BERT's masked-LM head before the output layer: LayerNorm(GELU(dense(h)))
   void lm_head_transform(std::vector<float>* h) const;
+  // Multi-latent attention's q [heads x q_head], k [heads x q_head] and v [heads x v_head] of one position
+  // from its normalised hidden state h.
+  void mla_project(int layer, const float* h, int64_t position, float* q, float* k, float* v) const;
+  // The router's chosen experts for h and their weights: softmax or sigmoid scores, DeepSeek's expert bias and
+  // group limit, renormalised and scaled as the model says.
+  std::vector<std::pair<int64_t, double>> route(int layer, const float* h) const;
 
   bridge::ModelConfig config_;
   std::vector<float> inv_freq_;  // rotary inverse frequencies, once per model

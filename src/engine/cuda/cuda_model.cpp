@@ -45,6 +45,9 @@ CudaModel::Impl::Impl(const bridge::ParamSource& source, int device_index) : con
     fail(Status::kCuda, "the CUDA backend needs a GPU, and none is visible");
   }
   if (device < 0 || device >= count) fail(Status::kInvalidArgument, "GPU ", device, " requested, ", count, " visible");
+  if (c.mla || c.mixed_layers() || c.moe_score_function != "softmax" || c.moe_shared_expert_ffn > 0)
+    fail(Status::kUnsupported, source.path(), ": ", c.family, "'s multi-latent attention and sigmoid-routed "
+         "experts with shared experts run on the CPU backend only (no CUDA kernels for them yet)");
   if (c.kv_channels % 2 || c.kv_channels > 256)
     fail(Status::kUnsupported, source.path(), ": head dim ", c.kv_channels, " (the CUDA kernels take even sizes up to 256)");
   if (c.num_attention_heads % c.num_query_groups)
@@ -132,6 +135,7 @@ void CudaModel::Impl::load(const bridge::ParamSource& source) {
       case ParamKind::kRouter: l->router = b; break;
       case ParamKind::kExpertFc1: l->expert_fc1.at(e) = b; break;
       case ParamKind::kExpertFc2: l->expert_fc2.at(e) = b; break;
+      default: fail(Status::kInternal, source.path(), ": ", describe(p.key), " has no place in the CUDA model");
     }
   }
   if (c.tied_embeddings) output = embedding;
