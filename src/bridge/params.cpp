@@ -78,6 +78,12 @@ bool on_first_stage(ParamKind kind) {
 
 bool is_per_expert(ParamKind kind) { return kind == ParamKind::kExpertFc1 || kind == ParamKind::kExpertFc2; }
 
+bool is_norm_weight(ParamKind k) {
+  return k == ParamKind::kFinalNorm || k == ParamKind::kInputNorm || k == ParamKind::kPreMlpNorm ||
+         k == ParamKind::kQNorm || k == ParamKind::kKNorm || k == ParamKind::kPostAttnNorm ||
+         k == ParamKind::kPostMlpNorm;
+}
+
 TpSplit tp_split(ParamKind kind, bool gated_mlp) {
   switch (kind) {
     case ParamKind::kEmbedding:

@@ -84,6 +84,9 @@ bool on_first_stage(ParamKind kind);
 // One row (or element) per vocabulary entry, padded past the vocabulary: the embedding, output layer and its bias.
 bool is_vocab(ParamKind kind);  // the embeddings (the rest that is not per layer is on the last stage)
 bool is_per_expert(ParamKind kind);
+// The weights of the model's hidden-size and per-head norms (input, pre-MLP, final, q/k, Gemma-2's post-branch
+// ones): what a zero-centred model (Gemma) stores as w and applies as 1 + w.
+bool is_norm_weight(ParamKind kind);
 TpSplit tp_split(ParamKind kind, bool gated_mlp = true);
 std::string describe(const ParamKey& key);  // "layer 3 expert 1 expert_fc1"
 

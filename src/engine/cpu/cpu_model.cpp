@@ -106,11 +106,7 @@ CpuModel::CpuModel(const bridge::ParamSource& source) : config_(source.config())
     const float* f = t.data_as<float>();
     std::vector<float>& v = params_[Key{static_cast<int>(p.key.kind), p.key.layer, p.key.expert}];
     v.assign(f, f + t.numel());
-    const bool norm = p.key.kind == ParamKind::kInputNorm || p.key.kind == ParamKind::kPreMlpNorm ||
-                      p.key.kind == ParamKind::kFinalNorm || p.key.kind == ParamKind::kQNorm ||
-                      p.key.kind == ParamKind::kKNorm || p.key.kind == ParamKind::kPostAttnNorm ||
-                      p.key.kind == ParamKind::kPostMlpNorm;
-    if (norm && config_.norm_one_centered)  // Gemma: the stored w is applied as 1 + w
+    if (bridge::is_norm_weight(p.key.kind) && config_.norm_one_centered)  // Gemma: the stored w is applied as 1 + w
       for (float& x : v) x += 1.0f;
   }
 }

@@ -22,14 +22,9 @@ using cuda::check;
 
 namespace {
 
-bool is_norm_weight(ParamKind k) {
-  return k == ParamKind::kFinalNorm || k == ParamKind::kInputNorm || k == ParamKind::kPreMlpNorm ||
-         k == ParamKind::kQNorm || k == ParamKind::kKNorm || k == ParamKind::kPostAttnNorm || k == ParamKind::kPostMlpNorm;
-}
-
 // Norm weights and biases stay float32 (they are small and enter float32 arithmetic); the rest is bf16.
 bool kept_in_float32(ParamKind k) {
-  return is_norm_weight(k) || k == ParamKind::kQkvBias || k == ParamKind::kInputNormBias ||
+  return bridge::is_norm_weight(k) || k == ParamKind::kQkvBias || k == ParamKind::kInputNormBias ||
          k == ParamKind::kPreMlpNormBias || k == ParamKind::kFinalNormBias || k == ParamKind::kProjBias ||
          k == ParamKind::kFc1Bias || k == ParamKind::kFc2Bias || k == ParamKind::kLmHeadDenseBias ||
          k == ParamKind::kLmHeadNorm || k == ParamKind::kLmHeadNormBias || k == ParamKind::kOutputBias;
@@ -97,7 +92,7 @@ void CudaModel::Impl::load(const bridge::ParamSource& source) {
   for (const bridge::ParamInfo& p : source.params()) {
     const ParamKind kind = p.key.kind;
     Tensor t = source.read(p).contiguous().to(kept_in_float32(kind) ? DType::F32 : DType::BF16);
-    if (c.norm_one_centered && is_norm_weight(kind))  // Gemma: w applied as 1 + w
+    if (c.norm_one_centered && bridge::is_norm_weight(kind))  // Gemma: w applied as 1 + w
       for (float *v = t.mutable_data_as<float>(), *end = v + t.numel(); v != end; ++v) *v += 1.0f;
     const void* d = upload(t.data(), t.nbytes(), "a weight");
     const auto* f = static_cast<const float*>(d);
