@@ -18,6 +18,19 @@ pickle::Node* moe_layer_freq(pickle::Document& d, const ModelConfig& c) {
   return d.list(std::move(pattern));
 }
 
+// --window-size (left, right): a query sees left + 1 positions; --window-attn-skip-freq: which layers slide
+pickle::Node* window_size(pickle::Document& d, const ModelConfig& c) {
+  if (c.sliding_window <= 0) return d.none();
+  return d.tuple({d.integer(c.sliding_window - 1), d.integer(0)});
+}
+
+pickle::Node* window_layers(pickle::Document& d, const ModelConfig& c) {
+  if (c.sliding_window <= 0) return d.none();
+  std::vector<pickle::Node*> pattern;
+  for (bool s : c.sliding_layers) pattern.push_back(d.integer(s ? 1 : 0));
+  return d.list(std::move(pattern));
+}
+
 }  // namespace
 
 pickle::Node* make_megatron_args(pickle::Document& d, const ModelConfig& c, const ParallelLayout& L,
@@ -45,6 +58,8 @@ pickle::Node* make_megatron_args(pickle::Document& d, const ModelConfig& c, cons
       {"rotary_percent", f(1.0)},
       {"use_rope_scaling", b(c.rope_scaling.type == "llama3")},
       {"rope_scaling_factor", f(c.rope_scaling.factor.value_or(8.0))},
+      {"window_size", window_size(d, c)},
+      {"window_attn_skip_freq", window_layers(d, c)},
       {"normalization", s(c.layer_norm ? "LayerNorm" : "RMSNorm")},
       {"norm_epsilon", f(c.norm_epsilon)},
       // GeGLU (Gemma) has no Megatron-LM argument: swiglu is off and the transformer config says the rest.
@@ -140,6 +155,34 @@ void read_moe_routing(const pickle::Node* args, const std::string& src, ModelCon
     c->moe_router_topk_scaling = num_attr(args, "moe_router_topk_scaling_factor", 1.0, src);
 }
 
+// Megatron-Core's sliding window (is_layer_window_attention): window_size (left, right) on the layers that
+// window_attn_skip_freq names (none given: every layer; an int n: all but every n-th; a list: 1 where it slides)
+void read_window(const pickle::Node* args, const std::string& src, ModelConfig* c) {
+  const pickle::Node* size = attr(args, "window_size");
+  if (!size) return;
+  if ((size->kind != pickle::Kind::kTuple && size->kind != pickle::Kind::kList) || size->items.size() != 2)
+    fail_format(src, "args.window_size is not a (left, right) pair");
+  const int64_t left = pickle::as_int(size->items[0], src, "args.window_size");
+  const int64_t right = pickle::as_int(size->items[1], src, "args.window_size");
+  if (left < 0) return;  // (-1, -1): no window
+  if (right != 0) fail(Status::kUnsupported, src, ": args.window_size (", left, ", ", right, ") looks ahead of the query");
+  c->sliding_window = left + 1;
+  const pickle::Node* freq = attr(args, "window_attn_skip_freq");
+  for (int64_t l = 0; l < c->num_layers; ++l) {
+    bool slides = true;
+    if (freq && freq->kind == pickle::Kind::kList) {
+      if (freq->items.size() != static_cast<size_t>(c->num_layers))
+        fail_format(src, "args.window_attn_skip_freq has ", freq->items.size(), " entries for ", c->num_layers, " layers");
+      slides = pickle::as_int(freq->items[static_cast<size_t>(l)], src, "args.window_attn_skip_freq") != 0;
+    } else if (freq) {
+      const int64_t every = pickle::as_int(freq, src, "args.window_attn_skip_freq");
+      if (every < 1) fail_format(src, "args.window_attn_skip_freq ", every, " is not positive");
+      slides = (l + 1) % every != 0;
+    }
+    c->sliding_layers.push_back(slides);
+  }
+}
+
 }  // namespace
 
 ModelConfig model_config_from_args(const pickle::Node* args, const std::string& family, const std::string& src) {
@@ -164,6 +207,7 @@ ModelConfig model_config_from_args(const pickle::Node* args, const std::string& 
     c.rope_scaling.high_freq_factor = 4.0;
     c.rope_scaling.original_max_position_embeddings = 8192;
   }
+  read_window(args, src, &c);
   c.tied_embeddings = !bool_attr(args, "untie_embeddings_and_output_weights", false, src);
   c.qkv_bias = bool_attr(args, "add_qkv_bias", false, src);
   c.qk_layernorm = bool_attr(args, "qk_layernorm", false, src);

@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/paths.h"
 #include "io/hf_config.h"
+#include "io/megatron_legacy.h"
 #include "io/pickle_value.h"
 #include "support/test_support.h"
 
@@ -258,6 +259,35 @@ TEST(BridgeConfig, MistralSlidesEveryLayer) {
   const ModelConfig back = model_config_from_hf(parse_hf_config(find_family("mistral")->hf_config_for(c), "written"));
   EXPECT_EQ(back.sliding_window, 8);
   EXPECT_EQ(back.sliding_layers, c.sliding_layers);
+  // a checkpoint with no stored config.json: Megatron's --window-size and --window-attn-skip-freq say the same
+  pickle::Document d;
+  const ModelConfig from_args = model_config_from_args(make_megatron_args(d, c, ParallelLayout{}, 256, "torch_dist", 0),
+                                                       "", "test args");
+  EXPECT_EQ(from_args.sliding_window, 8);
+  EXPECT_EQ(from_args.sliding_layers, c.sliding_layers);
+}
+
+// Megatron-Core's is_layer_window_attention: window_attn_skip_freq as an int n keeps every n-th layer (1-based)
+// full; absent, every layer slides; (-1, -1) is no window; a window that looks ahead is refused.
+TEST(BridgeConfig, MegatronWindowArguments) {
+  auto args = [](pickle::Document& d, pickle::Node* size, pickle::Node* freq) {
+    return make_namespace(d, {{"num_layers", d.integer(4)}, {"hidden_size", d.integer(8)},
+                              {"num_attention_heads", d.integer(2)}, {"ffn_hidden_size", d.integer(16)},
+                              {"vocab_size", d.integer(10)}, {"normalization", d.string("RMSNorm")},
+                              {"position_embedding_type", d.string("rope")}, {"add_bias_linear", d.boolean(false)},
+                              {"swiglu", d.boolean(true)}, {"window_size", size}, {"window_attn_skip_freq", freq}});
+  };
+  pickle::Document d;
+  auto pair = [&](int64_t left, int64_t right) { return d.tuple({d.integer(left), d.integer(right)}); };
+  ModelConfig c = model_config_from_args(args(d, pair(3, 0), d.integer(2)), "", "test args");
+  EXPECT_EQ(c.sliding_window, 4);
+  EXPECT_EQ(c.sliding_layers, (std::vector<bool>{true, false, true, false}));
+  c = model_config_from_args(args(d, pair(3, 0), d.none()), "", "test args");
+  EXPECT_EQ(c.sliding_layers, (std::vector<bool>(4, true)));
+  c = model_config_from_args(args(d, pair(-1, -1), d.none()), "", "test args");
+  EXPECT_EQ(c.sliding_window, 0);
+  EXPECT_THROW(model_config_from_args(args(d, pair(3, 2), d.none()), "", "test args"), Error);
+  EXPECT_THROW(model_config_from_args(args(d, pair(3, 0), d.list({d.integer(1)})), "", "test args"), Error);
 }
 
 TEST(BridgeConfig, ModelTypeIsTheFallbackWhenArchitecturesIsMissing) {
