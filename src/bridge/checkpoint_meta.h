@@ -17,6 +17,8 @@ namespace mb::bridge {
 
 constexpr const char* kMetaKey = "mbridge";
 constexpr const char* kHfAssetsDir = "mbridge_hf";
+// In kHfAssetsDir: Hugging Face tensors no Megatron parameter holds (ParamKind::kCarried), as safetensors.
+constexpr const char* kCarriedFileName = "carried.safetensors";
 
 struct CheckpointMeta {
   int version = 1;

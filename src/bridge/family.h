@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bridge/model_config.h"
@@ -23,6 +24,7 @@ enum class HfRule {
   // GPT-2's Conv1D layers store weights as [in, out]:
   kTransposed,  // one [in, out] tensor -> [out, in] (a 1-d tensor, a bias, unchanged)
   kQkvFused,    // one [in, q|k|v] tensor -> transposed, then interleaved as kQkv (a bias: [q|k|v] interleaved)
+  kSqueezed,    // one tensor that is the parameter without its leading size-1 dims (CLIP's class embedding)
 };
 
 struct HfMapping {
@@ -45,6 +47,9 @@ struct Family {
   std::vector<HfMapping> mappings;
   // Hugging Face tensors that hold no weights and are skipped on import (rotary inv_freq buffers).
   std::vector<std::string> ignored;
+  // Other spellings of name prefixes an import accepts ({written, also read}): checkpoints saved by other
+  // transformers versions (LLaVA's "vision_tower." is "vision_tower.vision_model." on the Hub).
+  std::vector<std::pair<std::string, std::string>> alternative_prefixes;
 };
 
 }  // namespace mb::bridge

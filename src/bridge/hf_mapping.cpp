@@ -34,6 +34,7 @@ std::string expand_pattern(const std::string& pattern, int layer, int expert, in
 }
 
 std::vector<std::string> hf_names(const Family& family, const ModelConfig& c, const ParamKey& key) {
+  if (key.kind == ParamKind::kCarried) return {c.carried.at(static_cast<size_t>(key.layer)).name};
   const HfMapping& m = mapping_for(family, key.kind);
   std::vector<std::string> names;
   for (const std::string& p : key.layer == 0 && !m.hf_layer0.empty() ? m.hf_layer0 : m.hf)
@@ -53,6 +54,19 @@ struct QkvLayout {
 void expect_shape(const Tensor& t, const Dims& shape, const std::string& name) {
   if (t.shape() != shape)
     fail(Status::kFormat, "tensor '", name, "' is ", t.describe(), " but the config implies ", shape.to_string());
+}
+
+// The config whose heads a parameter's q/k/v layout follows: LLaVA's vision tower for its own layers.
+const ModelConfig& layout_config(const ModelConfig& c, ParamKind kind) {
+  return is_vision(kind) && c.vision ? *c.vision : c;
+}
+
+Dims squeezed(const Dims& shape) {
+  Dims out;
+  size_t i = 0;
+  while (i + 1 < shape.size() && shape[i] == 1) ++i;
+  for (; i < shape.size(); ++i) out.push_back(shape[i]);
+  return out;
 }
 
 Dims with_rows(Dims shape, int64_t rows) {
@@ -93,8 +107,9 @@ std::vector<Tensor> deinterleave_qkv(const ModelConfig& c, const Tensor& param) 
 
 }  // namespace
 
-Tensor hf_to_megatron(const HfMapping& m, const ModelConfig& c, const ParamInfo& info, const std::vector<Tensor>& parts,
-                      const std::vector<std::string>& names) {
+Tensor hf_to_megatron(const HfMapping& m, const ModelConfig& model, const ParamInfo& info,
+                      const std::vector<Tensor>& parts, const std::vector<std::string>& names) {
+  const ModelConfig& c = layout_config(model, info.key.kind);
   const DType dtype = parts.at(0).dtype();
   for (size_t i = 1; i < parts.size(); ++i)
     if (parts[i].dtype() != dtype)
@@ -130,6 +145,9 @@ Tensor hf_to_megatron(const HfMapping& m, const ModelConfig& c, const ParamInfo&
       return interleave_qkv(c, t.narrow(0, 0, c.q_rows()), t.narrow(0, c.q_rows(), c.kv_rows()),
                             t.narrow(0, c.q_rows() + c.kv_rows(), c.kv_rows()));
     }
+    case HfRule::kSqueezed:
+      expect_shape(parts[0], squeezed(info.shape), names[0]);
+      return parts[0].reshape(info.shape);
   }
   fail(Status::kInternal, "unknown mapping rule");
 }
@@ -146,7 +164,9 @@ std::vector<Tensor> hf_to_megatron_blocks(const HfMapping& m, const ModelConfig&
   return {parts[0], parts[1]};
 }
 
-std::vector<Tensor> megatron_to_hf(const HfMapping& m, const ModelConfig& c, const ParamInfo& info, const Tensor& param) {
+std::vector<Tensor> megatron_to_hf(const HfMapping& m, const ModelConfig& model, const ParamInfo& info,
+                                   const Tensor& param) {
+  const ModelConfig& c = layout_config(model, info.key.kind);
   if (param.shape() != info.shape)
     fail(Status::kFormat, describe(info.key), " is ", param.describe(), " but the config implies ",
          info.shape.to_string());
@@ -161,13 +181,16 @@ std::vector<Tensor> megatron_to_hf(const HfMapping& m, const ModelConfig& c, con
     }
     case HfRule::kTransposed: return {conv1d_to_linear(param)};  // (a transpose is its own inverse)
     case HfRule::kQkvFused: return {conv1d_to_linear(Tensor::cat(deinterleave_qkv(c, param), 0))};
+    case HfRule::kSqueezed: return {param.reshape(squeezed(info.shape))};
   }
   fail(Status::kInternal, "unknown mapping rule");
 }
 
-std::vector<HfTensorSpec> hf_tensor_specs(const Family& family, const ModelConfig& c, const ParamInfo& p) {
+std::vector<HfTensorSpec> hf_tensor_specs(const Family& family, const ModelConfig& model, const ParamInfo& p) {
+  std::vector<std::string> names = hf_names(family, model, p.key);
+  if (p.key.kind == ParamKind::kCarried) return {{names[0], p.shape}};
   const HfMapping& m = mapping_for(family, p.key.kind);
-  std::vector<std::string> names = hf_names(family, c, p.key);
+  const ModelConfig& c = layout_config(model, p.key.kind);
   switch (m.rule) {
     case HfRule::kDirect:
       return {{names[0], is_vocab(p.key.kind) ? with_rows(p.shape, c.vocab_size) : p.shape}};
@@ -179,6 +202,7 @@ std::vector<HfTensorSpec> hf_tensor_specs(const Family& family, const ModelConfi
       return {{names[0], with_rows(p.shape, p.shape[0] / 2)}, {names[1], with_rows(p.shape, p.shape[0] / 2)}};
     case HfRule::kTransposed:
     case HfRule::kQkvFused: return {{names[0], conv1d_shape(p.shape)}};
+    case HfRule::kSqueezed: return {{names[0], squeezed(p.shape)}};
   }
   fail(Status::kInternal, "unknown mapping rule");
 }

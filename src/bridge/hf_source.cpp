@@ -60,7 +60,7 @@ class HfSource : public ParamSource {
 
   DType dtype(const ParamInfo& p) const override {
     std::string name = hf_names(*family_, config_, p.key).at(0);
-    auto r = folder_->find(name);
+    auto r = find(name);
     if (!r.file) missing(name, p);
     return r.entry->dtype;
   }
@@ -87,7 +87,7 @@ class HfSource : public ParamSource {
 
   void prefetch(const ParamInfo& p) const override {
     for (const std::string& name : hf_names(*family_, config_, p.key)) {
-      auto r = folder_->find(name);
+      auto r = find(name);
       if (r.file) r.file->prefetch(*r.entry);
     }
   }
@@ -124,13 +124,23 @@ class HfSource : public ParamSource {
     *names = hf_names(*family_, config_, p.key);
     std::vector<Tensor> parts;
     for (const std::string& name : *names) {
-      auto r = folder_->find(name);
+      auto r = find(name);
       if (!r.file) missing(name, p);
       parts.push_back(r.file->tensor(*r.entry));
       std::lock_guard<std::mutex> lock(mutex_);
-      used_.insert(name);
+      used_.insert(r.entry->name);
     }
     return parts;
+  }
+
+  // A tensor by the name the family writes, else by another spelling it accepts (Family::alternative_prefixes).
+  SafetensorsFolder::Ref find(const std::string& name) const {
+    auto r = folder_->find(name);
+    for (const auto& [written, other] : family_->alternative_prefixes) {
+      if (r.file) break;
+      if (name.compare(0, written.size(), written) == 0) r = folder_->find(other + name.substr(written.size()));
+    }
+    return r;
   }
 
   [[noreturn]] void missing(const std::string& name, const ParamInfo& p) const {

@@ -7,8 +7,10 @@
 namespace mb::bridge {
 
 NameStyle name_style(const ModelConfig& c, int layer) {
-  return {layer >= 0 ? c.is_moe_layer(layer) : c.is_moe(), c.encoder, c.mla};
+  return {layer >= 0 ? c.is_moe_layer(layer) : c.is_moe(), c.encoder, c.mla, c.vision != nullptr};
 }
+
+std::string language_prefix(const NameStyle& style) { return style.llava ? "language_model." : ""; }
 
 namespace {
 
@@ -35,6 +37,22 @@ std::string mla_layer_key(ParamKind kind, bool moe, MegatronSpec spec) {
     case ParamKind::kKvUpNorm:
       return te ? "self_attention.linear_kv_up_proj.layer_norm_weight" : "self_attention.kv_layernorm.weight";
     case ParamKind::kKvUp: return "self_attention.linear_kv_up_proj.weight";
+    default: return "";
+  }
+}
+
+// LLaVA's tower parts that are not layers (Megatron-Core's CLIPViTModel and MultimodalProjector); "" otherwise.
+std::string vision_key(ParamKind kind) {
+  switch (kind) {
+    case ParamKind::kVisionPatchEmbedding: return "vision_model.conv1.weight";
+    case ParamKind::kVisionClassToken: return "vision_model.class_token";
+    case ParamKind::kVisionPositionEmbedding: return "vision_model.position_embeddings.weight";
+    case ParamKind::kVisionPreNorm: return "vision_model.ln_pre.weight";
+    case ParamKind::kVisionPreNormBias: return "vision_model.ln_pre.bias";
+    case ParamKind::kProjectorFc1: return "vision_projection.encoder.linear_fc1.weight";
+    case ParamKind::kProjectorFc1Bias: return "vision_projection.encoder.linear_fc1.bias";
+    case ParamKind::kProjectorFc2: return "vision_projection.encoder.linear_fc2.weight";
+    case ParamKind::kProjectorFc2Bias: return "vision_projection.encoder.linear_fc2.bias";
     default: return "";
   }
 }
@@ -158,15 +176,20 @@ std::vector<std::string> legacy_layer_extra_state_keys_of_decoder(const ModelCon
 }  // namespace
 
 std::string dist_key(ParamKind kind, NameStyle style, MegatronSpec spec) {
-  return in_stack(decoder_dist_key(kind, style, spec), style);
+  if (std::string v = vision_key(kind); !v.empty()) return v;
+  if (language_twin(kind) != kind)  // a CLIP layer: GPT-2's layer names (not MoE, not MLA) in the tower
+    return "vision_model." + decoder_dist_key(language_twin(kind), NameStyle{}, spec);
+  return language_prefix(style) + in_stack(decoder_dist_key(kind, style, spec), style);
 }
 
 DistName dist_name(const ModelConfig& c, const ParamKey& key, MegatronSpec spec) {
-  if (!is_per_layer(key.kind)) return {dist_key(key.kind, name_style(c), spec), false};
+  if (key.kind == ParamKind::kCarried) return {"", false, 0};  // (not in the checkpoint's files)
+  if (!is_per_layer(key.kind)) return {dist_key(key.kind, name_style(c), spec), false, 0};
   std::string stacked = dist_key(key.kind, name_style(c, key.layer), spec);
-  if (!c.mixed_layers()) return {stacked, true};
+  if (language_twin(key.kind) != key.kind) return {stacked, true, c.vision->num_layers};
+  if (!c.mixed_layers()) return {stacked, true, c.num_layers};
   const size_t at = stacked.find("layers.") + 7;  // "decoder.layers.X" -> "decoder.layers.<layer>.X"
-  return {stacked.insert(at, std::to_string(key.layer) + "."), false};
+  return {stacked.insert(at, std::to_string(key.layer) + "."), false, 0};
 }
 
 TpSplit tp_split_in(const ParamInfo& p, MegatronSpec spec) {
@@ -174,10 +197,22 @@ TpSplit tp_split_in(const ParamInfo& p, MegatronSpec spec) {
   return down && spec == MegatronSpec::kLocal ? TpSplit::kColumn : p.split;
 }
 
+namespace {
+std::string legacy_decoder_key(ParamKind kind, int i, int e, NameStyle style, MegatronSpec spec);
+}  // namespace
+
 std::string legacy_key(ParamKind kind, int i, int e, NameStyle style, MegatronSpec spec) {
+  if (!is_per_layer(kind)) return dist_key(kind, style, spec);
+  if (language_twin(kind) != kind)  // a CLIP layer: GPT-2's layer names in the tower
+    return "vision_model." + legacy_key(language_twin(kind), i, e, NameStyle{}, spec);
+  return language_prefix(style) + legacy_decoder_key(kind, i, e, style, spec);
+}
+
+namespace {
+
+std::string legacy_decoder_key(ParamKind kind, int i, int e, NameStyle style, MegatronSpec spec) {
   const bool te = spec == MegatronSpec::kTransformerEngine, moe = style.moe;
   const std::string layer = in_stack("decoder.layers." + std::to_string(i) + ".", style);
-  if (!is_per_layer(kind)) return dist_key(kind, style, spec);
   if (style.mla)
     if (std::string k = mla_layer_key(kind, moe, spec); !k.empty()) return layer + k;
   switch (kind) {
@@ -216,16 +251,50 @@ std::string legacy_key(ParamKind kind, int i, int e, NameStyle style, MegatronSp
   fail(Status::kInternal, "unknown parameter kind");
 }
 
+}  // namespace
+
 std::vector<std::string> dist_extra_state_keys(const ModelConfig& c, MegatronSpec spec, int layer) {
   std::vector<std::string> keys = dist_extra_state_keys_of_decoder(c, spec, layer);
-  for (std::string& k : keys) k = in_stack(k, name_style(c));
+  for (std::string& k : keys) k = language_prefix(name_style(c)) + in_stack(k, name_style(c));
   return keys;
 }
 
 std::vector<std::string> legacy_layer_extra_state_keys(const ModelConfig& c, MegatronSpec spec, int i,
                                                        int global_layer, int local_experts) {
   std::vector<std::string> keys = legacy_layer_extra_state_keys_of_decoder(c, spec, i, global_layer, local_experts);
-  for (std::string& k : keys) k = in_stack(k, name_style(c));
+  for (std::string& k : keys) k = language_prefix(name_style(c)) + in_stack(k, name_style(c));
+  return keys;
+}
+
+namespace {
+
+// A CLIP layer's modules with an extra state: a GPT-2 layer's (a dense model of one layer kind)
+std::vector<std::string> vision_layer_modules(const ModelConfig& c, MegatronSpec spec) {
+  return layer_modules_with_extra_state(*c.vision, spec, 0);
+}
+
+const char* const kProjectorModules[] = {"vision_projection.encoder.linear_fc1", "vision_projection.encoder.linear_fc2"};
+
+}  // namespace
+
+std::vector<std::string> dist_vision_extra_state_keys(const ModelConfig& c, MegatronSpec spec) {
+  std::vector<std::string> keys;
+  if (!c.vision) return keys;
+  const int64_t layers = c.vision->num_layers;
+  for (int64_t l = 0; l < layers; ++l)
+    for (const std::string& m : vision_layer_modules(c, spec))
+      keys.push_back(cat("vision_model.decoder.layers.", m, "._extra_state/shard_", l, "_", layers));
+  for (const char* m : kProjectorModules) keys.push_back(cat(m, "._extra_state/shard_0_1"));
+  return keys;
+}
+
+std::vector<std::string> legacy_vision_extra_state_keys(const ModelConfig& c, MegatronSpec spec) {
+  std::vector<std::string> keys;
+  if (!c.vision) return keys;
+  for (int64_t l = 0; l < c.vision->num_layers; ++l)
+    for (const std::string& m : vision_layer_modules(c, spec))
+      keys.push_back(cat("vision_model.decoder.layers.", l, ".", m, "._extra_state"));
+  for (const char* m : kProjectorModules) keys.push_back(cat(m, "._extra_state"));
   return keys;
 }
 
@@ -245,8 +314,12 @@ bool take_number(std::string& s, int& out) {
 }
 }  // namespace
 
-std::optional<LegacyName> parse_legacy_key(const std::string& key) {
+std::optional<LegacyName> parse_legacy_key(const std::string& full_key) {
   using K = ParamKind;
+  // LLaVA: the language model's and the vision tower's layers read as any model's (the spec they tell is the
+  // same); the tower's parts outside its layers tell nothing
+  std::string key = full_key;
+  if (!take_prefix(key, "language_model.")) take_prefix(key, "vision_model.");
   const auto te = MegatronSpec::kTransformerEngine, local = MegatronSpec::kLocal;
   for (K kind : {K::kEmbedding, K::kOutput, K::kFinalNorm, K::kPositionEmbedding, K::kFinalNormBias,
                  K::kTokenTypeEmbedding, K::kLmHeadDense, K::kLmHeadDenseBias, K::kLmHeadNorm, K::kLmHeadNormBias,

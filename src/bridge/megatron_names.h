@@ -22,6 +22,9 @@ struct NameStyle {
   bool moe = false;      // MoE layers (Transformer Engine's MoE layers keep a separate pre-MLP norm)
   bool encoder = false;  // BertModel: the layers and the final norm under "encoder." instead of "decoder."
   bool mla = false;      // multi-latent attention layers (their norms are modules of their own)
+  // LLaVA (Megatron-Core's LLaVAModel): the language model's names under "language_model.", the vision tower's
+  // under "vision_model." and the projector's under "vision_projection.encoder."
+  bool llava = false;
 };
 // The style of the model's layers, or of one layer (`layer` >= 0: whether that layer is MoE).
 NameStyle name_style(const ModelConfig& c, int layer = -1);
@@ -35,6 +38,7 @@ std::string dist_key(ParamKind kind, NameStyle style, MegatronSpec spec);
 struct DistName {
   std::string key;
   bool layer_axis = false;
+  int64_t layers = 0;  // the layer axis's length (the vision tower's layers, or the language model's)
 };
 DistName dist_name(const ModelConfig& c, const ParamKey& key, MegatronSpec spec);
 
@@ -54,6 +58,12 @@ std::vector<std::string> legacy_layer_extra_state_keys(const ModelConfig& c, Meg
 constexpr const char* kOutputExtraState = "output_layer._extra_state";
 // The same as a torch_dist ShardedObject (global shape (1,), offset 0), which BertModel loads.
 constexpr const char* kOutputDistExtraState = "output_layer._extra_state/shard_0_1";
+// LLaVA's vision tower and projector: their torch_dist extra-state objects, and their legacy entries (on the
+// first pipeline stage).
+std::vector<std::string> dist_vision_extra_state_keys(const ModelConfig& c, MegatronSpec spec);
+std::vector<std::string> legacy_vision_extra_state_keys(const ModelConfig& c, MegatronSpec spec);
+// The language model's prefix in `style` ("language_model." for LLaVA, else none).
+std::string language_prefix(const NameStyle& style);
 
 // Reading: what a legacy key names (layers under "decoder." or "encoder."). Returns nullopt for keys that hold
 // no parameter (_extra_state).

@@ -14,6 +14,7 @@
 #include "io/bundle_reader.h"
 #include "io/megatron_legacy.h"
 #include "io/megatron_tracker.h"
+#include "io/safetensors.h"
 #include "io/torch_dist.h"
 
 namespace mb::bridge {
@@ -79,6 +80,27 @@ std::vector<std::string> asset_paths(const std::string& root, const std::optiona
   return out;
 }
 
+// LLaVA's Hugging Face tensors that Megatron-Core's model has no place for, which mbridge keeps beside the
+// checkpoint (MegatronWriter); opened when the model has any.
+std::shared_ptr<SafetensorsFile> open_carried(const std::string& root, const ModelConfig& c) {
+  if (c.carried.empty()) return nullptr;
+  const std::string file = join_path(join_path(root, kHfAssetsDir), kCarriedFileName);
+  if (!is_regular_file(file))
+    fail(Status::kNotFound, root, ": ", c.carried.size(), " tensor(s) of the Hugging Face model that Megatron does not "
+         "hold (e.g. '", c.carried[0].name, "') should be in ", file, ", which is missing");
+  return SafetensorsFile::open(file);
+}
+
+Tensor read_carried(const SafetensorsFile& f, const ModelConfig& c, const ParamInfo& p) {
+  const std::string& name = c.carried.at(static_cast<size_t>(p.key.layer)).name;
+  const SafetensorsEntry* e = f.find(name);
+  if (!e) fail(Status::kNotFound, f.path(), ": no tensor '", name, "'");
+  Tensor t = f.tensor(*e);
+  if (t.shape() != p.shape)
+    fail_format(f.path(), "'", name, "' is ", t.describe(), " but the model needs ", p.shape.to_string());
+  return t;
+}
+
 // ---- torch_dist ------------------------------------------------------------------------------------------
 
 class DistSource : public ParamSource {
@@ -93,16 +115,17 @@ class DistSource : public ParamSource {
     hf_text_ = d.hf_config_text;
     root_ = checkpoint_root(path);
     assets_ = asset_paths(root_, meta_, o);
-    const DistTensor* emb = ck_->find(dist_key(ParamKind::kEmbedding, NameStyle{}, MegatronSpec::kLocal));
-    if (!emb || emb->shape.size() != 2)
-      fail_format(ck_->directory(), "no embedding.word_embeddings.weight: not a GPT model checkpoint");
+    const std::string embedding = dist_key(ParamKind::kEmbedding, name_style(d.config), MegatronSpec::kLocal);
+    const DistTensor* emb = ck_->find(embedding);
+    if (!emb || emb->shape.size() != 2) fail_format(ck_->directory(), "no ", embedding, ": not a GPT model checkpoint");
     if (emb->shape[0] < d.config.vocab_size)
       fail_format(ck_->directory(), "the embedding has ", emb->shape[0], " rows but the vocabulary is ", d.config.vocab_size);
     int64_t rows = emb->shape[0];
     set_config(std::move(d.config), rows);
+    carried_ = open_carried(root_, config_);
     // the MoE pre-MLP norm (MLA: the kv up-projection's norm) is spelled by the spec that wrote the checkpoint
     spec_ = MegatronSpec::kLocal;
-    const NameStyle moe_style{true, config_.encoder};
+    const NameStyle moe_style{true, config_.encoder, false, config_.vision != nullptr};
     if (config_.is_moe() && !config_.mla &&
         ck_->find(dist_key(ParamKind::kPreMlpNorm, moe_style, MegatronSpec::kTransformerEngine)))
       spec_ = MegatronSpec::kTransformerEngine;
@@ -110,6 +133,7 @@ class DistSource : public ParamSource {
       spec_ = MegatronSpec::kTransformerEngine;
     if (meta_) spec_ = meta_->layout.spec;
     for (const ParamInfo& p : params_) {
+      if (p.key.kind == ParamKind::kCarried) continue;
       const DistTensor* t = find(p);
       Dims want = global_shape(p);
       if (t->shape != want)
@@ -120,15 +144,20 @@ class DistSource : public ParamSource {
   }
 
   const char* kind() const override { return "torch_dist"; }
-  DType dtype(const ParamInfo& p) const override { return find(p)->dtype; }
+  DType dtype(const ParamInfo& p) const override {
+    if (p.key.kind == ParamKind::kCarried) return read_carried(*carried_, config_, p).dtype();
+    return find(p)->dtype;
+  }
 
   Tensor read(const ParamInfo& p) const override {
+    if (p.key.kind == ParamKind::kCarried) return read_carried(*carried_, config_, p);
     Dims start, size;
     region(p, &start, &size);
     return ck_->read_region(find(p)->key, start, size).reshape(p.shape);
   }
 
   void prefetch(const ParamInfo& p) const override {
+    if (p.key.kind == ParamKind::kCarried) return;
     Dims start, size;
     region(p, &start, &size);
     ck_->prefetch_region(find(p)->key, start, size);
@@ -136,7 +165,8 @@ class DistSource : public ParamSource {
 
   void finish() const override {
     std::set<std::string> known;
-    for (const ParamInfo& p : params_) known.insert(find(p)->key);
+    for (const ParamInfo& p : params_)
+      if (p.key.kind != ParamKind::kCarried) known.insert(find(p)->key);
     std::vector<std::string> unknown;
     for (const DistTensor& t : ck_->tensors())
       if (!known.count(t.key) && !is_optimizer_state(t.key)) unknown.push_back(t.key);
@@ -173,7 +203,7 @@ class DistSource : public ParamSource {
 
   Dims global_shape(const ParamInfo& p) const {
     Dims g;
-    if (dist_name(config_, p.key, spec_).layer_axis) g.push_back(config_.num_layers);
+    if (const DistName n = dist_name(config_, p.key, spec_); n.layer_axis) g.push_back(n.layers);
     if (p.key.expert >= 0) g.push_back(config_.num_experts);
     for (int64_t s : p.shape) g.push_back(s);
     return g;
@@ -186,6 +216,7 @@ class DistSource : public ParamSource {
   }
 
   std::shared_ptr<TorchDistCheckpoint> ck_;
+  std::shared_ptr<SafetensorsFile> carried_;
   TorchDistCheckpoint::CommonState common_;
   std::optional<CheckpointMeta> meta_;
   std::vector<std::string> assets_;
@@ -231,20 +262,26 @@ class LegacySource : public ParamSource {
       }
     }
     if (meta_) layout_.spec = meta_->layout.spec;
-    // vocabulary rows: the embedding's TP shards together
+    // vocabulary rows: the embedding's TP shards together (named as this model names it)
+    config_ = d.config;
     const int64_t rows = shard(ParamKind::kEmbedding, 0, 0, 0, 0, 0, -1, -1).shape()[0] * layout_.tp;
     if (rows < d.config.vocab_size)
       fail_format(ck_->directory(), "the embedding has ", rows, " rows but the vocabulary is ", d.config.vocab_size);
     set_config(std::move(d.config), rows);
+    carried_ = open_carried(root_, config_);
     ParallelLayout check = layout_;
     validate_layout(config_, check);
   }
 
   const char* kind() const override { return "megatron_legacy"; }
 
-  DType dtype(const ParamInfo& p) const override { return locate(p, 0).dtype; }
+  DType dtype(const ParamInfo& p) const override {
+    if (p.key.kind == ParamKind::kCarried) return read_carried(*carried_, config_, p).dtype();
+    return locate(p, 0).dtype;
+  }
 
   Tensor read(const ParamInfo& p) const override {
+    if (p.key.kind == ParamKind::kCarried) return read_carried(*carried_, config_, p);
     std::vector<Tensor> shards;
     for (int t = 0; t < layout_.tp; ++t) shards.push_back(locate(p, t).tensor);
     const TpSplit split = tp_split_in(p, layout_.spec);
@@ -263,7 +300,8 @@ class LegacySource : public ParamSource {
     for (const auto& [where, entry] : index_) {
       const std::string& key = std::get<4>(where);
       if (used_.count(where) || entry.second->kind != pickle::Kind::kTensor) continue;
-      if (key == "output_layer.weight" && config_.tied_embeddings) continue;  // the last stage's tied copy
+      if (key == language_prefix(name_style(config_)) + "output_layer.weight" && config_.tied_embeddings)
+        continue;  // the last stage's tied copy
       fail(Status::kFormat, ck_->ranks()[entry.first].file, ": tensor '", key, "' is used by no ", family_->name,
            " parameter");
     }
@@ -310,26 +348,20 @@ class LegacySource : public ParamSource {
   }
 
   Found locate(const ParamInfo& p, int t) const {
-    int pp = 0, chunk = 0, local_layer = -1, ep = 0, local_expert = -1;
-    if (is_per_layer(p.key.kind)) {
-      LayerPlace place = place_layer(config_, layout_, p.key.layer);
-      pp = place.pp_rank;
-      chunk = place.vpp_chunk;
-      local_layer = place.local_layer;
-      if (p.key.expert >= 0) {
-        ExpertPlace e = place_expert(config_, layout_, p.key.expert);
-        ep = e.ep_rank;
-        local_expert = e.local_expert;
-      }
-    } else if (!on_first_stage(p.key.kind)) {  // the final norm, the output layer and head: the last stage's
-      pp = layout_.pp - 1;
-      chunk = layout_.vpp - 1;
+    int ep = 0, local_expert = -1;
+    const LayerPlace place = place_param(config_, layout_, p.key);
+    if (p.key.expert >= 0) {
+      ExpertPlace e = place_expert(config_, layout_, p.key.expert);
+      ep = e.ep_rank;
+      local_expert = e.local_expert;
     }
+    const int pp = place.pp_rank, chunk = place.vpp_chunk, local_layer = place.local_layer;
     Tensor x = shard(p.key.kind, t, pp, ep, chunk, local_layer, local_expert, p.key.layer);
     return {x, x.dtype()};
   }
 
   std::shared_ptr<MegatronLegacyCheckpoint> ck_;
+  std::shared_ptr<SafetensorsFile> carried_;
   std::optional<CheckpointMeta> meta_;
   std::vector<std::string> assets_;
   std::string hf_text_, root_;

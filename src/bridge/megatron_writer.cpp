@@ -10,6 +10,7 @@
 #include "core/paths.h"
 #include "io/megatron_legacy.h"
 #include "io/megatron_tracker.h"
+#include "io/safetensors.h"
 #include "io/torch_dist.h"
 #include "io/torch_save.h"
 
@@ -33,15 +34,14 @@ struct MegatronWriter::Impl {
   std::unique_ptr<TorchDistWriter> dist;
   std::unique_ptr<MegatronLegacyWriter> legacy;
   std::map<std::tuple<int, int, int>, RankFile> ranks;  // (tp, pp, ep)
+  std::vector<std::pair<std::string, Tensor>> carried;  // Hugging Face tensors with no Megatron parameter
 
   const ParallelLayout& L() const { return target.layout; }
   bool moe() const { return config.is_moe(); }
 
   // Pipeline stage and virtual chunk holding a parameter.
   std::pair<int, int> stage_of(const ParamKey& k) const {
-    if (on_first_stage(k.kind)) return {0, 0};
-    if (!is_per_layer(k.kind)) return {L().pp - 1, L().vpp - 1};
-    LayerPlace p = place_layer(config, L(), k.layer);
+    LayerPlace p = place_param(config, L(), k);
     return {p.pp_rank, p.vpp_chunk};
   }
   int file_index(int tp, int pp, int ep) const { return (pp * L().ep + ep) * L().tp + tp; }
@@ -56,7 +56,7 @@ struct MegatronWriter::Impl {
     const std::string& key = name.key;
     Dims global, prefix, lead;
     if (name.layer_axis) {
-      global.push_back(config.num_layers);
+      global.push_back(name.layers);
       prefix.push_back(info.key.layer);
       lead.push_back(1);
     }
@@ -97,7 +97,7 @@ struct MegatronWriter::Impl {
     auto [pp, chunk] = stage_of(info.key);
     int local_layer = -1, local_expert = -1;
     std::vector<int> eps;
-    if (info.key.layer >= 0) local_layer = place_layer(config, L(), info.key.layer).local_layer;
+    if (info.key.layer >= 0) local_layer = place_param(config, L(), info.key).local_layer;
     if (info.key.expert >= 0) {
       ExpertPlace e = place_expert(config, L(), info.key.expert);
       local_expert = e.local_expert;
@@ -113,7 +113,9 @@ struct MegatronWriter::Impl {
     // With tied embeddings and pipeline stages, the last stage keeps its own copy as the output layer.
     if (info.key.kind == ParamKind::kEmbedding && config.tied_embeddings && L().pp > 1)
       for (int t = 0; t < L().tp; ++t)
-        for (int e : eps) put(rank(t, L().pp - 1, e), L().vpp - 1, "output_layer.weight", shards[static_cast<size_t>(t)]);
+        for (int e : eps)
+          put(rank(t, L().pp - 1, e), L().vpp - 1, language_prefix(name_style(config)) + "output_layer.weight",
+              shards[static_cast<size_t>(t)]);
   }
 
   // ---- finishing ----
@@ -138,6 +140,7 @@ struct MegatronWriter::Impl {
       for (const std::string& key : dist_extra_state_keys(config, L().spec, l))
         dist->add_bytes(key, none_bytes, file_index(0, pp, 0));
     }
+    for (const std::string& key : dist_vision_extra_state_keys(config, L().spec)) dist->add_bytes(key, none_bytes, file_index(0, 0, 0));
     // GPTModel drops its output layer's extra state from the checkpoint; BertModel asks for it
     if (config.encoder) dist->add_bytes(kOutputDistExtraState, none_bytes, file_index(0, L().pp - 1, 0));
     TorchSaveWriter cw;
@@ -160,8 +163,11 @@ struct MegatronWriter::Impl {
                 d.dict_set(r.models[static_cast<size_t>(c)], d.string(key), d.none());
             }
           }
+          if (p == 0)
+            for (const std::string& key : legacy_vision_extra_state_keys(config, L().spec))
+              d.dict_set(r.models.front(), d.string(key), d.none());
           if (p == L().pp - 1)
-            d.dict_set(r.models.back(), d.string(kOutputExtraState), d.none());
+            d.dict_set(r.models.back(), d.string(language_prefix(name_style(config)) + kOutputExtraState), d.none());
           pickle::Node* root_dict = common_dict(d, "torch");
           if (L().vpp == 1) {
             d.dict_set(root_dict, d.string("model"), r.models[0]);
@@ -173,6 +179,18 @@ struct MegatronWriter::Impl {
           r.file->commit(target.fsync);
           legacy->mark_written(t, p, e);
         }
+  }
+
+  // LLaVA's Hugging Face tensors that Megatron-Core's model has no place for, beside the checkpoint
+  void write_carried() {
+    if (carried.empty()) return;
+    const std::string dir = join_path(root, kHfAssetsDir);
+    make_directories(dir);
+    std::vector<SafetensorsSpec> specs;
+    for (const auto& [name, t] : carried) specs.push_back({name, t.dtype(), t.shape()});
+    SafetensorsWriter w(join_path(dir, kCarriedFileName), specs, {});
+    for (const auto& [name, t] : carried) w.write(name, t);
+    w.finish(target.fsync);
   }
 
   void copy_assets() {
@@ -222,6 +240,10 @@ MegatronWriter::~MegatronWriter() {
 }
 
 void MegatronWriter::write(const ParamInfo& info, const Tensor& full) {
+  if (info.key.kind == ParamKind::kCarried) {  // kept as the Hugging Face file has it (no dtype change)
+    impl_->carried.emplace_back(impl_->config.carried.at(static_cast<size_t>(info.key.layer)).name, full.clone());
+    return;
+  }
   Tensor x = impl_->target.dtype ? full.to(*impl_->target.dtype) : full;
   if (impl_->dist) impl_->write_dist(info, x);
   else impl_->write_legacy(info, x);
@@ -240,6 +262,7 @@ std::string MegatronWriter::finish() {
   Impl& m = *impl_;
   if (m.dist) m.finish_dist();
   else m.finish_legacy();
+  m.write_carried();
   m.copy_assets();
   std::string dir;
   if (m.dist) {

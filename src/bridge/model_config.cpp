@@ -121,6 +121,36 @@ json::Value megatron_transformer_config(const ModelConfig& c) {
     v.set("window_size", std::move(window));
     v.set("window_attn_skip_freq", std::move(pattern));
   }
+  // LLaVA: Megatron-Core's LLaVAModel takes the tower's and the projector's TransformerConfigs besides this one
+  // (as Megatron-LM's examples/multimodal build them for CLIP: no fused bias activation, exact GELU)
+  if (c.vision) {
+    json::Value tower = megatron_transformer_config(*c.vision);
+    tower.erase("vocab_size");
+    tower.erase("rotary_base");
+    tower.erase("rotary_percent");
+    tower.erase("rope_scaling");
+    tower.erase("share_embeddings_and_output_weights");
+    for (const char* bert_only : {"model_type", "num_tokentypes", "apply_residual_connection_post_layernorm"})
+      tower.erase(bert_only);
+    tower.set("vision_model_type", "clip");
+    tower.set("class_token_len", int64_t{1});
+    tower.set("img_h", c.image_size);
+    tower.set("img_w", c.image_size);
+    tower.set("patch_dim", c.patch_size);
+    tower.set("bias_activation_fusion", false);
+    v.set("vision_config", std::move(tower));
+    json::Value projection = json::Value::object();
+    projection.set("projector_type", "mlp");
+    projection.set("hidden_size", c.hidden_size);
+    projection.set("ffn_hidden_size", c.hidden_size);
+    projection.set("activation_func", c.projector_activation);
+    projection.set("add_bias_linear", c.projector_bias);
+    projection.set("bias_activation_fusion", false);
+    v.set("vision_projection_config", std::move(projection));
+    v.set("drop_vision_class_token", true);
+    v.set("img_seq_len", c.image_tokens());
+    v.set("image_token_index", c.image_token_index);
+  }
   if (c.dtype) {
     v.set("params_dtype", dtype_torch_name(*c.dtype));
     v.set("bf16", *c.dtype == DType::BF16);

@@ -3,10 +3,12 @@
 // into a Megatron-Core TransformerConfig (as JSON) or back into a Hugging Face config.json.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "core/dims.h"
 #include "core/dtype.h"
 #include "io/hf_config.h"
 #include "io/json.h"
@@ -88,6 +90,28 @@ struct ModelConfig {
   int64_t moe_router_num_groups = 0;
   int64_t moe_router_group_topk = 0;
   std::optional<double> moe_router_topk_scaling;
+  // LLaVA (LlavaForConditionalGeneration): the fields above are the language model's; `vision` is the CLIP
+  // tower's, a config of its own (LayerNorm, biases, a plain quick_gelu MLP, every head its own group, no
+  // positions of its own in rotary terms) whose num_layers counts the layers Megatron-Core's LLaVAModel builds:
+  // those up to the one whose output the image features are (Hugging Face's vision_feature_layer, -2: all but
+  // the last). Image features (the class token dropped) go through a two-layer projector (GELU between) into
+  // the language model's embeddings, one per image token.
+  std::shared_ptr<const ModelConfig> vision;
+  int64_t image_size = 0;
+  int64_t patch_size = 0;
+  int64_t image_channels = 3;
+  int64_t vision_feature_layer = -2;  // an index into the tower's hidden states (0: its embeddings)
+  int64_t vision_hf_layers = 0;       // the layers the Hugging Face tower has (>= vision->num_layers)
+  std::string projector_activation = "gelu";
+  bool projector_bias = true;
+  int64_t image_token_index = -1;
+  // Hugging Face tensors no Megatron parameter holds (ParamKind::kCarried), in order
+  struct CarriedTensor {
+    std::string name;
+    Dims shape;
+  };
+  std::vector<CarriedTensor> carried;
+  int64_t image_tokens() const { return (image_size / patch_size) * (image_size / patch_size); }
   // MiniCPM muP scales
   std::optional<double> scale_depth;
   std::optional<double> dim_model_base;

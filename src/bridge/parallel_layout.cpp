@@ -36,6 +36,14 @@ void validate_layout(const ModelConfig& c, const ParallelLayout& L) {
   } else {
     need(L.ep == 1, "expert parallelism needs a mixture-of-experts model");
   }
+  if (c.vision) {  // LLaVA's tower and projector, split as GPT-2's layers and an MLP
+    const ModelConfig& v = *c.vision;
+    need(v.num_attention_heads % L.tp == 0,
+         cat("tensor parallel ", L.tp, " must divide the vision tower's ", v.num_attention_heads, " attention heads"));
+    need(v.ffn_hidden_size % L.tp == 0,
+         cat("tensor parallel ", L.tp, " must divide the vision tower's MLP size ", v.ffn_hidden_size));
+    need(c.hidden_size % L.tp == 0, cat("tensor parallel ", L.tp, " must divide the projector's size ", c.hidden_size));
+  }
   need(c.num_layers % (L.pp * L.vpp) == 0,
        cat("pipeline parallel ", L.pp, " x virtual stages ", L.vpp, " must divide the ", c.num_layers, " layers"));
   need(L.vpp == 1 || L.pp > 1, "virtual pipeline stages need pipeline parallelism");
@@ -45,6 +53,12 @@ LayerPlace place_layer(const ModelConfig& c, const ParallelLayout& L, int layer)
   const int per_chunk = static_cast<int>(c.num_layers / (L.pp * L.vpp));
   const int chunk = layer / per_chunk;
   return {chunk % L.pp, chunk / L.pp, layer % per_chunk};
+}
+
+LayerPlace place_param(const ModelConfig& c, const ParallelLayout& L, const ParamKey& key) {
+  if (on_first_stage(key.kind)) return {0, 0, key.layer};  // (LLaVA's vision layers: numbered in the tower)
+  if (!is_per_layer(key.kind)) return {L.pp - 1, L.vpp - 1, -1};
+  return place_layer(c, L, key.layer);
 }
 
 int layer_of(const ModelConfig& c, const ParallelLayout& L, int pp_rank, int vpp_chunk, int local_layer) {

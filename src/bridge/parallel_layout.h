@@ -42,6 +42,9 @@ struct LayerPlace {
 // Megatron's default split: pp * vpp chunks of num_layers / (pp * vpp) consecutive layers; chunk k lives on
 // pipeline rank k % pp as its virtual stage k / pp.
 LayerPlace place_layer(const ModelConfig& c, const ParallelLayout& layout, int layer);
+// Where any parameter lives: the embeddings (and LLaVA's vision tower and projector, whose layers keep their
+// own numbering) on the first stage, layers by place_layer, the rest (final norm, output layer) on the last.
+LayerPlace place_param(const ModelConfig& c, const ParallelLayout& layout, const ParamKey& key);
 int layer_of(const ModelConfig& c, const ParallelLayout& layout, int pp_rank, int vpp_chunk, int local_layer);
 
 struct ExpertPlace {

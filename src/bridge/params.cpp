@@ -46,6 +46,28 @@ const char* kind_name(ParamKind kind) {
     case ParamKind::kRouterBias: return "router_bias";
     case ParamKind::kSharedFc1: return "shared_fc1";
     case ParamKind::kSharedFc2: return "shared_fc2";
+    case ParamKind::kVisionPatchEmbedding: return "vision_patch_embedding";
+    case ParamKind::kVisionClassToken: return "vision_class_token";
+    case ParamKind::kVisionPositionEmbedding: return "vision_position_embedding";
+    case ParamKind::kVisionPreNorm: return "vision_pre_norm";
+    case ParamKind::kVisionPreNormBias: return "vision_pre_norm_bias";
+    case ParamKind::kVisionInputNorm: return "vision_input_norm";
+    case ParamKind::kVisionInputNormBias: return "vision_input_norm_bias";
+    case ParamKind::kVisionQkv: return "vision_qkv";
+    case ParamKind::kVisionQkvBias: return "vision_qkv_bias";
+    case ParamKind::kVisionProj: return "vision_proj";
+    case ParamKind::kVisionProjBias: return "vision_proj_bias";
+    case ParamKind::kVisionPreMlpNorm: return "vision_pre_mlp_norm";
+    case ParamKind::kVisionPreMlpNormBias: return "vision_pre_mlp_norm_bias";
+    case ParamKind::kVisionFc1: return "vision_fc1";
+    case ParamKind::kVisionFc1Bias: return "vision_fc1_bias";
+    case ParamKind::kVisionFc2: return "vision_fc2";
+    case ParamKind::kVisionFc2Bias: return "vision_fc2_bias";
+    case ParamKind::kProjectorFc1: return "projector_fc1";
+    case ParamKind::kProjectorFc1Bias: return "projector_fc1_bias";
+    case ParamKind::kProjectorFc2: return "projector_fc2";
+    case ParamKind::kProjectorFc2Bias: return "projector_fc2_bias";
+    case ParamKind::kCarried: return "carried";
   }
   return "?";
 }
@@ -62,8 +84,38 @@ bool is_per_layer(ParamKind kind) {
     case ParamKind::kLmHeadDenseBias:
     case ParamKind::kLmHeadNorm:
     case ParamKind::kLmHeadNormBias:
-    case ParamKind::kOutputBias: return false;
-    default: return true;
+    case ParamKind::kOutputBias:
+    case ParamKind::kVisionPatchEmbedding:
+    case ParamKind::kVisionClassToken:
+    case ParamKind::kVisionPositionEmbedding:
+    case ParamKind::kVisionPreNorm:
+    case ParamKind::kVisionPreNormBias:
+    case ParamKind::kProjectorFc1:
+    case ParamKind::kProjectorFc1Bias:
+    case ParamKind::kProjectorFc2:
+    case ParamKind::kProjectorFc2Bias:
+    case ParamKind::kCarried: return false;
+    default: return true;  // (the vision layers' kinds: per vision layer)
+  }
+}
+
+bool is_vision(ParamKind k) { return k >= ParamKind::kVisionPatchEmbedding && k <= ParamKind::kProjectorFc2Bias; }
+
+ParamKind language_twin(ParamKind k) {
+  switch (k) {
+    case ParamKind::kVisionInputNorm: return ParamKind::kInputNorm;
+    case ParamKind::kVisionInputNormBias: return ParamKind::kInputNormBias;
+    case ParamKind::kVisionQkv: return ParamKind::kQkv;
+    case ParamKind::kVisionQkvBias: return ParamKind::kQkvBias;
+    case ParamKind::kVisionProj: return ParamKind::kProj;
+    case ParamKind::kVisionProjBias: return ParamKind::kProjBias;
+    case ParamKind::kVisionPreMlpNorm: return ParamKind::kPreMlpNorm;
+    case ParamKind::kVisionPreMlpNormBias: return ParamKind::kPreMlpNormBias;
+    case ParamKind::kVisionFc1: return ParamKind::kFc1;
+    case ParamKind::kVisionFc1Bias: return ParamKind::kFc1Bias;
+    case ParamKind::kVisionFc2: return ParamKind::kFc2;
+    case ParamKind::kVisionFc2Bias: return ParamKind::kFc2Bias;
+    default: return k;
   }
 }
 
@@ -73,7 +125,7 @@ bool is_vocab(ParamKind k) {
 
 bool on_first_stage(ParamKind kind) {
   return kind == ParamKind::kEmbedding || kind == ParamKind::kPositionEmbedding ||
-         kind == ParamKind::kTokenTypeEmbedding;
+         kind == ParamKind::kTokenTypeEmbedding || is_vision(kind);
 }
 
 bool is_per_expert(ParamKind kind) { return kind == ParamKind::kExpertFc1 || kind == ParamKind::kExpertFc2; }
@@ -85,7 +137,11 @@ bool is_norm_weight(ParamKind k) {
 }
 
 TpSplit tp_split(ParamKind kind, bool gated_mlp) {
+  if (language_twin(kind) != kind) return tp_split(language_twin(kind), false);  // CLIP's MLP is plain
   switch (kind) {
+    case ParamKind::kProjectorFc1:
+    case ParamKind::kProjectorFc1Bias: return TpSplit::kColumn;
+    case ParamKind::kProjectorFc2: return TpSplit::kRow;
     case ParamKind::kEmbedding:
     case ParamKind::kOutput:
     case ParamKind::kOutputBias:
@@ -111,6 +167,7 @@ TpSplit tp_split(ParamKind kind, bool gated_mlp) {
 }
 
 std::string describe(const ParamKey& k) {
+  if (k.kind == ParamKind::kCarried) return cat("carried tensor ", k.layer);
   std::string s;
   if (k.layer >= 0) s += cat("layer ", k.layer, " ");
   if (k.expert >= 0) s += cat("expert ", k.expert, " ");
@@ -124,6 +181,35 @@ std::vector<ParamInfo> model_params(const ModelConfig& c, int64_t vocab_rows) {
   auto add = [&](ParamKind kind, int layer, int expert, Dims shape) {
     out.push_back({ParamKey{kind, layer, expert}, shape, tp_split(kind, c.gated_mlp)});
   };
+  if (c.vision) {  // LLaVA: the vision tower and projector first (the first pipeline stage's)
+    const ModelConfig& v = *c.vision;
+    const int64_t Vh = v.hidden_size, Vqkv = 3 * v.num_attention_heads * v.kv_channels;
+    const int64_t patches = (c.image_size / c.patch_size) * (c.image_size / c.patch_size);
+    add(ParamKind::kVisionPatchEmbedding, -1, -1, {Vh, c.image_channels, c.patch_size, c.patch_size});
+    add(ParamKind::kVisionClassToken, -1, -1, {1, 1, Vh});
+    add(ParamKind::kVisionPositionEmbedding, -1, -1, {patches + 1, Vh});
+    add(ParamKind::kVisionPreNorm, -1, -1, {Vh});
+    add(ParamKind::kVisionPreNormBias, -1, -1, {Vh});
+    for (int l = 0; l < v.num_layers; ++l) {
+      add(ParamKind::kVisionInputNorm, l, -1, {Vh});
+      add(ParamKind::kVisionInputNormBias, l, -1, {Vh});
+      add(ParamKind::kVisionQkv, l, -1, {Vqkv, Vh});
+      add(ParamKind::kVisionQkvBias, l, -1, {Vqkv});
+      add(ParamKind::kVisionProj, l, -1, {Vh, v.num_attention_heads * v.kv_channels});
+      add(ParamKind::kVisionProjBias, l, -1, {Vh});
+      add(ParamKind::kVisionPreMlpNorm, l, -1, {Vh});
+      add(ParamKind::kVisionPreMlpNormBias, l, -1, {Vh});
+      add(ParamKind::kVisionFc1, l, -1, {v.ffn_hidden_size, Vh});
+      add(ParamKind::kVisionFc1Bias, l, -1, {v.ffn_hidden_size});
+      add(ParamKind::kVisionFc2, l, -1, {Vh, v.ffn_hidden_size});
+      add(ParamKind::kVisionFc2Bias, l, -1, {Vh});
+    }
+    add(ParamKind::kProjectorFc1, -1, -1, {H, Vh});
+    if (c.projector_bias) add(ParamKind::kProjectorFc1Bias, -1, -1, {H});
+    add(ParamKind::kProjectorFc2, -1, -1, {H, H});
+    if (c.projector_bias) add(ParamKind::kProjectorFc2Bias, -1, -1, {H});
+    for (size_t i = 0; i < c.carried.size(); ++i) add(ParamKind::kCarried, static_cast<int>(i), -1, c.carried[i].shape);
+  }
   const int64_t fc1_rows = (c.gated_mlp ? 2 : 1) * c.ffn_hidden_size;
   add(ParamKind::kEmbedding, -1, -1, {vocab_rows, H});
   if (c.learned_positions) add(ParamKind::kPositionEmbedding, -1, -1, {c.max_position_embeddings, H});

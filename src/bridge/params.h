@@ -59,6 +59,35 @@ enum class ParamKind {
   kRouterBias,  // [experts] (the expert bias added to the scores when choosing)
   kSharedFc1,   // [2 * shared ffn, hidden]: [gate; up]
   kSharedFc2,   // [hidden, shared ffn]
+  // LLaVA: the CLIP vision tower (Megatron-Core's CLIPViTModel, "vision_model."), whose layers are shaped as
+  // GPT-2's (LayerNorm with biases, biases on every linear layer, a plain MLP; every head its own group, Vh
+  // its hidden size), and the projector into the language model ("vision_projection.encoder.")
+  kVisionPatchEmbedding,     // [Vh, channels, patch, patch] (a convolution without bias)
+  kVisionClassToken,         // [1, 1, Vh]
+  kVisionPositionEmbedding,  // [patches + 1, Vh]
+  kVisionPreNorm,            // [Vh]
+  kVisionPreNormBias,        // [Vh]
+  kVisionInputNorm,          // per vision layer: as the language layers' kinds of the same names
+  kVisionInputNormBias,
+  kVisionQkv,
+  kVisionQkvBias,
+  kVisionProj,
+  kVisionProjBias,
+  kVisionPreMlpNorm,
+  kVisionPreMlpNormBias,
+  kVisionFc1,
+  kVisionFc1Bias,
+  kVisionFc2,
+  kVisionFc2Bias,
+  kProjectorFc1,      // [hidden, Vh]
+  kProjectorFc1Bias,  // [hidden]
+  kProjectorFc2,      // [hidden, hidden]
+  kProjectorFc2Bias,  // [hidden]
+  // A Hugging Face tensor no Megatron parameter holds (LLaVA's CLIP layers past the one whose output is the
+  // image features, and the tower's final norm, which Megatron-Core's LLaVAModel does not build): carried
+  // through a Megatron checkpoint beside it (mbridge_hf/carried.safetensors) so an export gives it back.
+  // `layer` indexes ModelConfig::carried.
+  kCarried,
 };
 
 // How tensor parallelism splits a parameter (Megatron's Column/RowParallelLinear, and the gated MLP
@@ -87,6 +116,10 @@ bool is_per_expert(ParamKind kind);
 // The weights of the model's hidden-size and per-head norms (input, pre-MLP, final, q/k, Gemma-2's post-branch
 // ones): what a zero-centred model (Gemma) stores as w and applies as 1 + w.
 bool is_norm_weight(ParamKind kind);
+// The vision tower's and projector's kinds (all on the first pipeline stage, with the embedding).
+bool is_vision(ParamKind kind);
+// A vision layer kind's language-layer twin (kVisionQkv -> kQkv): the same module in another stack.
+ParamKind language_twin(ParamKind kind);
 TpSplit tp_split(ParamKind kind, bool gated_mlp = true);
 std::string describe(const ParamKey& key);  // "layer 3 expert 1 expert_fc1"
 

@@ -20,6 +20,7 @@ struct Case {
   Format format;
   int tp, pp, vpp, ep;
   MegatronSpec spec;
+  std::string root = "bridge/hf";  // the fixture folder's parent
 };
 
 std::string name_of(const Case& c) {
@@ -52,6 +53,10 @@ std::vector<Case> cases() {
     // dense and MoE layers mixed: layers named one by one; the local spec splits MLA's down projections
     out.push_back({"deepseek_v3", f, 2, 1, 1, 1, MegatronSpec::kLocal});
     out.push_back({"deepseek_v3", f, 1, 2, 2, 2, MegatronSpec::kTransformerEngine});
+    // LLaVA (converted, not yet generated from: its fixture waits in families/hf for the engines)
+    out.push_back({"llava", f, 1, 1, 1, 1, MegatronSpec::kTransformerEngine, "families/hf"});
+    out.push_back({"llava", f, 2, 2, 1, 1, MegatronSpec::kTransformerEngine, "families/hf"});
+    out.push_back({"llava", f, 2, 1, 1, 1, MegatronSpec::kLocal, "families/hf"});
   }
   return out;
 }
@@ -71,11 +76,11 @@ TEST_P(Roundtrip, BitExact) {
   t.layout.spec = c.spec;
   t.fsync = false;
   std::string work = mbtest::scratch_dir(name_of(c));
-  RoundtripResult r = roundtrip(mbtest::fixture("bridge/hf/" + c.family_dir), work, t, {});
+  const std::string src = mbtest::fixture(c.root + "/" + c.family_dir);
+  RoundtripResult r = roundtrip(src, work, t, {});
   ASSERT_FALSE(r.rows.empty());
   for (const RoundtripRow& row : r.rows) EXPECT_TRUE(row.matches) << row.name << " " << row.dtype << row.shape;
   // the exported folder is a complete Hugging Face model: config.json byte-identical, assets carried along
-  std::string src = mbtest::fixture("bridge/hf/" + c.family_dir);
   EXPECT_EQ(mbtest::read_file(join_path(r.hf_dir, "config.json")), mbtest::read_file(join_path(src, "config.json")));
   EXPECT_EQ(is_regular_file(join_path(r.hf_dir, "generation_config.json")),
             is_regular_file(join_path(src, "generation_config.json")));  // (BERT has none)

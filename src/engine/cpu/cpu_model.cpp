@@ -100,6 +100,9 @@ void softmax(std::vector<double>* v) {
 }  // namespace
 
 CpuModel::CpuModel(const bridge::ParamSource& source) : config_(source.config()), vocab_rows_(source.vocab_rows()) {
+  if (config_.vision)
+    fail(Status::kUnsupported, source.path(), ": ", config_.family, " takes images, which the engines do not read yet "
+         "(the model converts both ways)");
   if (!config_.learned_positions) inv_freq_ = rotary_inverse_frequencies(config_, source.path());
   for (const bridge::ParamInfo& p : source.params()) {
     Tensor t = source.read(p).contiguous().to(DType::F32);

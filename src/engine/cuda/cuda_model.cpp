@@ -40,6 +40,9 @@ CudaModel::Impl::Impl(const bridge::ParamSource& source, int device_index) : con
     fail(Status::kCuda, "the CUDA backend needs a GPU, and none is visible");
   }
   if (device < 0 || device >= count) fail(Status::kInvalidArgument, "GPU ", device, " requested, ", count, " visible");
+  if (c.vision)
+    fail(Status::kUnsupported, source.path(), ": ", c.family, " takes images, which the engines do not read yet "
+         "(the model converts both ways)");
   if (c.mla || c.mixed_layers() || c.moe_score_function != "softmax" || c.moe_shared_expert_ffn > 0)
     fail(Status::kUnsupported, source.path(), ": ", c.family, "'s multi-latent attention and sigmoid-routed "
          "experts with shared experts run on the CPU backend only (no CUDA kernels for them yet)");
