@@ -7,6 +7,7 @@
 #include <functional>
 #include <vector>
 
+#include "engine/image.h"
 #include "engine/sampling.h"
 
 namespace mb::engine {
@@ -17,6 +18,9 @@ struct GenerateOptions {
   int64_t max_new_tokens = 16;
   SamplingOptions sampling;
   std::vector<int32_t> stop_ids;  // generation of a sequence ends after one of these (kept in the output)
+  // Per prompt, the images its image tokens stand for (LLaVA: each image fills image_tokens() of them, in
+  // order); empty: no prompt has images.
+  std::vector<std::vector<Image>> images;
 };
 
 // Called for every chosen token: the sequence, the step (0 for the first new token), the token and the logits

@@ -14,6 +14,11 @@ std::vector<float> Model::forward_traced(const std::vector<int32_t>&, const Modu
   fail(Status::kUnsupported, "module hooks (--debug-hooks) are not available on this backend");
 }
 
+std::vector<float> Model::forward(const std::vector<int32_t>& ids, const std::vector<Image>& images) {
+  if (!images.empty()) fail(Status::kUnsupported, config().family, " on this backend: images are not read here");
+  return forward(ids);
+}
+
 std::unique_ptr<Model> load_model(const bridge::ParamSource& source, const std::string& device) {
   if (device == "cpu") return std::make_unique<CpuModel>(source);
   if (device == "cuda" || device.rfind("cuda:", 0) == 0) {

@@ -23,6 +23,9 @@ class Model {
   virtual const bridge::ModelConfig& config() const = 0;
   // Logits [ids.size() x vocab_size] of one sequence, row by row, on the host.
   virtual std::vector<float> forward(const std::vector<int32_t>& ids) = 0;
+  // The same for a prompt whose image tokens stand for `images` (LLaVA); backends that read no images answer
+  // kUnsupported when there are any.
+  virtual std::vector<float> forward(const std::vector<int32_t>& ids, const std::vector<Image>& images);
   // The same, reporting every module's output statistics to `hook` (module_trace.h). The CPU reference does;
   // other backends answer kUnsupported.
   virtual std::vector<float> forward_traced(const std::vector<int32_t>& ids, const ModuleHook& hook);

@@ -9,7 +9,6 @@
 #include "bridge/convert.h"
 #include "bridge/hf_mapping.h"
 #include "bridge/registry.h"
-#include "engine/cpu/cpu_model.h"
 #include "core/error.h"
 #include "core/paths.h"
 #include "io/hf_config.h"
@@ -181,12 +180,3 @@ TEST(BridgeLlava, UnsupportedVariantsSayWhy) {
   refused("\"hidden_act\": \"quick_gelu\"", "\"hidden_act\": \"relu\"", "relu");
 }
 
-TEST(BridgeLlava, TheEnginesRefuseItUntilTheyReadImages) {
-  auto source = open_hf_source(fixture_dir());
-  try {
-    engine::CpuModel model(*source);
-    ADD_FAILURE() << "the CPU engine accepted a model whose images it cannot read";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.status(), Status::kUnsupported) << e.what();
-  }
-}

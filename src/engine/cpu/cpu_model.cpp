@@ -9,56 +9,15 @@
 #include "bridge/params.h"
 #include "core/error.h"
 #include "core/tensor.h"
+#include "engine/cpu/cpu_math.h"
 #include "engine/rope.h"
+#include "engine/routing.h"
 
 namespace mb::engine {
 namespace {
 
 using bridge::ParamKind;
-
-// out[r] = sum_k w[r][k] * x[k] for a row-major weight [rows x cols].
-void matvec(const float* w, const float* x, int64_t rows, int64_t cols, float* out) {
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* row = w + r * cols;
-    double acc = 0;  // double accumulation: the reference should not add error of its own
-    for (int64_t k = 0; k < cols; ++k) acc += double(row[k]) * double(x[k]);
-    out[r] = static_cast<float>(acc);
-  }
-}
-
-void rms_norm(const float* x, const float* weight, int64_t n, double eps, float* out) {
-  double sum = 0;
-  for (int64_t k = 0; k < n; ++k) sum += double(x[k]) * double(x[k]);
-  const float scale = static_cast<float>(1.0 / std::sqrt(sum / double(n) + eps));
-  for (int64_t k = 0; k < n; ++k) out[k] = weight[k] * (x[k] * scale);
-}
-
-// LayerNorm (GPT-2): (x - mean) / sqrt(var + eps) * weight + bias
-void layer_norm(const float* x, const float* weight, const float* bias, int64_t n, double eps, float* out) {
-  double sum = 0, squares = 0;
-  for (int64_t k = 0; k < n; ++k) sum += x[k];
-  const double mean = sum / double(n);
-  for (int64_t k = 0; k < n; ++k) squares += (x[k] - mean) * (x[k] - mean);
-  const double inv = 1.0 / std::sqrt(squares / double(n) + eps);
-  for (int64_t k = 0; k < n; ++k) out[k] = static_cast<float>((x[k] - mean) * inv) * weight[k] + bias[k];
-}
-
-float silu(float v) { return v / (1.0f + std::exp(-v)); }
-
-// the exact GELU (transformers' "gelu")
-float gelu(float v) { return 0.5f * v * (1.0f + std::erf(v * 0.7071067811865476f)); }
-
-// GELU with the tanh approximation (transformers' gelu_pytorch_tanh), Gemma's GeGLU activation
-float gelu_tanh(float v) {
-  const float k = 0.7978845608028654f;  // sqrt(2 / pi)
-  return 0.5f * v * (1.0f + std::tanh(k * (v + 0.044715f * v * v * v)));
-}
-
-float activation(const std::string& name, float v) {
-  if (name == "gelu_tanh") return gelu_tanh(v);
-  if (name == "gelu") return gelu(v);
-  return silu(v);
-}
+using namespace cpu_math;
 
 // Gemma-2's soft cap: cap * tanh(v / cap), near v for small v and never past +-cap
 double soft_cap(double v, double cap) { return cap * std::tanh(v / cap); }
@@ -100,9 +59,6 @@ void softmax(std::vector<double>* v) {
 }  // namespace
 
 CpuModel::CpuModel(const bridge::ParamSource& source) : config_(source.config()), vocab_rows_(source.vocab_rows()) {
-  if (config_.vision)
-    fail(Status::kUnsupported, source.path(), ": ", config_.family, " takes images, which the engines do not read yet "
-         "(the model converts both ways)");
   if (!config_.learned_positions) inv_freq_ = rotary_inverse_frequencies(config_, source.path());
   for (const bridge::ParamInfo& p : source.params()) {
     Tensor t = source.read(p).contiguous().to(DType::F32);
@@ -176,55 +132,10 @@ void CpuModel::mla_project(int layer, const float* h, int64_t position, float* q
 
 std::vector<std::pair<int64_t, double>> CpuModel::route(int layer, const float* h) const {
   const bridge::ModelConfig& c = config_;
-  const int64_t E = c.num_experts;
-  std::vector<float> logits(static_cast<size_t>(E));
-  matvec(param(static_cast<int>(ParamKind::kRouter), layer).data(), h, E, c.hidden_size, logits.data());
-  std::vector<double> p(logits.begin(), logits.end()), choice;
-  if (c.moe_score_function == "sigmoid") {
-    for (double& x : p) x = 1.0 / (1.0 + std::exp(-x));
-  } else {
-    softmax(&p);
-  }
-  choice = p;  // what experts are chosen by: the scores, plus the expert bias where the model has one
-  if (c.moe_expert_bias) {
-    const std::vector<float>& bias = param(static_cast<int>(ParamKind::kRouterBias), layer);
-    for (int64_t e = 0; e < E; ++e) choice[static_cast<size_t>(e)] += bias[static_cast<size_t>(e)];
-  }
-  auto best_first = [](const std::vector<double>& v) {
-    std::vector<int64_t> order(v.size());
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return v[a] > v[b]; });
-    return order;
-  };
-  if (c.moe_router_num_groups > 1) {
-    // group-limited: a group scores the sum of its best two (transformers' DeepseekV3); experts outside the
-    // best moe_router_group_topk groups are chosen as if they scored 0
-    const int64_t groups = c.moe_router_num_groups, per = E / groups;
-    std::vector<double> group_score(static_cast<size_t>(groups));
-    for (int64_t g = 0; g < groups; ++g) {
-      std::vector<double> members(choice.begin() + g * per, choice.begin() + (g + 1) * per);
-      std::sort(members.begin(), members.end(), std::greater<double>());
-      for (int64_t i = 0; i < std::min<int64_t>(2, per); ++i) group_score[static_cast<size_t>(g)] += members[i];
-    }
-    std::vector<int64_t> kept = best_first(group_score);
-    kept.resize(static_cast<size_t>(c.moe_router_group_topk));
-    std::vector<double> masked(static_cast<size_t>(E), 0.0);
-    for (int64_t g : kept)
-      for (int64_t e = g * per; e < (g + 1) * per; ++e) masked[static_cast<size_t>(e)] = choice[static_cast<size_t>(e)];
-    choice = masked;
-  }
-  std::vector<int64_t> order = best_first(choice);
-  order.resize(static_cast<size_t>(c.moe_router_topk));
-  double total = 0;
-  for (int64_t e : order) total += p[static_cast<size_t>(e)];
-  // sigmoid scores are renormalised as transformers does it (+1e-20 against an all-zero choice)
-  if (c.moe_score_function == "sigmoid") total += 1e-20;
-  std::vector<std::pair<int64_t, double>> out;
-  for (int64_t e : order) {
-    double weight = c.moe_renormalize ? p[static_cast<size_t>(e)] / total : p[static_cast<size_t>(e)];
-    out.emplace_back(e, weight * c.moe_router_topk_scaling.value_or(1.0));
-  }
-  return out;
+  std::vector<float> logits(static_cast<size_t>(c.num_experts));
+  matvec(param(static_cast<int>(ParamKind::kRouter), layer).data(), h, c.num_experts, c.hidden_size, logits.data());
+  const float* bias = c.moe_expert_bias ? param(static_cast<int>(ParamKind::kRouterBias), layer).data() : nullptr;
+  return route_token(c, logits.data(), bias);
 }
 
 std::vector<std::vector<int32_t>> CpuModel::generate(const std::vector<std::vector<int32_t>>& prompts,
@@ -252,8 +163,13 @@ std::vector<float> CpuModel::forward_traced(const std::vector<int32_t>& ids, con
   return forward(&cache, ids, &hook);
 }
 
+std::vector<float> CpuModel::forward(const std::vector<int32_t>& ids, const std::vector<Image>& images) {
+  CpuCache cache;
+  return std::as_const(*this).forward(&cache, ids, nullptr, nullptr, &images);
+}
+
 std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>& ids, const ModuleHook* hook,
-                                     const std::vector<int32_t>* token_types) const {
+                                     const std::vector<int32_t>* token_types, const std::vector<Image>* images) const {
   const bridge::ModelConfig& c = config_;
   const int64_t T = static_cast<int64_t>(ids.size()), H = c.hidden_size, d = c.kv_channels;
   const int64_t heads = c.num_attention_heads, groups = c.num_query_groups, per_group = heads / groups;
@@ -287,6 +203,8 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
       for (int64_t k = 0; k < H; ++k) x[t * H + k] += types[static_cast<size_t>(type * H + k)];
     }
   }
+  if (images && !images->empty() && !c.vision) fail(Status::kInvalidArgument, c.family, " takes no images");
+  if (c.vision) merge_images(ids, images, x.data());
   // with a hook: each module's output over the new positions, reported when the module is done
   std::vector<float> traced(hook ? static_cast<size_t>(T * H) : 0);
   auto report = [&](ModuleRecord r, const float* values) {

@@ -42,11 +42,16 @@ class CpuModel final : public Model {
   // Logits [ids.size() x vocab_size], row by row, for one sequence starting at position 0.
   std::vector<float> forward(const std::vector<int32_t>& ids) const;
   std::vector<float> forward(const std::vector<int32_t>& ids) override { return std::as_const(*this).forward(ids); }
+  std::vector<float> forward(const std::vector<int32_t>& ids, const std::vector<Image>& images) override;
   // The same for ids that continue the sequence held in `cache` (their positions follow it); the cache grows.
   // With a hook, every module's output over the new positions is reported as the module finishes.
-  // token_types: BERT's, one per id (null: all 0).
+  // token_types: BERT's, one per id (null: all 0). images: what the ids' image tokens stand for (LLaVA).
   std::vector<float> forward(CpuCache* cache, const std::vector<int32_t>& ids, const ModuleHook* hook = nullptr,
-                             const std::vector<int32_t>* token_types = nullptr) const;
+                             const std::vector<int32_t>* token_types = nullptr,
+                             const std::vector<Image>* images = nullptr) const;
+  // LLaVA: an image's features as the language model takes them, [image_tokens() x hidden_size]: the CLIP
+  // tower up to its feature layer (the class token dropped), then the projector (cpu_vision.cpp).
+  std::vector<float> image_features(const Image& image) const;
   // An encoder's (BERT's) masked-LM logits [ids.size() x vocab_size] of one unpadded sequence, every position
   // seeing every other; token_types empty: all 0.
   std::vector<float> encode(const std::vector<int32_t>& ids, const std::vector<int32_t>& token_types) const;
@@ -70,6 +75,8 @@ class CpuModel final : public Model {
   // The router's chosen experts for h and their weights: softmax or sigmoid scores, DeepSeek's expert bias and
   // group limit, renormalised and scaled as the model says.
   std::vector<std::pair<int64_t, double>> route(int layer, const float* h) const;
+  // LLaVA: the embeddings x [ids x hidden] with each image token's row replaced by the next image feature
+  void merge_images(const std::vector<int32_t>& ids, const std::vector<Image>* images, float* x) const;
 
   bridge::ModelConfig config_;
   std::vector<float> inv_freq_;  // rotary inverse frequencies, once per model

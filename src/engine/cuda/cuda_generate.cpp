@@ -52,6 +52,7 @@ std::vector<std::vector<int32_t>> CudaModel::generate(const std::vector<std::vec
   Impl& m = *impl_;
   check(cudaSetDevice(m.device), "selecting the GPU");
   if (options.max_new_tokens < 0) fail(Status::kInvalidArgument, "max_new_tokens must be >= 0");
+  if (!options.images.empty()) fail(Status::kUnsupported, "images on the CUDA backend (the CPU backend reads them)");
   if (m.config.encoder)
     fail(Status::kUnsupported, m.config.family, " is an encoder: it gives masked-LM logits (forward), not generation");
   const int B = static_cast<int>(prompts.size());

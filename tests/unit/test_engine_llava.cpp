@@ -1,0 +1,123 @@
+// LLaVA on the CPU reference against transformers (tests/fixtures/families/hf/llava*.safetensors, made by
+// generate_family_fixtures.py on the GPU machine: a prompt with one image's 16 placeholder tokens and its
+// pixel values): float32 logits, and 32 greedy tokens for two prompts with their own images, loaded from the
+// Hugging Face folder and from a TP2 x PP2 Megatron checkpoint (so through the carried tensors too).
+#include <algorithm>
+
+#include "bridge/convert.h"
+#include "bridge/param_source.h"
+#include "core/error.h"
+#include "core/paths.h"
+#include "engine/cpu/cpu_model.h"
+#include "io/safetensors.h"
+#include "support/greedy_reference.h"
+#include "support/test_support.h"
+
+using namespace mb;
+
+namespace {
+
+std::string fixture_dir() { return mbtest::fixture("families/hf/llava"); }
+
+std::vector<int32_t> ids_of(const Tensor& t) {
+  const Tensor x = t.to(DType::I64);
+  const int64_t* p = x.data_as<int64_t>();
+  return std::vector<int32_t>(p, p + x.numel());
+}
+
+std::vector<float> floats_of(const Tensor& t) {
+  const Tensor x = t.to(DType::F32);
+  return std::vector<float>(x.data_as<float>(), x.data_as<float>() + x.numel());
+}
+
+engine::Image image_of(const Tensor& pixel_values) {  // [1, channels, height, width]
+  const Dims& s = pixel_values.shape();
+  return {s[1], s[2], s[3], floats_of(pixel_values)};
+}
+
+// The Hugging Face folder, and the same model imported at TP2 x PP2 (read back without --hf-model: the
+// stored config and the carried tensors only)
+std::vector<std::pair<std::string, std::unique_ptr<bridge::ParamSource>>> sources() {
+  std::vector<std::pair<std::string, std::unique_ptr<bridge::ParamSource>>> out;
+  out.emplace_back("Hugging Face", bridge::open_hf_source(fixture_dir()));
+  static const std::string megatron = [] {
+    const std::string root = join_path(mbtest::scratch_dir("engine_llava"), "mg");
+    bridge::ImportOptions o;
+    o.target.layout.tp = 2;
+    o.target.layout.pp = 2;
+    o.target.fsync = false;
+    bridge::import_checkpoint(fixture_dir(), root, o);
+    return root;
+  }();
+  out.emplace_back("Megatron TP2 x PP2", bridge::open_megatron_source(megatron, {}));
+  return out;
+}
+
+}  // namespace
+
+TEST(EngineLlava, LogitsOfAnImagePromptEqualTransformers) {
+  auto ref = SafetensorsFile::open(fixture_dir() + ".logits.safetensors");
+  const std::vector<int32_t> ids = ids_of(ref->tensor("input_ids"));
+  ASSERT_EQ(std::count(ids.begin(), ids.end(), 255), 16);
+  const std::vector<float> want = floats_of(ref->tensor("logits"));
+  for (auto& [what, source] : sources()) {
+    engine::CpuModel model(*source);
+    const std::vector<float> got = model.forward(ids, {image_of(ref->tensor("pixel_values"))});
+    ASSERT_EQ(got.size(), want.size()) << what;
+    const double diff = mbtest::relative_max_diff(got.data(), want.data(), want.size());
+    std::printf("llava (%s): logits max |diff| / max |logit| = %.2e\n", what.c_str(), diff);
+    EXPECT_LE(diff, 2e-4) << what;
+    // the image matters: without its features (the placeholder's embedding in their place) the logits move
+    std::vector<int32_t> text_only = ids;
+    std::replace(text_only.begin(), text_only.end(), 255, 254);
+    const std::vector<float> other = model.forward(text_only);
+    EXPECT_GT(mbtest::relative_max_diff(other.data(), want.data(), want.size()), 100 * diff) << what;
+  }
+}
+
+TEST(EngineLlava, GreedyTokensEqualTransformers) {
+  auto ref = SafetensorsFile::open(fixture_dir() + ".greedy.safetensors");
+  for (auto& [what, source] : sources()) {
+    engine::CpuModel model(*source);
+    std::vector<std::vector<int32_t>> prompts, want;
+    engine::GenerateOptions o;
+    o.max_new_tokens = 32;
+    for (int i = 0; i < 2; ++i) {
+      prompts.push_back(ids_of(ref->tensor(cat("prompt_", i))));
+      want.push_back(ids_of(ref->tensor(cat("greedy_", i))));
+      o.images.push_back({image_of(ref->tensor(cat("pixel_values_", i)))});
+      // the logits of the prompt and the tokens chosen after it
+      std::vector<int32_t> seq = prompts.back();
+      seq.insert(seq.end(), want.back().begin(), want.back().end() - 1);
+      const std::vector<float> logits = model.forward(seq, o.images.back());
+      const std::vector<float> expected = floats_of(ref->tensor(cat("logits_", i)));
+      ASSERT_EQ(logits.size(), expected.size());
+      EXPECT_LE(mbtest::relative_max_diff(logits.data(), expected.data(), expected.size()), 2e-4) << what << " " << i;
+    }
+    const auto got = model.generate(prompts, o, {});
+    for (int i = 0; i < 2; ++i) EXPECT_EQ(got[static_cast<size_t>(i)], want[static_cast<size_t>(i)]) << what << " prompt " << i;
+  }
+}
+
+TEST(EngineLlava, ImagesMustMatchTheirTokens) {
+  auto source = bridge::open_hf_source(fixture_dir());
+  engine::CpuModel model(*source);
+  auto ref = SafetensorsFile::open(fixture_dir() + ".logits.safetensors");
+  const std::vector<int32_t> ids = ids_of(ref->tensor("input_ids"));
+  const engine::Image image = image_of(ref->tensor("pixel_values"));
+  auto status_of = [&](const std::vector<int32_t>& p, const std::vector<engine::Image>& images) {
+    try {
+      model.forward(p, images);
+    } catch (const Error& e) {
+      return e.status();
+    }
+    return Status::kOk;
+  };
+  EXPECT_EQ(status_of(ids, {}), Status::kInvalidArgument);              // 16 image tokens, no image
+  EXPECT_EQ(status_of(ids, {image, image}), Status::kInvalidArgument);  // two images, one image's tokens
+  engine::Image small = image;
+  small.height = small.width = 16;
+  small.pixels.resize(3 * 16 * 16);
+  EXPECT_EQ(status_of(ids, {small}), Status::kInvalidArgument);  // the tower takes 32 x 32
+  EXPECT_EQ(status_of({1, 2, 3}, {}), Status::kOk);              // text only
+}
