@@ -41,6 +41,8 @@ pickle::Node* make_megatron_args(pickle::Document& d, const ModelConfig& c, cons
   auto s = [&](const std::string& v) { return d.string(v); };
   auto none = [&] { return d.none(); };
   const DType dtype = c.dtype.value_or(DType::BF16);
+  const RopeScaling& r = c.rope_scaling;
+  const bool yarn = c.mla && r.type == "yarn";
   std::vector<std::pair<std::string, pickle::Node*>> a = {
       {"num_layers", i(c.num_layers)},
       {"hidden_size", i(c.hidden_size)},
@@ -91,6 +93,16 @@ pickle::Node* make_megatron_args(pickle::Document& d, const ModelConfig& c, cons
       {"qk_head_dim", i(c.mla ? c.qk_head_dim : 128)},
       {"qk_pos_emb_head_dim", i(c.mla ? c.qk_pos_emb_head_dim : 64)},
       {"v_head_dim", i(c.mla ? c.v_head_dim : 128)},
+      // its rotary embedding: yarn as MLATransformerConfig names it (Megatron-LM has flags for the factor and the
+      // two mscales; the other three are written under their config names, which it copies into the config)
+      {"rope_type", c.mla ? s(yarn ? "yarn" : "rope") : none()},
+      {"rotary_scaling_factor", f(yarn ? r.factor.value_or(1.0) : 1.0)},
+      {"mscale", f(yarn ? r.mscale.value_or(1.0) : 1.0)},
+      {"mscale_all_dim", f(yarn ? r.mscale_all_dim.value_or(0.0) : 0.0)},
+      {"original_max_position_embeddings",
+       yarn ? i(r.original_max_position_embeddings.value_or(c.max_position_embeddings)) : none()},
+      {"beta_fast", yarn ? f(r.beta_fast.value_or(32.0)) : none()},
+      {"beta_slow", yarn ? f(r.beta_slow.value_or(1.0)) : none()},
       // the Transformer Engine spec's expert names are TEGroupedMLP's (mlp.experts.linear_fc1.weightE), which
       // Megatron builds only with --moe-grouped-gemm (gpt_layer_specs.py); the local spec's are SequentialMLP's
       {"moe_grouped_gemm", b(c.is_moe() && L.spec == MegatronSpec::kTransformerEngine)},
@@ -135,6 +147,23 @@ double num_attr(const pickle::Node* args, const char* name, double fallback, con
 bool bool_attr(const pickle::Node* args, const char* name, bool fallback, const std::string& src) {
   const pickle::Node* v = attr(args, name);
   return v ? pickle::as_bool(v, src, std::string("args.") + name) : fallback;
+}
+
+// Multi-latent attention's rotary embedding: yarn unless --rope-type rope (Megatron-Core's MLA default), with
+// Megatron's fixed original context, betas and mscales where the args have none; a factor of 1 is plain rope.
+void read_mla_rope(const pickle::Node* args, const std::string& src, ModelConfig* c) {
+  const pickle::Node* type = attr(args, "rope_type");
+  const std::string name = type ? pickle::as_string(type, src, "args.rope_type") : "yarn";
+  const double factor = num_attr(args, "rotary_scaling_factor", 1.0, src);
+  if (name != "yarn" || factor <= 1.0) return;
+  RopeScaling& r = c->rope_scaling;
+  r.type = "yarn";
+  r.factor = factor;
+  r.original_max_position_embeddings = int_attr(args, "original_max_position_embeddings", 4096, src);
+  r.beta_fast = num_attr(args, "beta_fast", 32.0, src);
+  r.beta_slow = num_attr(args, "beta_slow", 1.0, src);
+  r.mscale = num_attr(args, "mscale", 1.0, src);
+  r.mscale_all_dim = num_attr(args, "mscale_all_dim", 0.0, src);
 }
 
 // DeepSeek's routing arguments and its dense/MoE layer pattern (an int: every n-th layer MoE; a list: per layer)
@@ -232,6 +261,7 @@ ModelConfig model_config_from_args(const pickle::Node* args, const std::string& 
     c.num_query_groups = c.num_attention_heads;
     c.kv_channels = c.q_head_dim();
     c.qk_layernorm = false;  // (the flag meant MLA's latent norms, which are part of MLA here)
+    read_mla_rope(args, src, &c);
   }
   c.vocab_size = int_attr(args, "vocab_size", int_attr(args, "padded_vocab_size", 0, src), src);
   if (const pickle::Node* dt = attr(args, "params_dtype"); dt && dt->kind == pickle::Kind::kDType) c.dtype = dt->dtype;

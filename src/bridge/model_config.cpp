@@ -6,8 +6,16 @@
 
 namespace mb::bridge {
 
+double yarn_mscale(double scale, double mscale) { return scale <= 1 ? 1.0 : 0.1 * mscale * std::log(scale) + 1.0; }
+
 double ModelConfig::attention_scale() const {
-  return 1.0 / std::sqrt(query_pre_attn_scalar ? *query_pre_attn_scalar : static_cast<double>(q_head_dim()));
+  double scale = 1.0 / std::sqrt(query_pre_attn_scalar ? *query_pre_attn_scalar : static_cast<double>(q_head_dim()));
+  const RopeScaling& r = rope_scaling;
+  if (mla && r.type == "yarn" && r.mscale_all_dim && *r.mscale_all_dim != 0) {
+    const double m = yarn_mscale(r.factor.value_or(1.0), *r.mscale_all_dim);
+    scale *= m * m;
+  }
+  return scale;
 }
 
 bool ModelConfig::is_moe_layer(int64_t layer) const {
@@ -87,7 +95,19 @@ json::Value megatron_transformer_config(const ModelConfig& c) {
     v.set("qk_head_dim", c.qk_head_dim);
     v.set("qk_pos_emb_head_dim", c.qk_pos_emb_head_dim);
     v.set("v_head_dim", c.v_head_dim);
-    v.set("rope_type", "rope");
+    // Megatron-Core's MLA: yarn with the config's values (its softmax scale takes mscale_all_dim as
+    // transformers' does), plain rope otherwise
+    if (r.type == "yarn") {
+      v.set("rope_type", "yarn");
+      v.set("rotary_scaling_factor", r.factor.value_or(1.0));
+      v.set("original_max_position_embeddings", r.original_max_position_embeddings.value_or(c.max_position_embeddings));
+      v.set("beta_fast", r.beta_fast.value_or(32.0));
+      v.set("beta_slow", r.beta_slow.value_or(1.0));
+      v.set("mscale", r.mscale.value_or(1.0));
+      v.set("mscale_all_dim", r.mscale_all_dim.value_or(0.0));
+    } else {
+      v.set("rope_type", "rope");
+    }
   }
   if (c.scale_emb) v.set("scale_emb", *c.scale_emb);
   if (c.scale_depth) {

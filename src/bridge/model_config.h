@@ -129,11 +129,16 @@ struct ModelConfig {
   int64_t rotary_dim() const { return mla ? qk_pos_emb_head_dim : kv_channels; }
   int64_t q_rows() const { return num_attention_heads * kv_channels; }
   int64_t kv_rows() const { return num_query_groups * kv_channels; }
-  // the factor on q . k before the softmax
+  // the factor on q . k before the softmax (multi-latent attention with yarn: times yarn_mscale(factor,
+  // mscale_all_dim) squared, as DeepSeek's attention does)
   double attention_scale() const;
   // how many positions (itself included) a query of `layer` sees; 0: all before it
   int64_t attention_window(int64_t layer) const;
 };
+
+// yarn's attention temperature scale for a context `scale` times longer: 0.1 * mscale * ln(scale) + 1 (1 when
+// scale <= 1)
+double yarn_mscale(double scale, double mscale);
 
 // Megatron-Core TransformerConfig / GPTModel arguments for this model, as a JSON object using Megatron's
 // field names (num_layers, hidden_size, num_query_groups, rotary_base, moe_router_topk, ...).

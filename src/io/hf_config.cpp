@@ -47,6 +47,9 @@ RopeScaling parse_rope(const json::Value& obj, const std::string& src) {
   r.attention_factor = opt_number(obj, "attention_factor", src);
   r.beta_fast = opt_number(obj, "beta_fast", src);
   r.beta_slow = opt_number(obj, "beta_slow", src);
+  r.mscale = opt_number(obj, "mscale", src);
+  r.mscale_all_dim = opt_number(obj, "mscale_all_dim", src);
+  if (const json::Value* t = obj.find("truncate"); t && t->is_bool()) r.truncate = t->as_bool();
   r.short_factor = number_list(obj, "short_factor", src);
   r.long_factor = number_list(obj, "long_factor", src);
   return r;

@@ -23,6 +23,9 @@ struct RopeScaling {
   std::optional<double> attention_factor;  // yarn, longrope
   std::optional<double> beta_fast;         // yarn
   std::optional<double> beta_slow;         // yarn
+  std::optional<double> mscale;            // yarn (DeepSeek): attention_factor's numerator scale
+  std::optional<double> mscale_all_dim;    // yarn (DeepSeek): its denominator, and the softmax scale's
+  std::optional<bool> truncate;            // yarn: round the correction range outwards (default true)
   std::vector<double> short_factor;        // longrope
   std::vector<double> long_factor;         // longrope
   json::Value raw;                         // the object as written (null when absent)

@@ -251,6 +251,51 @@ TEST(BridgeConfig, DeepSeekFieldsRoundTripThroughConfigJsonAndMegatronArgs) {
   expect_deepseek(model_config_from_args(args, "", "test args"), "Megatron args");
 }
 
+// DeepSeek-V3's released rope parameters (yarn, factor 40 over an original 4,096 positions): the softmax scale
+// grows by yarn_mscale(40, mscale_all_dim)^2 as transformers' and Megatron-Core's MLA compute it, Megatron-Core
+// gets rope_type yarn with its field names, and the parameters survive config.json and Megatron args.
+TEST(BridgeConfig, DeepSeekYarnRopeThroughEveryConfig) {
+  const ModelConfig c = model_config_from_hf(config_from_text(R"({"architectures": ["DeepseekV3ForCausalLM"],
+      "hidden_size": 8, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 16, "vocab_size": 10,
+      "kv_lora_rank": 4, "qk_nope_head_dim": 4, "qk_rope_head_dim": 4, "v_head_dim": 2, "q_lora_rank": null,
+      "max_position_embeddings": 163840, "rope_theta": 10000, "rope_scaling": {"type": "yarn", "factor": 40,
+      "original_max_position_embeddings": 4096, "beta_fast": 32, "beta_slow": 1, "mscale": 1.0,
+      "mscale_all_dim": 1.0}})"));
+  auto expect_yarn = [](const ModelConfig& x, const std::string& what) {
+    const RopeScaling& r = x.rope_scaling;
+    EXPECT_EQ(r.type, "yarn") << what;
+    EXPECT_EQ(r.factor.value_or(0), 40.0) << what;
+    EXPECT_EQ(r.original_max_position_embeddings.value_or(0), 4096) << what;
+    EXPECT_EQ(r.beta_fast.value_or(0), 32.0) << what;
+    EXPECT_EQ(r.beta_slow.value_or(0), 1.0) << what;
+    EXPECT_EQ(r.mscale.value_or(0), 1.0) << what;
+    EXPECT_EQ(r.mscale_all_dim.value_or(0), 1.0) << what;
+    const double m = 0.1 * std::log(40.0) + 1;
+    EXPECT_NEAR(x.attention_scale(), m * m / std::sqrt(8.0), 1e-12) << what;
+  };
+  expect_yarn(c, "config.json");
+  json::Value tc = megatron_transformer_config(c);
+  EXPECT_EQ(tc.find("rope_type")->as_string(), "yarn");
+  EXPECT_EQ(tc.find("rotary_scaling_factor")->as_number(), 40.0);
+  EXPECT_EQ(tc.find("original_max_position_embeddings")->as_int(), 4096);
+  EXPECT_EQ(tc.find("mscale_all_dim")->as_number(), 1.0);
+  expect_yarn(model_config_from_hf(parse_hf_config(find_family("deepseek_v3")->hf_config_for(c), "written")),
+              "written config.json");
+  pickle::Document d;
+  const ModelConfig from_args = model_config_from_args(make_megatron_args(d, c, ParallelLayout{}, 16, "torch_dist", 0),
+                                                       "", "test args");
+  expect_yarn(from_args, "Megatron args");
+  // and the config.json written from those args, which had no rope parameters object to keep
+  expect_yarn(model_config_from_hf(parse_hf_config(find_family("deepseek_v3")->hf_config_for(from_args), "written")),
+              "config.json from args");
+  // plain rope stays plain: Megatron-Core's MLA is told so (its default is yarn)
+  const ModelConfig plain = model_config_from_hf(load_hf_config(config_path("deepseek_v3")));
+  EXPECT_EQ(megatron_transformer_config(plain).find("rope_type")->as_string(), "rope");
+  EXPECT_EQ(model_config_from_args(make_megatron_args(d, plain, ParallelLayout{}, 256, "torch_dist", 0), "", "test args")
+                .rope_scaling.type,
+            "default");
+}
+
 TEST(BridgeConfig, MistralSlidesEveryLayer) {
   const ModelConfig c = model_config_from_hf(load_hf_config(config_path("mistral_window")));
   for (int64_t l = 0; l < c.num_layers; ++l) EXPECT_EQ(c.attention_window(l), 8) << l;

@@ -35,6 +35,28 @@ json::Value hf_config_header(const std::string& architecture, const std::string&
   return v;
 }
 
+namespace {
+
+// The rope parameters of a config read from Megatron args (no config.json to keep them as written)
+json::Value rope_fields(const RopeScaling& r) {
+  json::Value v = json::Value::object();
+  auto number = [&](const char* key, const std::optional<double>& x) {
+    if (x) v.set(key, *x);
+  };
+  number("factor", r.factor);
+  number("low_freq_factor", r.low_freq_factor);
+  number("high_freq_factor", r.high_freq_factor);
+  if (r.original_max_position_embeddings) v.set("original_max_position_embeddings", *r.original_max_position_embeddings);
+  number("attention_factor", r.attention_factor);
+  number("beta_fast", r.beta_fast);
+  number("beta_slow", r.beta_slow);
+  number("mscale", r.mscale);
+  number("mscale_all_dim", r.mscale_all_dim);
+  return v;
+}
+
+}  // namespace
+
 json::Value llama_like_hf_config(const ModelConfig& c, const std::string& architecture, const std::string& model_type) {
   json::Value v = hf_config_header(architecture, model_type);
   v.set("hidden_act", "silu");
@@ -47,7 +69,7 @@ json::Value llama_like_hf_config(const ModelConfig& c, const std::string& archit
   v.set("vocab_size", c.vocab_size);
   v.set("max_position_embeddings", c.max_position_embeddings);
   v.set("rms_norm_eps", c.norm_epsilon);
-  json::Value rope = c.rope_scaling.raw.is_object() ? c.rope_scaling.raw : json::Value::object();
+  json::Value rope = c.rope_scaling.raw.is_object() ? c.rope_scaling.raw : rope_fields(c.rope_scaling);
   rope.set("rope_theta", c.rotary_base);
   if (!rope.find("rope_type")) rope.set("rope_type", c.rope_scaling.type);
   rope.erase("type");
