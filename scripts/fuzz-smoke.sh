@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET="${1:-30}"
 BUILD="${MB_FUZZ_BUILD_DIR:-build-fuzz}"
 FIXTURES=tests/fixtures/foundation
-TARGETS=(safetensors zip pickle config_json dcp_metadata tokenizer hub bundle)
+TARGETS=(safetensors zip pickle config_json dcp_metadata tokenizer hub bundle image)
 
 CC_BIN="${FUZZ_CC:-clang}"
 CXX_BIN="${FUZZ_CXX:-clang++}"
@@ -58,6 +58,8 @@ seed hub tests/fuzz/hub_seeds/*
 # bundles and tensor frames of small fixture files, made by mbridge's own writer
 "$BUILD/tests/fuzz/fuzz_bundle_seeds" "$WORK/corpus/bundle" tests/fixtures/bridge/hf/llama2/config.json \
   "$FIXTURES/torch/views.pt" "$FIXTURES/torch/dtypes.reference.safetensors" "$FIXTURES/torch/views.reference.safetensors"
+# PNGs and JPEGs made by libpng's and libjpeg's encoders
+"$BUILD/tests/fuzz/fuzz_image_seeds" "$WORK/corpus/image"
 
 max_len() {
   case "$1" in
@@ -69,6 +71,7 @@ max_len() {
     tokenizer) echo 8192 ;;
     hub) echo 4096 ;;
     bundle) echo 16384 ;;
+    image) echo 8192 ;;
   esac
 }
 dict() {

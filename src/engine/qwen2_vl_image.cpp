@@ -1,0 +1,104 @@
+#include "engine/qwen2_vl_image.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "engine/image_resize.h"
+
+namespace mb::engine {
+
+std::pair<int64_t, int64_t> smart_resize(int64_t height, int64_t width, int64_t factor, int64_t min_pixels,
+                                         int64_t max_pixels) {
+  if (height <= 0 || width <= 0 || factor <= 0) fail(Status::kInvalidArgument, "an image of ", width, " x ", height);
+  if (static_cast<double>(std::max(height, width)) / static_cast<double>(std::min(height, width)) > 200)
+    fail(Status::kInvalidArgument, "an image of ", width, " x ", height,
+         ": its aspect ratio is past 200 (transformers' smart_resize refuses it too)");
+  const double h = static_cast<double>(height), w = static_cast<double>(width), f = static_cast<double>(factor);
+  // Python's round(): halves to even, as nearbyint does in the default rounding mode
+  int64_t h_bar = static_cast<int64_t>(std::nearbyint(h / f)) * factor;
+  int64_t w_bar = static_cast<int64_t>(std::nearbyint(w / f)) * factor;
+  if (h_bar * w_bar > max_pixels) {
+    const double beta = std::sqrt(h * w / static_cast<double>(max_pixels));
+    h_bar = std::max(factor, static_cast<int64_t>(std::floor(h / beta / f)) * factor);
+    w_bar = std::max(factor, static_cast<int64_t>(std::floor(w / beta / f)) * factor);
+  } else if (h_bar * w_bar < min_pixels) {
+    const double beta = std::sqrt(static_cast<double>(min_pixels) / (h * w));
+    h_bar = static_cast<int64_t>(std::ceil(h * beta / f)) * factor;
+    w_bar = static_cast<int64_t>(std::ceil(w * beta / f)) * factor;
+  }
+  return {h_bar, w_bar};
+}
+
+VisionPreprocessing vision_preprocessing_from(const json::Value& config, const std::string& source) {
+  if (!config.is_object()) fail(Status::kFormat, source, ": not a JSON object");
+  VisionPreprocessing p;
+  auto integer = [&](const json::Value* v, const char* key, int64_t fallback) {
+    if (!v || v->is_null()) return fallback;
+    if (!v->is_number() || v->as_int() <= 0) fail(Status::kFormat, source, ": ", key, " must be a positive integer");
+    return v->as_int();
+  };
+  const json::Value* size = config.find("size");
+  const bool sized = size && size->is_object();
+  p.min_pixels = integer(config.find("min_pixels"), "min_pixels",
+                         integer(sized ? size->find("shortest_edge") : nullptr, "size.shortest_edge", p.min_pixels));
+  p.max_pixels = integer(config.find("max_pixels"), "max_pixels",
+                         integer(sized ? size->find("longest_edge") : nullptr, "size.longest_edge", p.max_pixels));
+  p.patch_size = integer(config.find("patch_size"), "patch_size", p.patch_size);
+  p.temporal_patch_size = integer(config.find("temporal_patch_size"), "temporal_patch_size", p.temporal_patch_size);
+  p.merge_size = integer(config.find("merge_size"), "merge_size", p.merge_size);
+  if (p.min_pixels > p.max_pixels) fail(Status::kFormat, source, ": min_pixels is more than max_pixels");
+  for (const auto& [key, dst] : {std::pair<const char*, float*>{"image_mean", p.mean}, {"image_std", p.std}}) {
+    const json::Value* v = config.find(key);
+    if (!v || v->is_null()) continue;
+    if (!v->is_array() || v->size() != 3) fail(Status::kFormat, source, ": ", key, " must list three numbers");
+    for (size_t c = 0; c < 3; ++c) {
+      const json::Value& x = v->items()[c];
+      if (!x.is_number() || (dst == p.std && x.as_number() <= 0))
+        fail(Status::kFormat, source, ": ", key, " must list three numbers (std positive)");
+      dst[c] = static_cast<float>(x.as_number());
+    }
+  }
+  const json::Value* rescale = config.find("rescale_factor");
+  if (rescale && rescale->is_number() && std::fabs(rescale->as_number() - 1.0 / 255.0) > 1e-12)
+    fail(Status::kUnsupported, source, ": rescale_factor ", rescale->as_number(), " (1/255 is supported)");
+  return p;
+}
+
+VisionPatches preprocess_qwen2_vl(const RgbImage& image, const VisionPreprocessing& p) {
+  const int64_t factor = p.patch_size * p.merge_size;
+  const auto [height, width] = smart_resize(image.height, image.width, factor, p.min_pixels, p.max_pixels);
+  const RgbImage resized = resize_bicubic(image, width, height);
+  // rescale (in double, then float32) and normalise (float32), as transformers' numpy code does
+  constexpr int64_t C = 3;
+  std::vector<float> chw(static_cast<size_t>(C * height * width));
+  for (int64_t y = 0; y < height; ++y)
+    for (int64_t x = 0; x < width; ++x)
+      for (int64_t c = 0; c < C; ++c) {
+        const float v = static_cast<float>(resized.pixels[static_cast<size_t>((y * width + x) * C + c)] * (1.0 / 255.0));
+        chw[static_cast<size_t>((c * height + y) * width + x)] = (v - p.mean[c]) / p.std[c];
+      }
+  VisionPatches out;
+  const int64_t P = p.patch_size, T = p.temporal_patch_size, M = p.merge_size;
+  out.grid_t = 1;  // one image, repeated over the temporal patch
+  out.grid_h = height / P;
+  out.grid_w = width / P;
+  out.patch_dim = C * T * P * P;
+  out.pixels.resize(static_cast<size_t>(out.patches() * out.patch_dim));
+  float* dst = out.pixels.data();
+  // patch order: (block row, block column, row in block, column in block); within one: (channel, frame, y, x)
+  for (int64_t bh = 0; bh < out.grid_h / M; ++bh)
+    for (int64_t bw = 0; bw < out.grid_w / M; ++bw)
+      for (int64_t mh = 0; mh < M; ++mh)
+        for (int64_t mw = 0; mw < M; ++mw)
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t t = 0; t < T; ++t)
+              for (int64_t py = 0; py < P; ++py) {
+                const int64_t y = (bh * M + mh) * P + py, x0 = (bw * M + mw) * P;
+                const float* src = chw.data() + (c * height + y) * width + x0;
+                dst = std::copy(src, src + P, dst);
+              }
+  return out;
+}
+
+}  // namespace mb::engine
