@@ -32,8 +32,10 @@ __device__ __forceinline__ float block_sum(float v) {
 }
 
 // An MLP's activation, a GateActivation as int (kernels.h): silu, GELU with the tanh approximation (as
-// transformers' gelu_pytorch_tanh and GPT-2's gelu_new), or the exact GELU.
+// transformers' gelu_pytorch_tanh and GPT-2's gelu_new), the exact GELU, quick_gelu, or none.
 __device__ __forceinline__ float gate_activation(float g, int activation) {
+  if (activation == 3) return g / (1.f + expf(-1.702f * g));  // CLIP's quick_gelu
+  if (activation == 4) return g;                              // none (a cast)
   if (activation == 1) return 0.5f * g * (1.f + tanhf(0.7978845608028654f * (g + 0.044715f * g * g * g)));
   if (activation == 2) return 0.5f * g * (1.f + erff(g * 0.7071067811865476f));
   return g / (1.f + expf(-g));

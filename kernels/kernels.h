@@ -83,9 +83,25 @@ size_t attention_decode_workspace_bytes(int batch, QkvShape shape, int splits);
 void attention_decode(const DecodeQkv& qkv, const int32_t* positions, int batch, QkvShape shape, bf16* k_cache,
                       bf16* v_cache, int64_t cache_len, int splits, void* workspace, bf16* out, cudaStream_t stream);
 
+// mla.cu, multi-latent attention (DeepSeek): out[r] = bf16(weight * x / sqrt(mean(x^2) + eps)) of the first n
+// values of each row of `in` (rows `stride` apart): the q and kv latents' norms.
+void latent_rms_norm(const float* in, int64_t rows, int64_t stride, int64_t n, const float* weight, float eps, bf16* out,
+                     cudaStream_t stream);
+// mla.cu: per-head q, k, v rows as the attention kernels take them (every head its own group: [q, k, v] of
+// nope + rope values each), from q [rows, heads, nope + rope], the kv down projection's output [rows,
+// kv_lora + rope] (its rotary key is shared by every head) and the kv up projection's [rows, heads, nope + v].
+// The rotary parts (interleaved pairs) are rotated at positions[r] and multiplied by rotary_scale (yarn's
+// attention factor); v is padded with zeros to nope + rope.
+struct MlaShape {
+  int heads, nope, rope, v, kv_lora;
+  float rotary_scale = 1.f;
+};
+void mla_assemble(const float* q, const float* compressed, const float* kv, int64_t rows, MlaShape shape,
+                  const int32_t* positions, const float* inv_freq, float* qkv, cudaStream_t stream);
+
 // The activation of a gated MLP's gate: silu (SwiGLU) or the tanh-approximated GELU (GeGLU, Gemma); of a
-// plain MLP (GPT-2): either GELU.
-enum class GateActivation { kSilu = 0, kGeluTanh = 1, kGelu = 2 };
+// plain MLP (GPT-2): either GELU; CLIP's quick_gelu (x * sigmoid(1.702 x)); none (swiglu as a cast to bf16).
+enum class GateActivation { kSilu = 0, kGeluTanh = 1, kGelu = 2, kQuickGelu = 3, kNone = 4 };
 
 // swiglu.cu: out[r][i] = act(gate_up[r][i]) * gate_up[r][ffn + i] (act: silu unless given); not gated, the
 // rows are ffn wide and out[r][i] = act(gate_up[r][i]).

@@ -27,7 +27,7 @@ bool ExportStream::next(std::string& name, Tensor& tensor) {
       std::vector<Tensor> parts = megatron_to_hf(mapping_for(source_.family(), p.key.kind), c, p, full);
       for (size_t i = 0; i < parts.size(); ++i) pending_.emplace_back(names[i], parts[i].contiguous());
     } else if (p.key.kind != ParamKind::kCarried) {  // (a Hugging Face tensor Megatron has no name for)
-      pending_.emplace_back(legacy_key(p.key.kind, p.key.layer, p.key.expert, name_style(c, p.key.layer), spec_), full.contiguous());
+      pending_.emplace_back(legacy_param_key(c, p.key.kind, p.key.layer, p.key.layer, p.key.expert, spec_), full.contiguous());
     }
   }
   name = pending_[pending_at_].first;

@@ -35,6 +35,7 @@ std::string expand_pattern(const std::string& pattern, int layer, int expert, in
 
 std::vector<std::string> hf_names(const Family& family, const ModelConfig& c, const ParamKey& key) {
   if (key.kind == ParamKind::kCarried) return {c.carried.at(static_cast<size_t>(key.layer)).name};
+  if (key.kind == ParamKind::kVerbatim) return {c.verbatim.at(static_cast<size_t>(key.layer)).name};
   const HfMapping& m = mapping_for(family, key.kind);
   std::vector<std::string> names;
   for (const std::string& p : key.layer == 0 && !m.hf_layer0.empty() ? m.hf_layer0 : m.hf)
@@ -63,7 +64,7 @@ const ModelConfig& layout_config(const ModelConfig& c, ParamKind kind) {
 
 Dims squeezed(const Dims& shape) {
   Dims out;
-  size_t i = 0;
+  int i = 0;
   while (i + 1 < shape.size() && shape[i] == 1) ++i;
   for (; i < shape.size(); ++i) out.push_back(shape[i]);
   return out;
@@ -188,7 +189,7 @@ std::vector<Tensor> megatron_to_hf(const HfMapping& m, const ModelConfig& model,
 
 std::vector<HfTensorSpec> hf_tensor_specs(const Family& family, const ModelConfig& model, const ParamInfo& p) {
   std::vector<std::string> names = hf_names(family, model, p.key);
-  if (p.key.kind == ParamKind::kCarried) return {{names[0], p.shape}};
+  if (p.key.kind == ParamKind::kCarried || p.key.kind == ParamKind::kVerbatim) return {{names[0], p.shape}};
   const HfMapping& m = mapping_for(family, p.key.kind);
   const ModelConfig& c = layout_config(model, p.key.kind);
   switch (m.rule) {

@@ -31,6 +31,13 @@ pickle::Node* window_layers(pickle::Document& d, const ModelConfig& c) {
   return d.list(std::move(pattern));
 }
 
+// --mrope-section as a list of ints
+pickle::Node* mrope_list(pickle::Document& d, const ModelConfig& c) {
+  std::vector<pickle::Node*> items;
+  for (int64_t x : c.mrope_section) items.push_back(d.integer(x));
+  return d.list(items);
+}
+
 }  // namespace
 
 pickle::Node* make_megatron_args(pickle::Document& d, const ModelConfig& c, const ParallelLayout& L,
@@ -54,7 +61,8 @@ pickle::Node* make_megatron_args(pickle::Document& d, const ModelConfig& c, cons
       {"kv_channels", i(c.kv_channels)},
       {"max_position_embeddings", i(c.max_position_embeddings)},
       {"seq_length", i(c.max_position_embeddings)},
-      {"position_embedding_type", s(c.learned_positions ? "learned_absolute" : "rope")},
+      {"position_embedding_type", s(c.learned_positions ? "learned_absolute" : !c.mrope_section.empty() ? "mrope" : "rope")},
+      {"mrope_section", c.mrope_section.empty() ? none() : mrope_list(d, c)},
       {"use_rotary_position_embeddings", b(!c.learned_positions)},
       {"rotary_base", i(static_cast<int64_t>(std::llround(c.rotary_base)))},
       {"rotary_percent", f(1.0)},

@@ -7,10 +7,10 @@
 namespace mb::bridge {
 
 NameStyle name_style(const ModelConfig& c, int layer) {
-  return {layer >= 0 ? c.is_moe_layer(layer) : c.is_moe(), c.encoder, c.mla, c.vision != nullptr};
+  return {layer >= 0 ? c.is_moe_layer(layer) : c.is_moe(), c.encoder, c.mla, c.multimodal()};
 }
 
-std::string language_prefix(const NameStyle& style) { return style.llava ? "language_model." : ""; }
+std::string language_prefix(const NameStyle& style) { return style.multimodal ? "language_model." : ""; }
 
 namespace {
 
@@ -184,6 +184,7 @@ std::string dist_key(ParamKind kind, NameStyle style, MegatronSpec spec) {
 
 DistName dist_name(const ModelConfig& c, const ParamKey& key, MegatronSpec spec) {
   if (key.kind == ParamKind::kCarried) return {"", false, 0};  // (not in the checkpoint's files)
+  if (key.kind == ParamKind::kVerbatim) return {c.verbatim.at(static_cast<size_t>(key.layer)).name, false, 0};
   if (!is_per_layer(key.kind)) return {dist_key(key.kind, name_style(c), spec), false, 0};
   std::string stacked = dist_key(key.kind, name_style(c, key.layer), spec);
   if (language_twin(key.kind) != key.kind) return {stacked, true, c.vision->num_layers};
@@ -200,6 +201,12 @@ TpSplit tp_split_in(const ParamInfo& p, MegatronSpec spec) {
 namespace {
 std::string legacy_decoder_key(ParamKind kind, int i, int e, NameStyle style, MegatronSpec spec);
 }  // namespace
+
+std::string legacy_param_key(const ModelConfig& c, ParamKind kind, int global_layer, int local_layer, int local_expert,
+                             MegatronSpec spec) {
+  if (kind == ParamKind::kVerbatim) return c.verbatim.at(static_cast<size_t>(global_layer)).name;
+  return legacy_key(kind, local_layer, local_expert, name_style(c, global_layer), spec);
+}
 
 std::string legacy_key(ParamKind kind, int i, int e, NameStyle style, MegatronSpec spec) {
   if (!is_per_layer(kind)) return dist_key(kind, style, spec);

@@ -22,9 +22,10 @@ struct NameStyle {
   bool moe = false;      // MoE layers (Transformer Engine's MoE layers keep a separate pre-MLP norm)
   bool encoder = false;  // BertModel: the layers and the final norm under "encoder." instead of "decoder."
   bool mla = false;      // multi-latent attention layers (their norms are modules of their own)
-  // LLaVA (Megatron-Core's LLaVAModel): the language model's names under "language_model.", the vision tower's
-  // under "vision_model." and the projector's under "vision_projection.encoder."
-  bool llava = false;
+  // A vision-language model: the language model's names under "language_model." (LLaVA, Megatron-Core's
+  // LLaVAModel, has its tower under "vision_model." and the projector under "vision_projection.encoder.";
+  // Qwen2.5-VL, Megatron-Bridge's Qwen25VLModel, transformers' tower under "visual.")
+  bool multimodal = false;
 };
 // The style of the model's layers, or of one layer (`layer` >= 0: whether that layer is MoE).
 NameStyle name_style(const ModelConfig& c, int layer = -1);
@@ -48,6 +49,10 @@ TpSplit tp_split_in(const ParamInfo& p, MegatronSpec spec);
 // Legacy state-dict key of a parameter at a chunk-local layer index and rank-local expert index (`style`: the
 // layer's, name_style(c, global layer)).
 std::string legacy_key(ParamKind kind, int local_layer, int local_expert, NameStyle style, MegatronSpec spec);
+// legacy_key of one of c's parameters, `global_layer` its ParamKey::layer: a verbatim Hugging Face tensor
+// (ParamKind::kVerbatim) keeps its own name.
+std::string legacy_param_key(const ModelConfig& c, ParamKind kind, int global_layer, int local_layer, int local_expert,
+                             MegatronSpec spec);
 
 // The torch_dist ShardedObject keys of a layer's extra state ("<module>._extra_state/shard_<i>_<L>", or
 // "decoder.layers.<i>.<module>._extra_state/shard_0_1" where layers are saved one by one).

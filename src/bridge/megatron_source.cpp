@@ -326,9 +326,8 @@ class LegacySource : public ParamSource {
 
   // `global_layer`: the layer's index in the model (its names depend on whether it is dense or MoE)
   Tensor shard(ParamKind kind, int tp, int pp, int ep, int chunk, int local_layer, int local_expert, int global_layer) const {
-    const NameStyle style = name_style(config_, global_layer);
     for (MegatronSpec spec : {layout_.spec, MegatronSpec::kLocal, MegatronSpec::kTransformerEngine}) {
-      Where w{tp, pp, ep, chunk, legacy_key(kind, local_layer, local_expert, style, spec)};
+      Where w{tp, pp, ep, chunk, legacy_param_key(config_, kind, global_layer, local_layer, local_expert, spec)};
       auto it = index_.find(w);
       if (it == index_.end()) continue;
       if (it->second.second->kind != pickle::Kind::kTensor)
@@ -344,7 +343,7 @@ class LegacySource : public ParamSource {
     }
     fail(Status::kNotFound, ck_->directory(), ": ", legacy_rank_dir(tp, pp, ep, layout_.pp > 1, layout_.ep > 1),
          (layout_.vpp > 1 ? cat(" model", chunk) : std::string()), " has no '",
-         legacy_key(kind, local_layer, local_expert, style, layout_.spec), "'");
+         legacy_param_key(config_, kind, global_layer, local_layer, local_expert, layout_.spec), "'");
   }
 
   Found locate(const ParamInfo& p, int t) const {

@@ -106,7 +106,7 @@ struct MegatronWriter::Impl {
       for (int e = 0; e < L().ep; ++e) eps.push_back(e);  // dense parameters live on every expert rank
     }
     const std::string key =
-        legacy_key(info.key.kind, local_layer, local_expert, name_style(config, info.key.layer), L().spec);
+        legacy_param_key(config, info.key.kind, info.key.layer, local_layer, local_expert, L().spec);
     std::vector<Tensor> shards = tp_split(x, tp_split_in(info, L().spec), L().tp);
     for (int t = 0; t < L().tp; ++t)
       for (int e : eps) put(rank(t, pp, e), chunk, key, shards[static_cast<size_t>(t)]);

@@ -109,6 +109,14 @@ json::Value megatron_transformer_config(const ModelConfig& c) {
       v.set("rope_type", "rope");
     }
   }
+  if (!c.mrope_section.empty()) {  // Qwen2.5-VL: Megatron-Bridge's provider fields
+    v.set("position_embedding_type", "mrope");
+    json::Value s = json::Value::array();
+    for (int64_t x : c.mrope_section) s.push(x);
+    v.set("mrope_section", std::move(s));
+    if (const json::Value* vc = c.hf_config.is_object() ? c.hf_config.find("vision_config") : nullptr)
+      v.set("vision_config", *vc);
+  }
   if (c.scale_emb) v.set("scale_emb", *c.scale_emb);
   if (c.scale_depth) {
     v.set("scale_depth", *c.scale_depth);

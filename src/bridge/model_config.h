@@ -105,12 +105,20 @@ struct ModelConfig {
   std::string projector_activation = "gelu";
   bool projector_bias = true;
   int64_t image_token_index = -1;
+  // Qwen2.5-VL's multimodal rotary embedding: how many of each head's rotary frequencies follow the time,
+  // height and width positions (empty: one position per token)
+  std::vector<int64_t> mrope_section;
   // Hugging Face tensors no Megatron parameter holds (ParamKind::kCarried), in order
   struct CarriedTensor {
     std::string name;
     Dims shape;
   };
   std::vector<CarriedTensor> carried;
+  // Hugging Face tensors the Megatron model holds under their own names (ParamKind::kVerbatim; Qwen2.5-VL's
+  // vision tower and patch merger), in order
+  std::vector<CarriedTensor> verbatim;
+  // a vision-language model: Megatron names its language model's parameters under "language_model."
+  bool multimodal() const { return vision != nullptr || !verbatim.empty(); }
   int64_t image_tokens() const { return (image_size / patch_size) * (image_size / patch_size); }
   // MiniCPM muP scales
   std::optional<double> scale_depth;

@@ -68,6 +68,7 @@ const char* kind_name(ParamKind kind) {
     case ParamKind::kProjectorFc2: return "projector_fc2";
     case ParamKind::kProjectorFc2Bias: return "projector_fc2_bias";
     case ParamKind::kCarried: return "carried";
+    case ParamKind::kVerbatim: return "verbatim";
   }
   return "?";
 }
@@ -94,7 +95,8 @@ bool is_per_layer(ParamKind kind) {
     case ParamKind::kProjectorFc1Bias:
     case ParamKind::kProjectorFc2:
     case ParamKind::kProjectorFc2Bias:
-    case ParamKind::kCarried: return false;
+    case ParamKind::kCarried:
+    case ParamKind::kVerbatim: return false;
     default: return true;  // (the vision layers' kinds: per vision layer)
   }
 }
@@ -125,7 +127,7 @@ bool is_vocab(ParamKind k) {
 
 bool on_first_stage(ParamKind kind) {
   return kind == ParamKind::kEmbedding || kind == ParamKind::kPositionEmbedding ||
-         kind == ParamKind::kTokenTypeEmbedding || is_vision(kind);
+         kind == ParamKind::kTokenTypeEmbedding || is_vision(kind) || kind == ParamKind::kVerbatim;
 }
 
 bool is_per_expert(ParamKind kind) { return kind == ParamKind::kExpertFc1 || kind == ParamKind::kExpertFc2; }
@@ -168,6 +170,7 @@ TpSplit tp_split(ParamKind kind, bool gated_mlp) {
 
 std::string describe(const ParamKey& k) {
   if (k.kind == ParamKind::kCarried) return cat("carried tensor ", k.layer);
+  if (k.kind == ParamKind::kVerbatim) return cat("verbatim tensor ", k.layer);
   std::string s;
   if (k.layer >= 0) s += cat("layer ", k.layer, " ");
   if (k.expert >= 0) s += cat("expert ", k.expert, " ");
@@ -210,6 +213,8 @@ std::vector<ParamInfo> model_params(const ModelConfig& c, int64_t vocab_rows) {
     if (c.projector_bias) add(ParamKind::kProjectorFc2Bias, -1, -1, {H});
     for (size_t i = 0; i < c.carried.size(); ++i) add(ParamKind::kCarried, static_cast<int>(i), -1, c.carried[i].shape);
   }
+  // Qwen2.5-VL: the Hugging Face vision tower (the first pipeline stage's)
+  for (size_t i = 0; i < c.verbatim.size(); ++i) add(ParamKind::kVerbatim, static_cast<int>(i), -1, c.verbatim[i].shape);
   const int64_t fc1_rows = (c.gated_mlp ? 2 : 1) * c.ffn_hidden_size;
   add(ParamKind::kEmbedding, -1, -1, {vocab_rows, H});
   if (c.learned_positions) add(ParamKind::kPositionEmbedding, -1, -1, {c.max_position_embeddings, H});

@@ -88,6 +88,10 @@ enum class ParamKind {
   // through a Megatron checkpoint beside it (mbridge_hf/carried.safetensors) so an export gives it back.
   // `layer` indexes ModelConfig::carried.
   kCarried,
+  // A Hugging Face tensor the Megatron model holds under the same name (Megatron-Bridge's ReplicatedMapping:
+  // Qwen2.5-VL's vision tower is transformers' module inside the Megatron model, "visual.*"), whole on every
+  // tensor-parallel rank of the first pipeline stage. `layer` indexes ModelConfig::verbatim.
+  kVerbatim,
 };
 
 // How tensor parallelism splits a parameter (Megatron's Column/RowParallelLinear, and the gated MLP

@@ -1,5 +1,7 @@
-// An image as a model's processor prepares it: one image of transformers' pixel_values, resized, rescaled and
-// normalised, channels x height x width floats. What LLaVA's image tokens stand for.
+// An image as a model's processor prepares it, what a prompt's image tokens stand for. LLaVA: one image of
+// transformers' pixel_values, resized, rescaled and normalised, channels x height x width floats. Qwen2.5-VL:
+// its image_grid_thw (grid_t x grid_h x grid_w patches) and pixel_values, one row of
+// channels * temporal_patch * patch * patch values per patch (engine/qwen2_vl_image.h makes them from a file).
 #pragma once
 
 #include <cstdint>
@@ -9,7 +11,8 @@ namespace mb::engine {
 
 struct Image {
   int64_t channels = 0, height = 0, width = 0;
-  std::vector<float> pixels;  // [channels][height][width]
+  std::vector<float> pixels;  // LLaVA: [channels][height][width]; Qwen2.5-VL: [patches][patch values]
+  int64_t grid_t = 0, grid_h = 0, grid_w = 0;  // Qwen2.5-VL's patch grid (0 for LLaVA)
 };
 
 }  // namespace mb::engine

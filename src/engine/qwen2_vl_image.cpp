@@ -68,7 +68,7 @@ VisionPreprocessing vision_preprocessing_from(const json::Value& config, const s
 VisionPatches preprocess_qwen2_vl(const RgbImage& image, const VisionPreprocessing& p) {
   const int64_t factor = p.patch_size * p.merge_size;
   const auto [height, width] = smart_resize(image.height, image.width, factor, p.min_pixels, p.max_pixels);
-  const RgbImage resized = resize_bicubic(image, width, height);
+  const RgbImage resized = resize_bicubic(image, width, height, p.resize);
   // rescale (in double, then float32) and normalise (float32), as transformers' numpy code does
   constexpr int64_t C = 3;
   std::vector<float> chw(static_cast<size_t>(C * height * width));

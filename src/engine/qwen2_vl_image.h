@@ -1,14 +1,15 @@
-// Qwen2-VL / Qwen2.5-VL image preprocessing, as transformers' Qwen2VLImageProcessor (the slow one, through
-// Pillow) prepares an image: resized to a multiple of patch_size * merge_size on each side with about the same
-// aspect ratio and a pixel count within [min_pixels, max_pixels] (smart_resize), bicubic; rescaled by 1/255 and
-// normalised with CLIP's mean and std; repeated over the temporal patch; cut into patches in the order the
-// vision tower's patch merger takes them (each merge_size x merge_size block of patches consecutive).
+// Qwen2-VL / Qwen2.5-VL image preprocessing, as transformers' Qwen2VLImageProcessor prepares an image: resized
+// to a multiple of patch_size * merge_size on each side with about the same aspect ratio and a pixel count
+// within [min_pixels, max_pixels] (smart_resize), bicubic with antialiasing (engine/image_resize.h); rescaled by
+// 1/255 and normalised with CLIP's mean and std; repeated over the temporal patch; cut into patches in the order
+// the vision tower's patch merger takes them (each merge_size x merge_size block of patches consecutive).
 #pragma once
 
 #include <cstdint>
 #include <utility>
 #include <vector>
 
+#include "engine/image_resize.h"
 #include "io/image_file.h"
 #include "io/json.h"
 
@@ -19,6 +20,9 @@ struct VisionPreprocessing {
   int64_t min_pixels = 56 * 56, max_pixels = 28 * 28 * 1280;
   float mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};  // OPENAI_CLIP_MEAN
   float std[3] = {0.26862954f, 0.26130258f, 0.27577711f};   // OPENAI_CLIP_STD
+  // transformers 5's Qwen2VLImageProcessor resizes with torchvision (torch's uint8 kernel); transformers 4's
+  // slow one did with Pillow
+  ResizeKernel resize = ResizeKernel::kTorch;
 };
 
 struct VisionPatches {

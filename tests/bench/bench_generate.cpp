@@ -24,7 +24,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: %s HF_DIR [REPEATS]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s HF_DIR [REPEATS] [b1 | profile]\n", argv[0]);
     return 2;
   }
   const int repeats = argc > 2 ? std::atoi(argv[2]) : 3;
@@ -60,12 +60,19 @@ int main(int argc, char** argv) {
     best_time(prompts(1, 2048), 1);
     return 0;
   }
+  // "b1": batch-1 decode only (quick A/B runs of one setting)
+  const bool b1_only = argc > 3 && std::string(argv[3]) == "b1";
   std::printf("{\"load_s\": %.3f", load_s);
   for (int batch : {1, 2, 4, 8, 32}) {
+    if (b1_only && batch > 1) break;
     auto p = prompts(batch, 32);
     const double first = best_time(p, 1), all = best_time(p, 128), more = best_time(p, 129);
     std::printf(", \"b%d_generate_tok_s\": %.1f, \"b%d_decode_tok_s\": %.1f, \"b%d_step_ms\": %.3f", batch,
                 batch * 128 / all, batch, batch * 128 / (more - first), batch, (more - first) / 128 * 1e3);
+  }
+  if (b1_only) {
+    std::printf("}\n");
+    return 0;
   }
   auto long_prompt = prompts(1, 2048);
   std::printf(", \"prefill_2048_first_token_s\": %.4f", best_time(long_prompt, 1));

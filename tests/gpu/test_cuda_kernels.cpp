@@ -335,6 +335,58 @@ TEST(CudaKernels, AddRmsNormMatchesTheFormula) {
   }
 }
 
+// DeepSeek-V3's shapes: 128 nope + 64 rope values of q and k, 128 of v, a 512-wide kv latent; three rows at
+// positions far apart; the rotated values scaled as a yarn attention factor of 0.8 scales them.
+TEST(CudaKernels, MlaLatentNormAndAssembly) {
+  std::mt19937 rng(12);
+  const mb::kernels::MlaShape s{4, 128, 64, 128, 512, 0.8f};
+  const int64_t rows = 3, d = s.nope + s.rope, compressed_row = s.kv_lora + s.rope;
+  const auto q = random_f32(static_cast<size_t>(rows * s.heads * d), rng);
+  const auto compressed = random_f32(static_cast<size_t>(rows * compressed_row), rng);
+  const auto kv = random_f32(static_cast<size_t>(rows * s.heads * (s.nope + s.v)), rng);
+  const auto norm = random_f32(static_cast<size_t>(s.kv_lora), rng);
+  const std::vector<int32_t> positions = {0, 7, 4000};
+  const auto inv = inverse_frequencies(s.rope);
+  DeviceVector<float> dq(q), dc(compressed), dkv(kv), dnorm(norm), dinv(inv);
+  DeviceVector<int32_t> dpos(positions);
+  DeviceVector<bf16> normed(static_cast<size_t>(rows * s.kv_lora));
+  DeviceVector<float> qkv(static_cast<size_t>(rows * s.heads * 3 * d));
+  mb::kernels::latent_rms_norm(dc.get(), rows, compressed_row, s.kv_lora, dnorm.get(), 1e-6f, normed.get(), nullptr);
+  mb::kernels::mla_assemble(dq.get(), dc.get(), dkv.get(), rows, s, dpos.get(), dinv.get(), qkv.get(), nullptr);
+  const auto got_norm = normed.host();
+  const auto got = qkv.host();
+  // rotate-half order of interleaved pairs: pair i = (x[2i], x[2i + 1]) rotated by position * inv[i]
+  auto rotate = [&](const float* x, int64_t pos, int j) {
+    const int half = s.rope / 2, i = j % half;
+    const double a = x[2 * i], b = x[2 * i + 1], angle = double(pos) * inv[i];
+    return 0.8 * (j < half ? a * std::cos(angle) - b * std::sin(angle) : b * std::cos(angle) + a * std::sin(angle));
+  };
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* c = &compressed[static_cast<size_t>(r * compressed_row)];
+    double sum = 0;
+    for (int i = 0; i < s.kv_lora; ++i) sum += double(c[i]) * c[i];
+    const double inv_rms = 1 / std::sqrt(sum / s.kv_lora + 1e-6);
+    for (int i = 0; i < s.kv_lora; ++i) {
+      const double want = norm[i] * c[i] * inv_rms;
+      ASSERT_NEAR(f(got_norm[r * s.kv_lora + i]), want, 1e-2 * std::fabs(want) + 1e-3) << "row " << r << " i " << i;
+    }
+    for (int h = 0; h < s.heads; ++h) {
+      const float* hq = &q[static_cast<size_t>((r * s.heads + h) * d)];
+      const float* hkv = &kv[static_cast<size_t>((r * s.heads + h) * (s.nope + s.v))];
+      const float* out = &got[static_cast<size_t>((r * s.heads + h) * 3 * d)];
+      for (int j = 0; j < d; ++j) {
+        const double want_q = j < s.nope ? hq[j] : rotate(hq + s.nope, positions[r], j - s.nope);
+        const double want_k = j < s.nope ? hkv[j] : rotate(c + s.kv_lora, positions[r], j - s.nope);
+        const double want_v = j < s.v ? hkv[s.nope + j] : 0.0;
+        // (sincosf of an angle up to 4000 radians: float rounding of the angle itself)
+        ASSERT_NEAR(out[j], want_q, 4e-3) << "row " << r << " head " << h << " q " << j;
+        ASSERT_NEAR(out[d + j], want_k, 4e-3) << "row " << r << " head " << h << " k " << j;
+        ASSERT_EQ(out[2 * d + j], want_v) << "row " << r << " head " << h << " v " << j;
+      }
+    }
+  }
+}
+
 TEST(CudaKernels, AddRmsNormedAndSoftCapMatchTheFormulas) {
   std::mt19937 rng(33);
   for (int64_t n : {32, 2048, 4000}) {

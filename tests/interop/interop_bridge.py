@@ -1,6 +1,6 @@
 """Bridge interop on the GPU machine: Megatron-Core and transformers read what mbridge converts.
 
-usage: PYTHONPATH=.megatron python3 tests/interop/interop_bridge.py MBRIDGE WORK_DIR [--native DIR]
+usage: PYTHONPATH=.megatron python3 tests/interop/interop_bridge.py MBRIDGE WORK_DIR [--native DIR] [--only A,B]
 
 1. every tiny Hugging Face fixture (tests/fixtures/bridge/hf) is imported by `mbridge import --spec local`;
    Megatron-Core builds a GPTModel (BERT: a BertModel) from the TransformerConfig mbridge reports (`mbridge config`), loads the
@@ -27,10 +27,11 @@ REPORT = {}
 NOT_CHECKED = {}  # check -> why it could not be made here (reported, never counted as passing)
 
 
-def fixture_models():
-    """Every model folder in tests/fixtures/bridge/hf (a new family's fixture is checked by being there)."""
+def fixture_models(only=None):
+    """Every model folder in tests/fixtures/bridge/hf (a new family's fixture is checked by being there), or
+    those named by --only."""
     root = os.path.join(FX, "hf")
-    return sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+    return sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)) and (not only or d in only))
 
 
 def mbridge(binary, *args):
@@ -100,6 +101,16 @@ def local_core_attention_for_mla():
     dpa.DotProductAttention.__init__ = shim
 
 
+def yarn(tc_):
+    """MLA's yarn rotary embedding as mbridge reports it (rope_type yarn); plain rope gets a scaling factor of 1,
+    so that MLATransformerConfig's default of 40 cannot enter its softmax scale."""
+    if tc_["rope_type"] != "yarn":
+        return {"rotary_scaling_factor": 1.0}
+    keys = ("rotary_scaling_factor", "original_max_position_embeddings", "beta_fast", "beta_slow", "mscale",
+            "mscale_all_dim")
+    return {k: tc_[k] for k in keys}
+
+
 def build_mla_gpt(cfg, tp=1, dtype=None):
     """DeepSeek-V3 as Megatron-Core builds it without Transformer Engine: MLATransformerConfig, the local
     spec's MLA layers, dense and MoE layers by moe_layer_freq (get_gpt_decoder_block_spec), shared experts and
@@ -122,7 +133,7 @@ def build_mla_gpt(cfg, tp=1, dtype=None):
         qk_layernorm=tc_["qk_layernorm"], multi_latent_attention=True, q_lora_rank=tc_["q_lora_rank"],
         kv_lora_rank=tc_["kv_lora_rank"], qk_head_dim=tc_["qk_head_dim"],
         qk_pos_emb_head_dim=tc_["qk_pos_emb_head_dim"], v_head_dim=tc_["v_head_dim"], rope_type=tc_["rope_type"],
-        rotary_base=tc_["rotary_base"], apply_rope_fusion=False,
+        rotary_base=tc_["rotary_base"], apply_rope_fusion=False, **yarn(tc_),
         num_moe_experts=tc_["num_moe_experts"], moe_router_topk=tc_["moe_router_topk"],
         moe_ffn_hidden_size=tc_["moe_ffn_hidden_size"], moe_layer_freq=tc_["moe_layer_freq"],
         moe_shared_expert_intermediate_size=tc_.get("moe_shared_expert_intermediate_size"),
@@ -311,12 +322,14 @@ def megatron_worker(rank, world, jobs, result_path, port):
 def main():
     binary, work = sys.argv[1], sys.argv[2]
     native = sys.argv[sys.argv.index("--native") + 1] if "--native" in sys.argv else os.path.join(FX, "mcore")
+    # --only NAME,NAME: just those fixtures' imports (part 1), for a quick check of one family
+    only = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv else None
     os.makedirs(work, exist_ok=True)
     import torch.multiprocessing as mp
 
     # 1. HF -> mbridge -> Megatron-Core
     jobs = []
-    for name in fixture_models():
+    for name in fixture_models(only):
         out = os.path.join(work, "imported_" + name)
         subprocess.run(["rm", "-rf", out])
         try:
@@ -336,7 +349,7 @@ def main():
         REPORT[f"Megatron-Core loads mbridge's import of {name} at TP1; float32 logits vs transformers"] = r
     path = os.path.join(work, "tp2.json")
     tp2_jobs = [j for j in jobs if j["name"] in ("llama31", "qwen2", "qwen3", "mixtral", "minicpm", "gpt2", "bert",
-                                                 "deepseek_v3")]
+                                                 "deepseek_v3", "deepseek_yarn")]
     mp.spawn(megatron_worker, args=(2, tp2_jobs, path, 29911), nprocs=2, join=True)
     ranks = json.load(open(path))
     for name in ranks[0]:
@@ -344,6 +357,12 @@ def main():
             "ok": all(r[name]["ok"] for r in ranks), "ranks": [r[name] for r in ranks]}
 
     # 2. Megatron-Core's own checkpoints -> mbridge -> transformers
+    if not only:
+        export_native(binary, native, work)
+    finish(work)
+
+
+def export_native(binary, native, work):
     import transformers
     from safetensors.torch import load_file
     for src, family, logits_of in (("dense_tp1/torch_dist", "llama", "dense_tp1"),
@@ -367,6 +386,9 @@ def main():
         except Exception:
             REPORT[key] = {"ok": False, "error": traceback.format_exc()[-2500:]}
 
+
+def finish(work):
+    """Judges the logits, writes the report, prints one line per check and exits 1 if any failed."""
     for k, v in REPORT.items():
         if "logits_vs_transformers" in v:
             if "llama31" in k:

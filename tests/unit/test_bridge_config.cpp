@@ -402,5 +402,5 @@ TEST(BridgeConfig, FamiliesHaveUniqueNamesAndArchitectures) {
     for (const std::string& a : f->architectures) EXPECT_TRUE(architectures.insert(a).second) << a;
     EXPECT_EQ(find_family(f->name), f);
   }
-  EXPECT_EQ(names.size(), 13u);
+  EXPECT_EQ(names.size(), 14u);
 }

@@ -57,6 +57,9 @@ std::vector<Case> cases() {
     out.push_back({"llava", f, 1, 1, 1, 1, MegatronSpec::kTransformerEngine, "families/hf"});
     out.push_back({"llava", f, 2, 2, 1, 1, MegatronSpec::kTransformerEngine, "families/hf"});
     out.push_back({"llava", f, 2, 1, 1, 1, MegatronSpec::kLocal, "families/hf"});
+    out.push_back({"qwen2_5_vl", f, 1, 1, 1, 1, MegatronSpec::kTransformerEngine, "vlm"});
+    out.push_back({"qwen2_5_vl", f, 2, 2, 1, 1, MegatronSpec::kTransformerEngine, "vlm"});
+    out.push_back({"qwen2_5_vl", f, 2, 1, 1, 1, MegatronSpec::kLocal, "vlm"});
   }
   return out;
 }

@@ -30,7 +30,7 @@ void expect_transformers_tokens(engine::Model& model, const mbtest::GreedyRefere
 
 TEST(EngineGreedy, TransformersTokensFromEveryFamilyHuggingFaceFolder) {
   const auto refs = mbtest::greedy_references();
-  ASSERT_EQ(refs.size(), 14u);
+  ASSERT_EQ(refs.size(), 15u);
   for (const auto& ref : refs) {
     ASSERT_GE(ref.cases.size(), 2u) << ref.family;
     engine::CpuModel model(*bridge::open_hf_source(ref.hf_dir));

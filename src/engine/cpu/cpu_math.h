@@ -1,10 +1,12 @@
 // The float32 reference's arithmetic on rows: products with double accumulation, norms, activations. Shared
-// by the CPU decoder (cpu_model.cpp) and vision tower (cpu_vision.cpp).
+// by the CPU decoder (cpu_model.cpp) and vision towers (cpu_vision.cpp, cpu_qwen_vision.cpp).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace mb::engine::cpu_math {
 
@@ -33,6 +35,14 @@ inline void layer_norm(const float* x, const float* weight, const float* bias, i
   for (int64_t k = 0; k < n; ++k) squares += (x[k] - mean) * (x[k] - mean);
   const double inv = 1.0 / std::sqrt(squares / double(n) + eps);
   for (int64_t k = 0; k < n; ++k) out[k] = static_cast<float>((x[k] - mean) * inv) * weight[k] + bias[k];
+}
+
+// in place, in double: exp(v - max) / sum
+inline void softmax(std::vector<double>* v) {
+  const double m = *std::max_element(v->begin(), v->end());
+  double sum = 0;
+  for (double& x : *v) sum += (x = std::exp(x - m));
+  for (double& x : *v) x /= sum;
 }
 
 inline float silu(float v) { return v / (1.0f + std::exp(-v)); }

@@ -22,11 +22,27 @@ using namespace cpu_math;
 // Gemma-2's soft cap: cap * tanh(v / cap), near v for small v and never past +-cap
 double soft_cap(double v, double cap) { return cap * std::tanh(v / cap); }
 
-// Rotary embedding of one head (rotate-half convention: pairs (i, i + d/2)).
-void rotate(float* head, int64_t d, const std::vector<float>& inv_freq, int64_t position) {
+// Rotary embedding of one head (rotate-half convention: pairs (i, i + d/2)), the rotated values times `scale`
+// (yarn's attention factor; 1 otherwise).
+void rotate(float* head, int64_t d, const std::vector<float>& inv_freq, float scale, int64_t position) {
   const int64_t half = d / 2;
   for (int64_t i = 0; i < half; ++i) {
     const float angle = static_cast<float>(position) * inv_freq[static_cast<size_t>(i)];
+    const float c = std::cos(angle) * scale, s = std::sin(angle) * scale;
+    const float a = head[i], b = head[i + half];
+    head[i] = a * c - b * s;
+    head[i + half] = b * c + a * s;
+  }
+}
+
+// Qwen2.5-VL's multimodal rotary embedding: rotate-half pairs whose angle follows the time, row or column
+// position by the pair's section (mrope_section: how many pairs each).
+void rotate_mrope(float* head, int64_t d, const std::vector<float>& inv_freq, const std::array<int64_t, 3>& position,
+                  const std::vector<int64_t>& section) {
+  const int64_t half = d / 2;
+  for (int64_t i = 0; i < half; ++i) {
+    const int axis = i < section[0] ? 0 : i < section[0] + section[1] ? 1 : 2;
+    const float angle = static_cast<float>(position[static_cast<size_t>(axis)]) * inv_freq[static_cast<size_t>(i)];
     const float c = std::cos(angle), s = std::sin(angle);
     const float a = head[i], b = head[i + half];
     head[i] = a * c - b * s;
@@ -37,29 +53,25 @@ void rotate(float* head, int64_t d, const std::vector<float>& inv_freq, int64_t 
 // Rotary embedding of interleaved pairs (x0 x1, x2 x3, ...), as multi-latent attention rotates: the pairs are
 // first gathered into halves ([x0 x2 ... | x1 x3 ...], the order transformers leaves them in), then rotated
 // as above.
-void rotate_interleaved(float* head, int64_t d, const std::vector<float>& inv_freq, int64_t position) {
+void rotate_interleaved(float* head, int64_t d, const std::vector<float>& inv_freq, float scale, int64_t position) {
   const std::vector<float> x(head, head + d);
   for (int64_t i = 0; i < d / 2; ++i) {
     head[i] = x[static_cast<size_t>(2 * i)];
     head[i + d / 2] = x[static_cast<size_t>(2 * i + 1)];
   }
-  rotate(head, d, inv_freq, position);
+  rotate(head, d, inv_freq, scale, position);
 }
 
 // transformers' DeepseekV3RMSNorm of the q and kv latents is built without the config's rms_norm_eps
 constexpr double kLatentNormEpsilon = 1e-6;
 
-void softmax(std::vector<double>* v) {
-  const double m = *std::max_element(v->begin(), v->end());
-  double sum = 0;
-  for (double& x : *v) sum += (x = std::exp(x - m));
-  for (double& x : *v) x /= sum;
-}
-
 }  // namespace
 
 CpuModel::CpuModel(const bridge::ParamSource& source) : config_(source.config()), vocab_rows_(source.vocab_rows()) {
-  if (!config_.learned_positions) inv_freq_ = rotary_inverse_frequencies(config_, source.path());
+  if (!config_.learned_positions) {
+    inv_freq_ = rotary_inverse_frequencies(config_, source.path());
+    rotary_factor_ = static_cast<float>(rotary_attention_factor(config_));
+  }
   for (const bridge::ParamInfo& p : source.params()) {
     Tensor t = source.read(p).contiguous().to(DType::F32);
     const float* f = t.data_as<float>();
@@ -67,6 +79,7 @@ CpuModel::CpuModel(const bridge::ParamSource& source) : config_(source.config())
     v.assign(f, f + t.numel());
     if (bridge::is_norm_weight(p.key.kind) && config_.norm_one_centered)  // Gemma: the stored w is applied as 1 + w
       for (float& x : v) x += 1.0f;
+    if (p.key.kind == ParamKind::kVerbatim) verbatim_index_[config_.verbatim.at(static_cast<size_t>(p.key.layer)).name] = p.key.layer;
   }
 }
 
@@ -95,6 +108,12 @@ void CpuModel::add_bias(ParamKind kind, int layer, int64_t n, float* y) const {
   for (int64_t i = 0; i < n; ++i) y[i] += b[static_cast<size_t>(i)];
 }
 
+const std::vector<float>& CpuModel::verbatim(const std::string& name) const {
+  auto it = verbatim_index_.find(name);
+  if (it == verbatim_index_.end()) fail(Status::kInternal, "CPU forward: tensor '", name, "' missing");
+  return param(static_cast<int>(ParamKind::kVerbatim), it->second);
+}
+
 const std::vector<float>& CpuModel::param(int kind, int layer, int expert) const {
   auto it = params_.find(Key{kind, layer, expert});
   if (it == params_.end()) fail(Status::kInternal, "CPU forward: parameter ", kind, " of layer ", layer, " missing");
@@ -120,9 +139,9 @@ void CpuModel::mla_project(int layer, const float* h, int64_t position, float* q
   rms_norm(compressed.data(), w(ParamKind::kKvUpNorm), kv_lora, kLatentNormEpsilon, compressed.data());
   matvec(w(ParamKind::kKvUp), compressed.data(), heads * (nope + dv), kv_lora, kv.data());
   float* rotary_key = compressed.data() + kv_lora;  // one for all heads
-  rotate_interleaved(rotary_key, rope, inv_freq_, position);
+  rotate_interleaved(rotary_key, rope, inv_freq_, rotary_factor_, position);
   for (int64_t hd = 0; hd < heads; ++hd) {
-    rotate_interleaved(q + hd * dq + nope, rope, inv_freq_, position);
+    rotate_interleaved(q + hd * dq + nope, rope, inv_freq_, rotary_factor_, position);
     const float* head_kv = kv.data() + hd * (nope + dv);
     std::copy(head_kv, head_kv + nope, k + hd * dq);
     std::copy(rotary_key, rotary_key + rope, k + hd * dq + nope);
@@ -168,6 +187,14 @@ std::vector<float> CpuModel::forward(const std::vector<int32_t>& ids, const std:
   return std::as_const(*this).forward(&cache, ids, nullptr, nullptr, &images);
 }
 
+std::vector<float> CpuModel::forward_at(const std::vector<int32_t>& ids, const std::vector<Image>& images,
+                                        const std::vector<std::array<int64_t, 3>>& positions) const {
+  if (config_.mrope_section.empty()) fail(Status::kInvalidArgument, config_.family, " has no multimodal positions");
+  CpuCache cache;
+  cache.given_positions = positions;
+  return forward(&cache, ids, nullptr, nullptr, &images);
+}
+
 std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>& ids, const ModuleHook* hook,
                                      const std::vector<int32_t>* token_types, const std::vector<Image>* images) const {
   const bridge::ModelConfig& c = config_;
@@ -203,8 +230,21 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
       for (int64_t k = 0; k < H; ++k) x[t * H + k] += types[static_cast<size_t>(type * H + k)];
     }
   }
-  if (images && !images->empty() && !c.vision) fail(Status::kInvalidArgument, c.family, " takes no images");
-  if (c.vision) merge_images(ids, images, x.data());
+  if (images && !images->empty() && !c.multimodal()) fail(Status::kInvalidArgument, c.family, " takes no images");
+  if (c.multimodal()) merge_images(ids, images, x.data());
+  int64_t position_delta = cache->position_delta;
+  std::vector<std::array<int64_t, 3>> mrope;
+  if (!c.mrope_section.empty() && !cache->given_positions.empty()) {  // (as transformers' forward takes position_ids)
+    if (cache->given_positions.size() != ids.size())
+      fail(Status::kInvalidArgument, cache->given_positions.size(), " positions for ", ids.size(), " tokens");
+    mrope = std::move(cache->given_positions);
+    cache->given_positions.clear();
+    int64_t largest = 0;
+    for (const auto& p : mrope) largest = std::max({largest, p[0], p[1], p[2]});
+    position_delta = largest + 1 - total;
+  } else if (!c.mrope_section.empty()) {
+    mrope = mrope_positions(ids, images, start, &position_delta);
+  }
   // with a hook: each module's output over the new positions, reported when the module is done
   std::vector<float> traced(hook ? static_cast<size_t>(T * H) : 0);
   auto report = [&](ModuleRecord r, const float* values) {
@@ -250,7 +290,8 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
             const auto& w = param(static_cast<int>(j < per_group ? ParamKind::kQNorm : ParamKind::kKNorm), layer);
             rms_norm(head, w.data(), d, c.norm_epsilon, head);
           }
-          if (!c.learned_positions) rotate(head, d, inv_freq_, start + t);
+          if (!mrope.empty()) rotate_mrope(head, d, inv_freq_, mrope[static_cast<size_t>(t)], c.mrope_section);
+          else if (!c.learned_positions) rotate(head, d, inv_freq_, rotary_factor_, start + t);
         }
         std::copy(group, group + per_group * d, &queries[(t * heads + g * per_group) * d]);
         std::copy(group + per_group * d, group + (per_group + 1) * d, &keys[(start + t) * k_row + g * d]);
@@ -344,6 +385,7 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
     }
   }
   cache->length = total;
+  cache->position_delta = position_delta;
 
   const int64_t V = c.vocab_size;
   const auto& head = param(static_cast<int>(c.tied_embeddings ? ParamKind::kEmbedding : ParamKind::kOutput));

@@ -10,8 +10,10 @@
 // position sees every other, token types, residuals taken after the norms, the masked-LM head).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
+#include <string>
 #include <memory>
 #include <tuple>
 #include <utility>
@@ -32,6 +34,11 @@ namespace mb::engine {
 struct CpuCache {
   std::vector<std::vector<float>> keys, values;  // [layer][position][query group][head dim]
   int64_t length = 0;                             // positions held
+  // Qwen2.5-VL: how far the rotary position of the next token is ahead of its index (images take fewer
+  // positions than tokens)
+  int64_t position_delta = 0;
+  // Qwen2.5-VL: the (time, row, column) positions of the next forward's ids, when given rather than derived
+  std::vector<std::array<int64_t, 3>> given_positions;
 };
 
 class CpuModel final : public Model {
@@ -43,6 +50,10 @@ class CpuModel final : public Model {
   std::vector<float> forward(const std::vector<int32_t>& ids) const;
   std::vector<float> forward(const std::vector<int32_t>& ids) override { return std::as_const(*this).forward(ids); }
   std::vector<float> forward(const std::vector<int32_t>& ids, const std::vector<Image>& images) override;
+  // Qwen2.5-VL: logits of one sequence at given (time, row, column) rotary positions, as transformers' forward
+  // takes position_ids (the model derives them itself otherwise: mrope_positions).
+  std::vector<float> forward_at(const std::vector<int32_t>& ids, const std::vector<Image>& images,
+                                const std::vector<std::array<int64_t, 3>>& positions) const;
   // The same for ids that continue the sequence held in `cache` (their positions follow it); the cache grows.
   // With a hook, every module's output over the new positions is reported as the module finishes.
   // token_types: BERT's, one per id (null: all 0). images: what the ids' image tokens stand for (LLaVA).
@@ -52,6 +63,15 @@ class CpuModel final : public Model {
   // LLaVA: an image's features as the language model takes them, [image_tokens() x hidden_size]: the CLIP
   // tower up to its feature layer (the class token dropped), then the projector (cpu_vision.cpp).
   std::vector<float> image_features(const Image& image) const;
+  // Qwen2.5-VL: an image's features [merged patches x hidden_size] from its patches and grid: the vision tower
+  // and its merger (cpu_qwen_vision.cpp).
+  std::vector<float> qwen_image_features(const Image& image) const;
+  // Qwen2.5-VL's (time, row, column) rotary positions of ids that follow `start` earlier ones (transformers'
+  // get_rope_index): text counts up on all three; an image's tokens take their row and column (time 0) after
+  // the text before it, and the text after it goes on from the largest + 1. `delta`: CpuCache::position_delta,
+  // updated.
+  std::vector<std::array<int64_t, 3>> mrope_positions(const std::vector<int32_t>& ids, const std::vector<Image>* images,
+                                                      int64_t start, int64_t* delta) const;
   // An encoder's (BERT's) masked-LM logits [ids.size() x vocab_size] of one unpadded sequence, every position
   // seeing every other; token_types empty: all 0.
   std::vector<float> encode(const std::vector<int32_t>& ids, const std::vector<int32_t>& token_types) const;
@@ -75,13 +95,19 @@ class CpuModel final : public Model {
   // The router's chosen experts for h and their weights: softmax or sigmoid scores, DeepSeek's expert bias and
   // group limit, renormalised and scaled as the model says.
   std::vector<std::pair<int64_t, double>> route(int layer, const float* h) const;
-  // LLaVA: the embeddings x [ids x hidden] with each image token's row replaced by the next image feature
+  // LLaVA and Qwen2.5-VL: the embeddings x [ids x hidden] with each image token's row replaced by the next
+  // image feature
   void merge_images(const std::vector<int32_t>& ids, const std::vector<Image>* images, float* x) const;
+  void merge_qwen_images(const std::vector<int32_t>& ids, const std::vector<Image>* images, float* x) const;
+  // a Hugging Face tensor the model holds under its own name (ParamKind::kVerbatim)
+  const std::vector<float>& verbatim(const std::string& name) const;
 
   bridge::ModelConfig config_;
   std::vector<float> inv_freq_;  // rotary inverse frequencies, once per model
+  float rotary_factor_ = 1.f;    // what rotated values are multiplied by (yarn's attention factor)
   int64_t vocab_rows_ = 0;
   std::map<Key, std::vector<float>> params_;
+  std::map<std::string, int> verbatim_index_;  // name -> ParamKey::layer of a kVerbatim parameter
 };
 
 }  // namespace mb::engine

@@ -107,6 +107,7 @@ std::vector<float> CpuModel::image_features(const Image& image) const {
 
 void CpuModel::merge_images(const std::vector<int32_t>& ids, const std::vector<Image>* images, float* x) const {
   const bridge::ModelConfig& c = config_;
+  if (!c.vision) return merge_qwen_images(ids, images, x);
   const int64_t per_image = c.image_tokens(), H = c.hidden_size;
   const int64_t slots = std::count(ids.begin(), ids.end(), static_cast<int32_t>(c.image_token_index));
   const int64_t given = images ? static_cast<int64_t>(images->size()) : 0;

@@ -52,7 +52,9 @@ std::vector<std::vector<int32_t>> CudaModel::generate(const std::vector<std::vec
   Impl& m = *impl_;
   check(cudaSetDevice(m.device), "selecting the GPU");
   if (options.max_new_tokens < 0) fail(Status::kInvalidArgument, "max_new_tokens must be >= 0");
-  if (!options.images.empty()) fail(Status::kUnsupported, "images on the CUDA backend (the CPU backend reads them)");
+  if (!options.images.empty() && options.images.size() != prompts.size())
+    fail(Status::kInvalidArgument, options.images.size(), " image lists for ", prompts.size(), " prompts");
+  if (!options.images.empty() && !m.config.vision) fail(Status::kInvalidArgument, m.config.family, " takes no images");
   if (m.config.encoder)
     fail(Status::kUnsupported, m.config.family, " is an encoder: it gives masked-LM logits (forward), not generation");
   const int B = static_cast<int>(prompts.size());
@@ -60,7 +62,8 @@ std::vector<std::vector<int32_t>> CudaModel::generate(const std::vector<std::vec
   std::vector<std::vector<int32_t>> out(prompts.size());
   if (B == 0 || options.max_new_tokens == 0) return out;
 
-  const PromptLayout layout(prompts, V);
+  PromptLayout layout(prompts, V);
+  layout.images = options.images;
   if (m.config.learned_positions && layout.longest + options.max_new_tokens - 1 > m.config.max_position_embeddings)
     fail(Status::kInvalidArgument, "a prompt of ", layout.longest, " tokens and ", options.max_new_tokens,
          " new ones reach position ", layout.longest + options.max_new_tokens - 2, ", past the model's ",

@@ -14,6 +14,7 @@
 #include "engine/cuda/cuda_model_impl.h"
 #include "engine/cuda/gemm.h"
 #include "engine/rope.h"
+#include "engine/routing.h"
 
 namespace mb::engine {
 
@@ -22,9 +23,30 @@ using cuda::check;
 
 namespace {
 
+// transformers' DeepseekV3RMSNorm of the q and kv latents is built without the config's rms_norm_eps
+constexpr float kMlaLatentNormEpsilon = 1e-6f;
+
 // Norm weights and biases stay float32 (they are small and enter float32 arithmetic); the rest is bf16.
 bool kept_in_float32(ParamKind k) {
-  return bridge::is_norm_weight(k) || k == ParamKind::kQkvBias || k == ParamKind::kInputNormBias ||
+  switch (k) {  // LLaVA's tower: norms, biases, class token and positions
+    case ParamKind::kVisionClassToken:
+    case ParamKind::kVisionPositionEmbedding:
+    case ParamKind::kVisionPreNorm:
+    case ParamKind::kVisionPreNormBias:
+    case ParamKind::kVisionInputNorm:
+    case ParamKind::kVisionInputNormBias:
+    case ParamKind::kVisionQkvBias:
+    case ParamKind::kVisionProjBias:
+    case ParamKind::kVisionPreMlpNorm:
+    case ParamKind::kVisionPreMlpNormBias:
+    case ParamKind::kVisionFc1Bias:
+    case ParamKind::kVisionFc2Bias:
+    case ParamKind::kProjectorFc1Bias:
+    case ParamKind::kProjectorFc2Bias: return true;
+    default: break;
+  }
+  return bridge::is_norm_weight(k) || k == ParamKind::kQUpNorm || k == ParamKind::kKvUpNorm ||
+         k == ParamKind::kRouterBias || k == ParamKind::kQkvBias || k == ParamKind::kInputNormBias ||
          k == ParamKind::kPreMlpNormBias || k == ParamKind::kFinalNormBias || k == ParamKind::kProjBias ||
          k == ParamKind::kFc1Bias || k == ParamKind::kFc2Bias || k == ParamKind::kLmHeadDenseBias ||
          k == ParamKind::kLmHeadNorm || k == ParamKind::kLmHeadNormBias || k == ParamKind::kOutputBias;
@@ -40,20 +62,24 @@ CudaModel::Impl::Impl(const bridge::ParamSource& source, int device_index) : con
     fail(Status::kCuda, "the CUDA backend needs a GPU, and none is visible");
   }
   if (device < 0 || device >= count) fail(Status::kInvalidArgument, "GPU ", device, " requested, ", count, " visible");
-  if (c.vision)
-    fail(Status::kUnsupported, source.path(), ": ", c.family, " takes images, which the engines do not read yet "
-         "(the model converts both ways)");
-  if (c.mla || c.mixed_layers() || c.moe_score_function != "softmax" || c.moe_shared_expert_ffn > 0)
-    fail(Status::kUnsupported, source.path(), ": ", c.family, "'s multi-latent attention and sigmoid-routed "
-         "experts with shared experts run on the CPU backend only (no CUDA kernels for them yet)");
-  if (c.kv_channels % 2 || c.kv_channels > 256)
-    fail(Status::kUnsupported, source.path(), ": head dim ", c.kv_channels, " (the CUDA kernels take even sizes up to 256)");
+  if (!c.verbatim.empty() || !c.mrope_section.empty())
+    fail(Status::kUnsupported, source.path(), ": ", c.family, " (its vision tower and multimodal rotary positions) runs "
+         "on the CPU backend only");
+  // multi-latent attention: every head its own group, q and k of nope + rope values, v padded to that size
+  const int64_t head_dim = c.q_head_dim();
+  if (head_dim % 2 || head_dim > 256)
+    fail(Status::kUnsupported, source.path(), ": head dim ", head_dim, " (the CUDA kernels take even sizes up to 256)");
+  if (c.mla && (c.v_head_dim > head_dim || c.qk_pos_emb_head_dim % 2))
+    fail(Status::kUnsupported, source.path(), ": multi-latent attention with v_head_dim ", c.v_head_dim,
+         " and rotary part ", c.qk_pos_emb_head_dim, " (the CUDA backend takes v no wider than q and k)");
   if (c.num_attention_heads % c.num_query_groups)
     fail(Status::kUnsupported, source.path(), ": ", c.num_attention_heads, " heads in ", c.num_query_groups, " groups");
   if (c.is_moe() && c.mlp_activation != "silu")
     fail(Status::kUnsupported, source.path(), ": mixture-of-experts layers with ", c.mlp_activation, " on the GPU");
-  shape = {static_cast<int>(c.num_attention_heads), static_cast<int>(c.num_query_groups), static_cast<int>(c.kv_channels)};
+  shape = {static_cast<int>(c.num_attention_heads), static_cast<int>(c.mla ? c.num_attention_heads : c.num_query_groups),
+           static_cast<int>(head_dim)};
   shape.scale = static_cast<float>(c.attention_scale());
+  rotary_factor = c.learned_positions ? 1.0 : rotary_attention_factor(c);  // (yarn: multi-latent attention only)
   shape.softcap = static_cast<float>(c.attn_logit_softcapping.value_or(0.0));
   const char* graphs = std::getenv("MB_CUDA_GRAPHS");
   use_graphs = !(graphs && std::strcmp(graphs, "0") == 0) && !c.is_moe();  // MoE routing synchronises with the host
@@ -88,19 +114,25 @@ void CudaModel::Impl::load(const bridge::ParamSource& source) {
     inv_freq = static_cast<const float*>(upload(inv.data(), inv.size() * sizeof(float), "rotary frequencies"));
 
   layers.resize(static_cast<size_t>(c.num_layers));
+  if (c.vision) vision.layers.resize(static_cast<size_t>(c.vision->num_layers));
   for (LayerWeights& l : layers) {
     l.expert_fc1.resize(static_cast<size_t>(c.num_experts));
     l.expert_fc2.resize(static_cast<size_t>(c.num_experts));
   }
   for (const bridge::ParamInfo& p : source.params()) {
     const ParamKind kind = p.key.kind;
+    if (kind == ParamKind::kCarried) continue;  // (LLaVA's tower layers past its features: never computed)
     Tensor t = source.read(p).contiguous().to(kept_in_float32(kind) ? DType::F32 : DType::BF16);
     if (c.norm_one_centered && bridge::is_norm_weight(kind))  // Gemma: w applied as 1 + w
       for (float *v = t.mutable_data_as<float>(), *end = v + t.numel(); v != end; ++v) *v += 1.0f;
+    if (kind == ParamKind::kProj && c.mla) t = padded_mla_proj(t);
     const void* d = upload(t.data(), t.nbytes(), "a weight");
     const auto* f = static_cast<const float*>(d);
     const auto* b = static_cast<const bf16*>(d);
-    LayerWeights* l = p.key.layer >= 0 ? &layers.at(static_cast<size_t>(p.key.layer)) : nullptr;
+    LayerWeights* l = p.key.layer >= 0 && !bridge::is_vision(kind) ? &layers.at(static_cast<size_t>(p.key.layer)) : nullptr;
+    auto vision_layer = [&](const bridge::ParamInfo& q) -> VisionWeights::Layer& {
+      return vision.layers.at(static_cast<size_t>(q.key.layer));
+    };
     const size_t e = static_cast<size_t>(std::max(p.key.expert, 0));
     switch (kind) {
       case ParamKind::kEmbedding: embedding = b; break;
@@ -133,6 +165,40 @@ void CudaModel::Impl::load(const bridge::ParamSource& source) {
       case ParamKind::kRouter: l->router = b; break;
       case ParamKind::kExpertFc1: l->expert_fc1.at(e) = b; break;
       case ParamKind::kExpertFc2: l->expert_fc2.at(e) = b; break;
+      case ParamKind::kQDown: l->q_down = b; break;
+      case ParamKind::kQUpNorm: l->q_up_norm = f; break;
+      case ParamKind::kQUp: l->q_up = b; break;
+      case ParamKind::kQProj: l->q_proj = b; break;
+      case ParamKind::kKvDown: l->kv_down = b; break;
+      case ParamKind::kKvUpNorm: l->kv_up_norm = f; break;
+      case ParamKind::kKvUp: l->kv_up = b; break;
+      case ParamKind::kRouterBias: {  // routing is planned on the host: a host copy
+        l->router_bias.assign(t.data_as<float>(), t.data_as<float>() + t.numel());
+        break;
+      }
+      case ParamKind::kSharedFc1: l->shared_fc1 = b; break;
+      case ParamKind::kVisionPatchEmbedding: vision.patch = b; break;
+      case ParamKind::kVisionClassToken: vision.class_token = f; break;
+      case ParamKind::kVisionPositionEmbedding: vision.positions = f; break;
+      case ParamKind::kVisionPreNorm: vision.pre_norm = f; break;
+      case ParamKind::kVisionPreNormBias: vision.pre_norm_bias = f; break;
+      case ParamKind::kProjectorFc1: vision.projector_fc1 = b; break;
+      case ParamKind::kProjectorFc1Bias: vision.projector_fc1_bias = f; break;
+      case ParamKind::kProjectorFc2: vision.projector_fc2 = b; break;
+      case ParamKind::kProjectorFc2Bias: vision.projector_fc2_bias = f; break;
+      case ParamKind::kVisionInputNorm: vision_layer(p).input_norm = f; break;
+      case ParamKind::kVisionInputNormBias: vision_layer(p).input_norm_bias = f; break;
+      case ParamKind::kVisionQkv: vision_layer(p).qkv = b; break;
+      case ParamKind::kVisionQkvBias: vision_layer(p).qkv_bias = f; break;
+      case ParamKind::kVisionProj: vision_layer(p).proj = b; break;
+      case ParamKind::kVisionProjBias: vision_layer(p).proj_bias = f; break;
+      case ParamKind::kVisionPreMlpNorm: vision_layer(p).pre_mlp_norm = f; break;
+      case ParamKind::kVisionPreMlpNormBias: vision_layer(p).pre_mlp_norm_bias = f; break;
+      case ParamKind::kVisionFc1: vision_layer(p).fc1 = b; break;
+      case ParamKind::kVisionFc1Bias: vision_layer(p).fc1_bias = f; break;
+      case ParamKind::kVisionFc2: vision_layer(p).fc2 = b; break;
+      case ParamKind::kVisionFc2Bias: vision_layer(p).fc2_bias = f; break;
+      case ParamKind::kSharedFc2: l->shared_fc2 = b; break;
       default: fail(Status::kInternal, source.path(), ": ", describe(p.key), " has no place in the CUDA model");
     }
   }
@@ -157,10 +223,12 @@ void CudaModel::Impl::release() noexcept {
 Activations CudaModel::Impl::activations(int64_t rows, bool prefill) {
   const bridge::ModelConfig& c = config;
   const size_t R = static_cast<size_t>(rows), H = static_cast<size_t>(c.hidden_size);
-  const size_t qkv = static_cast<size_t>((c.num_attention_heads + 2 * c.num_query_groups) * c.kv_channels);
-  const size_t heads_d = static_cast<size_t>(c.num_attention_heads * c.kv_channels);
+  const size_t qkv = static_cast<size_t>(qkv_width()), heads_d = static_cast<size_t>(attention_width());
   const size_t k = static_cast<size_t>(std::max<int64_t>(c.moe_router_topk, 1));
-  const size_t ffn = static_cast<size_t>(c.is_moe() ? c.moe_ffn_hidden_size : c.ffn_hidden_size);
+  // the widest MLP: dense layers (all, or DeepSeek's first ones), experts, shared experts
+  size_t ffn = static_cast<size_t>(c.is_moe() ? std::max(c.moe_ffn_hidden_size, c.moe_shared_expert_ffn) : 0);
+  for (int64_t layer = 0; layer < c.num_layers; ++layer)
+    if (!c.is_moe_layer(layer)) ffn = std::max(ffn, static_cast<size_t>(c.ffn_hidden_size));
   const size_t mlp_rows = c.is_moe() ? R * k : R;
   Activations a;
   a.rows = rows;
@@ -181,6 +249,15 @@ Activations CudaModel::Impl::activations(int64_t rows, bool prefill) {
     a.gather_index = pool->allocate_n<int32_t>(R * k, "expert input rows");
     a.slot_rows = pool->allocate_n<int32_t>(R * k, "expert output rows");
   }
+  if (c.mla) {
+    const size_t heads = static_cast<size_t>(c.num_attention_heads);
+    a.mla_q = pool->allocate_n<float>(R * heads_d, "multi-latent queries");
+    a.mla_compressed = pool->allocate_n<float>(
+        R * static_cast<size_t>(std::max(c.q_lora_rank, c.kv_lora_rank + c.qk_pos_emb_head_dim)), "latents");
+    a.mla_latent = pool->allocate_n<bf16>(R * static_cast<size_t>(std::max(c.q_lora_rank, c.kv_lora_rank)),
+                                          "normalised latents");
+    a.mla_kv = pool->allocate_n<float>(R * heads * static_cast<size_t>(c.qk_head_dim + c.v_head_dim), "keys and values");
+  }
   a.seq = pool->allocate_n<int32_t>(R, "row sequences");
   a.pos = pool->allocate_n<int32_t>(R, "row positions");
   return a;
@@ -190,7 +267,8 @@ KvCache CudaModel::Impl::kv_cache(int batch, int64_t length) {
   KvCache cache;
   cache.batch = batch;
   cache.length = length;
-  cache.layer_elements = static_cast<size_t>(batch) * static_cast<size_t>(length) * static_cast<size_t>(config.kv_rows());
+  cache.layer_elements = static_cast<size_t>(batch) * static_cast<size_t>(length) *
+                       static_cast<size_t>(shape.groups) * static_cast<size_t>(shape.head_dim);
   const size_t n = cache.layer_elements * static_cast<size_t>(config.num_layers);
   cache.k = pool->allocate_n<bf16>(n, "the key cache");
   cache.v = pool->allocate_n<bf16>(n, "the value cache");
@@ -241,8 +319,8 @@ bool CudaModel::Impl::small_batch(const Activations& a) const {
                        reinterpret_cast<uintptr_t>(a.act.as<bf16>()) % 16 == 0;
   // (the fused decode kernels know RMSNorm, gated MLPs and no biases: GPT-2 takes the general path)
   const bool fused_kinds = !c.layer_norm && c.gated_mlp && !c.linear_bias;
-  return !trace_hook && fused_kinds && a.rows >= 1 && a.rows <= kernels::kGemvMaxRows && aligned &&
-         c.hidden_size % 8 == 0 && c.q_rows() % 8 == 0 && (c.is_moe() || c.ffn_hidden_size % 8 == 0);
+  return !trace_hook && fused_kinds && !c.mla && a.rows >= 1 && a.rows <= kernels::kGemvMaxRows && aligned &&
+         c.hidden_size % 8 == 0 && attention_width() % 8 == 0 && (c.is_moe() || c.ffn_hidden_size % 8 == 0);
 }
 
 void CudaModel::Impl::norm_into_h(Activations& a, const float* weight, float out_scale, const float* bias) {
@@ -257,7 +335,7 @@ void CudaModel::Impl::attention(Activations& a, const LayerWeights& w, int layer
   const bridge::ModelConfig& c = config;
   const int64_t R = a.rows, H = c.hidden_size;
   const float eps = static_cast<float>(c.norm_epsilon);
-  const int64_t qkv_rows = (c.num_attention_heads + 2 * c.num_query_groups) * c.kv_channels;
+  const int64_t qkv_rows = qkv_width();
   const bool small = small_batch(a);
   if (small) {
     kernels::gemv_rms_norm({a.x.as<float>(), w.input_norm, eps, 1.f}, R, H, w.qkv, qkv_rows, a.qkv.as<float>(), nullptr,
@@ -265,31 +343,78 @@ void CudaModel::Impl::attention(Activations& a, const LayerWeights& w, int layer
   } else {
     norm_into_h(a, w.input_norm, 1.f, w.input_norm_bias);
     if (trace_hook) trace(layer_record(c, layer, LayerModule::kInputNorm, R), a.h.as<bf16>(), true);
-    cuda::linear(cublas, a.h.as<bf16>(), R, H, w.qkv, qkv_rows, a.qkv.as<float>());
+    if (c.mla)
+      mla_qkv(a, w);
+    else
+      cuda::linear(cublas, a.h.as<bf16>(), R, H, w.qkv, qkv_rows, a.qkv.as<float>());
   }
+  const float* rotary = c.mla ? nullptr : inv_freq;  // (mla_qkv rotates its own)
   bf16* k = cache.k.as<bf16>() + cache.layer_elements * static_cast<size_t>(layer);
   bf16* v = cache.v.as<bf16>() + cache.layer_elements * static_cast<size_t>(layer);
   const kernels::QkvShape s = layer_shape(layer);
   if (plan.decode) {
-    kernels::attention_decode({a.qkv.as<float>(), w.qkv_bias, w.q_norm, w.k_norm, eps, inv_freq}, plan.positions,
+    kernels::attention_decode({a.qkv.as<float>(), w.qkv_bias, w.q_norm, w.k_norm, eps, rotary}, plan.positions,
                               cache.batch, s, k, v, cache.length, plan.splits, plan.workspace, a.attn.as<bf16>(), stream);
   } else {
-    kernels::rope_qkv(a.qkv.as<float>(), R, s, w.qkv_bias, w.q_norm, w.k_norm, eps, inv_freq, a.seq.as<int32_t>(),
+    kernels::rope_qkv(a.qkv.as<float>(), R, s, w.qkv_bias, w.q_norm, w.k_norm, eps, rotary, a.seq.as<int32_t>(),
                       a.pos.as<int32_t>(), a.q.as<bf16>(), k, v, cache.length, stream);
     kernels::attention_prefill(a.q.as<bf16>(), k, v, plan.offsets, plan.lengths, cache.batch, plan.max_length, s,
                                cache.length, a.attn.as<bf16>(), stream);
   }
   if (small && !w.post_attn_norm) {
-    kernels::gemv_accumulate(a.attn.as<bf16>(), R, c.q_rows(), w.proj, H, depth_scale(), a.x.as<float>(), stream);
+    kernels::gemv_accumulate(a.attn.as<bf16>(), R, attention_width(), w.proj, H, depth_scale(), a.x.as<float>(), stream);
     return;
   }
   if (small)
-    kernels::gemv(a.attn.as<bf16>(), R, c.q_rows(), w.proj, H, a.delta.as<float>(), stream);
+    kernels::gemv(a.attn.as<bf16>(), R, attention_width(), w.proj, H, a.delta.as<float>(), stream);
   else
-    cuda::linear(cublas, a.attn.as<bf16>(), R, c.q_rows(), w.proj, H, a.delta.as<float>());
+    cuda::linear(cublas, a.attn.as<bf16>(), R, attention_width(), w.proj, H, a.delta.as<float>());
   if (w.proj_bias) kernels::add_bias(a.delta.as<float>(), R, H, w.proj_bias, stream);
   if (trace_hook) trace(layer_record(c, layer, LayerModule::kSelfAttention, R), a.delta.as<float>(), false);
   branch_done(a, w.post_attn_norm);
+}
+
+// Multi-latent attention's projections, from the normalised a.h into a.qkv as the attention kernels take it.
+void CudaModel::Impl::mla_qkv(Activations& a, const LayerWeights& w) {
+  const bridge::ModelConfig& c = config;
+  const int64_t R = a.rows, H = c.hidden_size, heads = c.num_attention_heads, d = c.q_head_dim();
+  const int64_t kv_lora = c.kv_lora_rank, rope = c.qk_pos_emb_head_dim;
+  float* latent = a.mla_compressed.as<float>();
+  bf16* normed = a.mla_latent.as<bf16>();
+  if (c.q_lora_rank > 0) {  // q: down, norm, up
+    cuda::linear(cublas, a.h.as<bf16>(), R, H, w.q_down, c.q_lora_rank, latent);
+    kernels::latent_rms_norm(latent, R, c.q_lora_rank, c.q_lora_rank, w.q_up_norm, kMlaLatentNormEpsilon, normed, stream);
+    cuda::linear(cublas, normed, R, c.q_lora_rank, w.q_up, heads * d, a.mla_q.as<float>());
+  } else {
+    cuda::linear(cublas, a.h.as<bf16>(), R, H, w.q_proj, heads * d, a.mla_q.as<float>());
+  }
+  // kv: [latent | rotary key], the latent normalised and expanded into every head's [key | value]
+  cuda::linear(cublas, a.h.as<bf16>(), R, H, w.kv_down, kv_lora + rope, latent);
+  kernels::latent_rms_norm(latent, R, kv_lora + rope, kv_lora, w.kv_up_norm, kMlaLatentNormEpsilon, normed, stream);
+  cuda::linear(cublas, normed, R, kv_lora, w.kv_up, heads * (c.qk_head_dim + c.v_head_dim), a.mla_kv.as<float>());
+  const kernels::MlaShape s{static_cast<int>(heads), static_cast<int>(c.qk_head_dim), static_cast<int>(rope),
+                            static_cast<int>(c.v_head_dim), static_cast<int>(kv_lora), static_cast<float>(rotary_factor)};
+  kernels::mla_assemble(a.mla_q.as<float>(), latent, a.mla_kv.as<float>(), R, s, a.pos.as<int32_t>(), inv_freq,
+                        a.qkv.as<float>(), stream);
+}
+
+// The output projection [hidden x heads * v] with zero columns after each head's v values, to take the
+// attention output whose v is padded to the q/k head size.
+Tensor CudaModel::Impl::padded_mla_proj(const Tensor& proj) const {
+  const bridge::ModelConfig& c = config;
+  const int64_t H = c.hidden_size, heads = c.num_attention_heads, dv = c.v_head_dim, d = c.q_head_dim();
+  Tensor out = Tensor::zeros(DType::BF16, {H, heads * d});
+  const auto* from = proj.data_as<uint16_t>();
+  auto* to = out.mutable_data_as<uint16_t>();
+  for (int64_t o = 0; o < H; ++o)
+    for (int64_t h = 0; h < heads; ++h) std::copy_n(from + (o * heads + h) * dv, dv, to + (o * heads + h) * d);
+  return out;
+}
+
+bool CudaModel::Impl::routed_on_host() const {
+  const bridge::ModelConfig& c = config;
+  return c.moe_score_function != "softmax" || c.moe_expert_bias || c.moe_router_num_groups > 1 ||
+         c.moe_router_topk_scaling.has_value();
 }
 
 kernels::QkvShape CudaModel::Impl::layer_shape(int layer) const {
@@ -311,7 +436,7 @@ void CudaModel::Impl::branch_done(Activations& a, const float* post_norm) {
 void CudaModel::Impl::mlp(Activations& a, const LayerWeights& w, int layer) {
   const bridge::ModelConfig& c = config;
   const int64_t R = a.rows, H = c.hidden_size, F = c.ffn_hidden_size;
-  if (c.is_moe()) {
+  if (c.is_moe_layer(layer)) {
     norm_into_h(a, w.pre_mlp_norm, 1.f);
     if (trace_hook) trace(layer_record(c, layer, LayerModule::kPreMlpNorm, R), a.h.as<bf16>(), true);
     // the experts add into the residual stream directly: traced, their output is the change they make
@@ -320,6 +445,10 @@ void CudaModel::Impl::mlp(Activations& a, const LayerWeights& w, int layer) {
     moe(a, w);
     if (trace_hook) {
       std::vector<float> after = host_copy(a.x.as<float>(), before.size());
+      if (a.delta_pending) {  // the shared experts' output, not yet added
+        const std::vector<float> shared = host_copy(a.delta.as<float>(), before.size());
+        for (size_t i = 0; i < after.size(); ++i) after[i] += shared[i] * depth_scale();
+      }
       for (size_t i = 0; i < after.size(); ++i) after[i] = (after[i] - before[i]) / depth_scale();
       ModuleRecord r = layer_record(c, layer, LayerModule::kMlp, R);
       set_output_stats(&r, after.data(), after.size());
@@ -352,13 +481,27 @@ void CudaModel::Impl::moe(Activations& a, const LayerWeights& w) {
   const bridge::ModelConfig& c = config;
   const int64_t R = a.rows, H = c.hidden_size, F = c.moe_ffn_hidden_size, E = c.num_experts, k = c.moe_router_topk;
   cuda::linear(cublas, a.h.as<bf16>(), R, H, w.router, E, a.router_logits.as<float>());
-  kernels::moe_route(a.router_logits.as<float>(), R, static_cast<int>(E), static_cast<int>(k), c.moe_renormalize,
-                     a.top_experts.as<int32_t>(), a.top_weights.as<float>(), stream);
-  // The rows each expert takes are planned on the host: one small copy and a synchronisation per layer.
   std::vector<int32_t> chosen(static_cast<size_t>(R * k));
-  check(cudaMemcpyAsync(chosen.data(), a.top_experts.as<int32_t>(), chosen.size() * sizeof(int32_t),
-                        cudaMemcpyDeviceToHost, stream), "copying the chosen experts");
-  check(cudaStreamSynchronize(stream), "routing the experts");
+  if (routed_on_host()) {  // DeepSeek's sigmoid scores, expert bias, group limit and scaling
+    const std::vector<float> logits = host_copy(a.router_logits.as<float>(), static_cast<size_t>(R * E));
+    std::vector<float> weights(chosen.size());
+    for (int64_t r = 0; r < R; ++r) {
+      const auto picks = route_token(c, &logits[static_cast<size_t>(r * E)], w.router_bias.empty() ? nullptr : w.router_bias.data());
+      for (int64_t j = 0; j < k; ++j) {
+        chosen[static_cast<size_t>(r * k + j)] = static_cast<int32_t>(picks[static_cast<size_t>(j)].first);
+        weights[static_cast<size_t>(r * k + j)] = static_cast<float>(picks[static_cast<size_t>(j)].second);
+      }
+    }
+    check(cudaMemcpyAsync(a.top_weights.as<float>(), weights.data(), weights.size() * sizeof(float),
+                          cudaMemcpyHostToDevice, stream), "uploading the expert weights");
+  } else {
+    kernels::moe_route(a.router_logits.as<float>(), R, static_cast<int>(E), static_cast<int>(k), c.moe_renormalize,
+                       a.top_experts.as<int32_t>(), a.top_weights.as<float>(), stream);
+    check(cudaMemcpyAsync(chosen.data(), a.top_experts.as<int32_t>(), chosen.size() * sizeof(int32_t),
+                          cudaMemcpyDeviceToHost, stream), "copying the chosen experts");
+    check(cudaStreamSynchronize(stream), "routing the experts");
+  }
+  // The rows each expert takes are planned on the host: one small copy and a synchronisation per layer.
   std::vector<int64_t> first(static_cast<size_t>(E + 1), 0);
   for (int32_t e : chosen) ++first[static_cast<size_t>(e) + 1];
   std::partial_sum(first.begin(), first.end(), first.begin());
@@ -388,6 +531,13 @@ void CudaModel::Impl::moe(Activations& a, const LayerWeights& w) {
   }
   kernels::moe_combine(a.moe_out.as<float>(), a.slot_rows.as<int32_t>(), a.top_weights.as<float>(), R, static_cast<int>(k),
                        H, depth_scale(), a.x.as<float>(), stream);
+  if (w.shared_fc1) {  // DeepSeek's shared experts: every token, unweighted; left pending for the next norm
+    const int64_t S = c.moe_shared_expert_ffn;
+    cuda::linear(cublas, a.h.as<bf16>(), R, H, w.shared_fc1, 2 * S, a.gate_up.as<float>());
+    kernels::swiglu(a.gate_up.as<float>(), R, S, a.act.as<bf16>(), stream);
+    cuda::linear(cublas, a.act.as<bf16>(), R, S, w.shared_fc2, H, a.delta.as<float>());
+    a.delta_pending = true;
+  }
   // (gather and slot_rows may go now: pageable memory is staged before cudaMemcpyAsync returns)
 }
 
@@ -443,6 +593,7 @@ Activations CudaModel::Impl::prefill(const PromptLayout& layout, KvCache& cache)
     h2d(types_dev.as<int32_t>(), layout.types);
   }
   embed(ids_dev.as<int32_t>(), a.pos.as<int32_t>(), layout.rows(), a.x.as<float>(), types_dev.as<int32_t>());
+  if (config.vision) merge_images(layout, a.x.as<float>());
   if (trace_hook) trace(embedding_record(config, vocab_rows, layout.rows()), a.x.as<float>(), false);
   AttentionPlan plan;
   plan.offsets = plan_dev.as<int32_t>();
@@ -530,6 +681,14 @@ std::vector<float> CudaModel::Impl::forward_rows(const PromptLayout& layout) {
 std::vector<float> CudaModel::forward(const std::vector<int32_t>& ids) {
   if (ids.empty()) fail(Status::kInvalidArgument, "forward needs at least one token id");
   return impl_->forward_rows(PromptLayout({ids}, impl_->config.vocab_size));
+}
+
+std::vector<float> CudaModel::forward(const std::vector<int32_t>& ids, const std::vector<Image>& images) {
+  if (ids.empty()) fail(Status::kInvalidArgument, "forward needs at least one token id");
+  if (!images.empty() && !impl_->config.vision) fail(Status::kInvalidArgument, impl_->config.family, " takes no images");
+  PromptLayout layout({ids}, impl_->config.vocab_size);
+  layout.images = {images};
+  return impl_->forward_rows(layout);
 }
 
 std::vector<float> CudaModel::encode(const std::vector<int32_t>& ids, const std::vector<int32_t>& token_types) {

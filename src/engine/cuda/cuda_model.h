@@ -18,6 +18,7 @@ class CudaModel final : public Model {
   ~CudaModel() override;
   const bridge::ModelConfig& config() const override;
   std::vector<float> forward(const std::vector<int32_t>& ids) override;
+  std::vector<float> forward(const std::vector<int32_t>& ids, const std::vector<Image>& images) override;
   // The forward pass with every module's output statistics (module_trace.h), computed from the bf16 or
   // float32 buffers the CUDA path really produces; slower (each module's output is copied back).
   std::vector<float> forward_traced(const std::vector<int32_t>& ids, const ModuleHook& hook) override;

@@ -8,8 +8,10 @@
 #include <vector>
 
 #include "bridge/model_config.h"
+#include "core/tensor.h"
 #include "engine/cuda/cuda_model.h"
 #include "engine/cuda/device_pool.h"
+#include "engine/image.h"
 #include "engine/module_trace.h"
 #include "kernels/kernels.h"
 
@@ -36,7 +38,32 @@ struct LayerWeights {
   const bf16* fc1 = nullptr;
   const bf16* fc2 = nullptr;
   const bf16* router = nullptr;
+  std::vector<float> router_bias;  // DeepSeek's expert bias, on the host (routing is planned there)
   std::vector<const bf16*> expert_fc1, expert_fc2;
+  const bf16* shared_fc1 = nullptr;  // DeepSeek's shared experts
+  const bf16* shared_fc2 = nullptr;
+  // multi-latent attention (DeepSeek): q as down, norm, up (or one projection); kv as down, norm, up
+  const bf16* q_down = nullptr;
+  const float* q_up_norm = nullptr;
+  const bf16* q_up = nullptr;
+  const bf16* q_proj = nullptr;
+  const bf16* kv_down = nullptr;
+  const float* kv_up_norm = nullptr;
+  const bf16* kv_up = nullptr;
+};
+
+// LLaVA's CLIP tower and projector (norms, biases, class token and positions in float32).
+struct VisionWeights {
+  struct Layer {
+    const float *input_norm = nullptr, *input_norm_bias = nullptr, *pre_mlp_norm = nullptr, *pre_mlp_norm_bias = nullptr;
+    const bf16 *qkv = nullptr, *proj = nullptr, *fc1 = nullptr, *fc2 = nullptr;
+    const float *qkv_bias = nullptr, *proj_bias = nullptr, *fc1_bias = nullptr, *fc2_bias = nullptr;
+  };
+  const bf16* patch = nullptr;  // the convolution as [hidden, channels * patch * patch]
+  const float *class_token = nullptr, *positions = nullptr, *pre_norm = nullptr, *pre_norm_bias = nullptr;
+  std::vector<Layer> layers;
+  const bf16 *projector_fc1 = nullptr, *projector_fc2 = nullptr;
+  const float *projector_fc1_bias = nullptr, *projector_fc2_bias = nullptr;
 };
 
 // Keys and values of `batch` sequences, each up to `length` positions: [layer][sequence][position][group][d].
@@ -53,6 +80,7 @@ struct Activations {
   cuda::PoolBuffer x, h, qkv, attn, delta, gate_up, act;                                      // dense path
   cuda::PoolBuffer q;  // prefill only: rotated queries (decode attention rotates its own)
   cuda::PoolBuffer router_logits, top_experts, top_weights, moe_in, moe_out, gather_index, slot_rows;  // MoE
+  cuda::PoolBuffer mla_q, mla_compressed, mla_latent, mla_kv;  // multi-latent attention's projections
   cuda::PoolBuffer seq, pos;  // each row's sequence and position (int32)
   // The residual stream is x, plus delta (times MiniCPM's depth scale) while delta_pending: the large-batch
   // path leaves a layer's output there for the next norm kernel to add; the small-batch path adds it at once.
@@ -75,6 +103,7 @@ struct AttentionPlan {
 struct PromptLayout {
   std::vector<int32_t> ids, seq, pos, offsets, lengths, last_rows;
   std::vector<int32_t> types;  // BERT's token types, one per id (empty: all 0)
+  std::vector<std::vector<Image>> images;  // LLaVA: per sequence, what its image tokens stand for
   int64_t longest = 0;
   PromptLayout(const std::vector<std::vector<int32_t>>& prompts, int64_t vocab_size);
   int64_t rows() const { return static_cast<int64_t>(ids.size()); }
@@ -134,7 +163,13 @@ struct CudaModel::Impl {
   const float* lm_head_norm_bias = nullptr;
   const float* output_bias = nullptr;
   const float* inv_freq = nullptr;              // null without rotary embeddings (GPT-2)
+  double rotary_factor = 1.0;                   // yarn's attention factor on rotated values (rope.h)
   std::vector<LayerWeights> layers;
+  VisionWeights vision;  // LLaVA
+  // LLaVA (cuda_vision.cpp): an image's features [image_tokens x hidden] into `out` (device), and the prompt
+  // rows' embeddings x of the image tokens replaced by them, in order.
+  void image_features(const Image& image, float* out);
+  void merge_images(const PromptLayout& layout, float* x);
   kernels::QkvShape shape{};  // with the score scale and soft cap; the window is per layer (layer_shape)
   bool use_graphs = true;  // MB_CUDA_GRAPHS=0 turns them off (for comparison)
   int64_t vocab_rows = 0;  // of the embedding and output weights (padded vocabulary)
@@ -162,6 +197,15 @@ struct CudaModel::Impl {
   // A branch's output in a.delta joins the residual stream: through its post norm (Gemma-2) at once, else
   // left pending for the next norm kernel to add.
   void branch_done(Activations& a, const float* post_norm);
+  void mla_qkv(Activations& a, const LayerWeights& w);
+  Tensor padded_mla_proj(const Tensor& proj) const;
+  // Whether the router's choice is made on the host (route_token) rather than by kernels::moe_route, which
+  // knows softmax top-k only.
+  bool routed_on_host() const;
+  // Widths of the fused q/k/v rows and of the attention output (multi-latent attention: every head its own
+  // group, v padded to the q/k head size).
+  int64_t qkv_width() const { return static_cast<int64_t>(shape.heads + 2 * shape.groups) * shape.head_dim; }
+  int64_t attention_width() const { return static_cast<int64_t>(shape.heads) * shape.head_dim; }
   kernels::QkvShape layer_shape(int layer) const;  // shape with the layer's sliding window
 };
 
