@@ -189,4 +189,9 @@ TEST(EngineQwen25Vl, ImagesMustMatchTheirTokens) {
   short_pixels.pixels.resize(short_pixels.pixels.size() / 2);
   EXPECT_EQ(status_of(ids, {short_pixels}), Status::kInvalidArgument);
   EXPECT_EQ(status_of({1, 2, 3}, {}), Status::kOk);
+  // a generated placeholder token is text: the cache continues without images
+  engine::CpuCache cache;
+  const std::vector<engine::Image> images = {image};
+  model.forward(&cache, ids, nullptr, nullptr, &images);
+  EXPECT_NO_THROW(model.forward(&cache, {251}));
 }

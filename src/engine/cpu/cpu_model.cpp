@@ -231,7 +231,8 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
     }
   }
   if (images && !images->empty() && !c.multimodal()) fail(Status::kInvalidArgument, c.family, " takes no images");
-  if (c.multimodal()) merge_images(ids, images, x.data());
+  // (a decode step's token is text even if it is the image placeholder: images come with the prompt)
+  if (c.multimodal() && (start == 0 || (images && !images->empty()))) merge_images(ids, images, x.data());
   int64_t position_delta = cache->position_delta;
   std::vector<std::array<int64_t, 3>> mrope;
   if (!c.mrope_section.empty() && !cache->given_positions.empty()) {  // (as transformers' forward takes position_ids)
