@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "bridge/model_config.h"
+
 namespace mb::engine {
 
 struct Image {
@@ -14,5 +16,9 @@ struct Image {
   std::vector<float> pixels;  // LLaVA: [channels][height][width]; Qwen2.5-VL: [patches][patch values]
   int64_t grid_t = 0, grid_h = 0, grid_w = 0;  // Qwen2.5-VL's patch grid (0 for LLaVA)
 };
+
+// LLaVA: throws kInvalidArgument unless `image` has the channels and the square size the tower takes (both
+// backends check with this before computing its features).
+void check_tower_image(const bridge::ModelConfig& c, const Image& image);
 
 }  // namespace mb::engine

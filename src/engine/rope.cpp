@@ -8,13 +8,18 @@
 namespace mb::engine {
 namespace {
 
+// The context the model was trained for before yarn stretched it (0: not given)
+int64_t original_context(const bridge::ModelConfig& c) {
+  const auto& o = c.rope_scaling.original_max_position_embeddings;
+  return o && *o > 0 ? *o : 0;
+}
+
 // transformers takes the ratio of the context lengths as yarn's factor when the original one is given
 // (DeepSeek-V3: 163,840 / 4,096 = its factor 40); the config's factor otherwise.
 double yarn_factor(const bridge::ModelConfig& c) {
-  const RopeScaling& s = c.rope_scaling;
-  if (s.original_max_position_embeddings && *s.original_max_position_embeddings > 0)
-    return static_cast<double>(c.max_position_embeddings) / static_cast<double>(*s.original_max_position_embeddings);
-  return s.factor.value_or(1.0);
+  if (const int64_t original = original_context(c))
+    return static_cast<double>(c.max_position_embeddings) / static_cast<double>(original);
+  return c.rope_scaling.factor.value_or(1.0);
 }
 
 // yarn (transformers' _compute_yarn_parameters): frequencies that turn fewer than beta_slow times over the
@@ -23,9 +28,7 @@ double yarn_factor(const bridge::ModelConfig& c) {
 void apply_yarn(const bridge::ModelConfig& c, int64_t d, std::vector<float>& inv) {
   const RopeScaling& s = c.rope_scaling;
   const double factor = yarn_factor(c), base = c.rotary_base;
-  const double original = static_cast<double>(s.original_max_position_embeddings && *s.original_max_position_embeddings > 0
-                                                  ? *s.original_max_position_embeddings
-                                                  : c.max_position_embeddings);
+  const double original = static_cast<double>(original_context(c) ? original_context(c) : c.max_position_embeddings);
   auto correction_dim = [&](double rotations) {
     return static_cast<double>(d) * std::log(original / (rotations * 2 * M_PI)) / (2 * std::log(base));
   };

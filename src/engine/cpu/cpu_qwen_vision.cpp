@@ -77,7 +77,7 @@ std::vector<float> CpuModel::qwen_image_features(const Image& image) const {
          "multiples of ", M, ")");
   if (static_cast<int64_t>(image.pixels.size()) != N * dim)
     fail(Status::kInvalidArgument, "an image of ", image.pixels.size(), " values for ", N, " patches of ", dim);
-  auto w = [&](const std::string& name) -> const std::vector<float>& { return verbatim(name); };
+  auto w = [&](const std::string& name) { return verbatim(name).data(); };  // (looked up once, outside the loops)
   const std::string v = "visual.";
 
   // patch embedding; each patch's (row, column) angles: half the rotary pairs turn with the row, half with
@@ -88,8 +88,9 @@ std::vector<float> CpuModel::qwen_image_features(const Image& image) const {
     inv[static_cast<size_t>(i)] = static_cast<float>(1.0 / std::pow(10000.0, double(2 * i) / double(s.head_dim / 2)));
   std::vector<float> x(static_cast<size_t>(N * D)), angles(static_cast<size_t>(N * s.head_dim / 2));
   const int64_t units_h = gh / M, units_w = gw / M;
+  const float* patch_embed = w(v + "patch_embed.proj.weight");
   for (int64_t n = 0; n < N; ++n) {
-    matvec(w(v + "patch_embed.proj.weight").data(), &image.pixels[static_cast<size_t>(n * dim)], D, dim, &x[n * D]);
+    matvec(patch_embed, &image.pixels[static_cast<size_t>(n * dim)], D, dim, &x[n * D]);
     const int64_t u = n / unit % (units_h * units_w), m = n % unit;  // (patches come merge unit by merge unit)
     const int64_t row = u / units_w * M + m / M, col = u % units_w * M + m % M;
     for (int64_t i = 0; i < quarter; ++i) {
@@ -128,11 +129,16 @@ std::vector<float> CpuModel::qwen_image_features(const Image& image) const {
   const double scale = 1.0 / std::sqrt(static_cast<double>(s.head_dim));
   for (int64_t b = 0; b < s.depth; ++b) {
     const std::string p = v + "blocks." + std::to_string(b) + ".";
+    const float *norm1 = w(p + "norm1.weight"), *qkv_w = w(p + "attn.qkv.weight"), *qkv_b = w(p + "attn.qkv.bias");
+    const float *proj_w = w(p + "attn.proj.weight"), *proj_b = w(p + "attn.proj.bias"), *norm2 = w(p + "norm2.weight");
+    const float *gate_w = w(p + "mlp.gate_proj.weight"), *gate_b = w(p + "mlp.gate_proj.bias");
+    const float *up_w = w(p + "mlp.up_proj.weight"), *up_b = w(p + "mlp.up_proj.bias");
+    const float *down_w = w(p + "mlp.down_proj.weight"), *down_b = w(p + "mlp.down_proj.bias");
     for (int64_t n = 0; n < N; ++n) {  // q, k, v of every patch ([3][heads][head_dim]), q and k rotated
-      rms_norm(&x[n * D], w(p + "norm1.weight").data(), D, kVisionNormEpsilon, h.data());
+      rms_norm(&x[n * D], norm1, D, kVisionNormEpsilon, h.data());
       float* row = &qkv[n * 3 * D];
-      matvec(w(p + "attn.qkv.weight").data(), h.data(), 3 * D, D, row);
-      for (int64_t r = 0; r < 3 * D; ++r) row[r] += w(p + "attn.qkv.bias")[static_cast<size_t>(r)];
+      matvec(qkv_w, h.data(), 3 * D, D, row);
+      for (int64_t r = 0; r < 3 * D; ++r) row[r] += qkv_b[r];
       for (int64_t hd = 0; hd < 2 * s.heads; ++hd) rotate_pairs(row + hd * s.head_dim, s.head_dim, &angles[n * s.head_dim / 2]);
     }
     // attention within each window (or, on a full-attention block, each frame), every patch seeing every one
@@ -157,16 +163,14 @@ std::vector<float> CpuModel::qwen_image_features(const Image& image) const {
           }
         }
     for (int64_t n = 0; n < N; ++n) {
-      matvec(w(p + "attn.proj.weight").data(), &attn[n * D], D, D, y.data());
-      for (int64_t k = 0; k < D; ++k) x[n * D + k] += y[k] + w(p + "attn.proj.bias")[static_cast<size_t>(k)];
-      rms_norm(&x[n * D], w(p + "norm2.weight").data(), D, kVisionNormEpsilon, h.data());
-      matvec(w(p + "mlp.gate_proj.weight").data(), h.data(), s.ffn, D, gate.data());
-      matvec(w(p + "mlp.up_proj.weight").data(), h.data(), s.ffn, D, up.data());
-      for (int64_t i = 0; i < s.ffn; ++i)
-        gate[i] = silu(gate[i] + w(p + "mlp.gate_proj.bias")[static_cast<size_t>(i)]) *
-                  (up[i] + w(p + "mlp.up_proj.bias")[static_cast<size_t>(i)]);
-      matvec(w(p + "mlp.down_proj.weight").data(), gate.data(), D, s.ffn, y.data());
-      for (int64_t k = 0; k < D; ++k) x[n * D + k] += y[k] + w(p + "mlp.down_proj.bias")[static_cast<size_t>(k)];
+      matvec(proj_w, &attn[n * D], D, D, y.data());
+      for (int64_t k = 0; k < D; ++k) x[n * D + k] += y[k] + proj_b[k];
+      rms_norm(&x[n * D], norm2, D, kVisionNormEpsilon, h.data());
+      matvec(gate_w, h.data(), s.ffn, D, gate.data());
+      matvec(up_w, h.data(), s.ffn, D, up.data());
+      for (int64_t i = 0; i < s.ffn; ++i) gate[i] = silu(gate[i] + gate_b[i]) * (up[i] + up_b[i]);
+      matvec(down_w, gate.data(), D, s.ffn, y.data());
+      for (int64_t k = 0; k < D; ++k) x[n * D + k] += y[k] + down_b[k];
     }
   }
 
@@ -174,14 +178,16 @@ std::vector<float> CpuModel::qwen_image_features(const Image& image) const {
   const int64_t U = N / unit, wide = D * unit;
   std::vector<float> merged(static_cast<size_t>(wide)), mid(static_cast<size_t>(wide));
   std::vector<float> features(static_cast<size_t>(U * s.out));
+  const float *ln_q = w(v + "merger.ln_q.weight"), *fc0_w = w(v + "merger.mlp.0.weight"), *fc0_b = w(v + "merger.mlp.0.bias");
+  const float *fc2_w = w(v + "merger.mlp.2.weight"), *fc2_b = w(v + "merger.mlp.2.bias");
   for (int64_t i = 0; i < U; ++i) {
     for (int64_t m = 0; m < unit; ++m)
-      rms_norm(&x[(i * unit + m) * D], w(v + "merger.ln_q.weight").data(), D, kVisionNormEpsilon, &merged[m * D]);
-    matvec(w(v + "merger.mlp.0.weight").data(), merged.data(), wide, wide, mid.data());
-    for (int64_t k = 0; k < wide; ++k) mid[k] = gelu(mid[k] + w(v + "merger.mlp.0.bias")[static_cast<size_t>(k)]);
+      rms_norm(&x[(i * unit + m) * D], ln_q, D, kVisionNormEpsilon, &merged[m * D]);
+    matvec(fc0_w, merged.data(), wide, wide, mid.data());
+    for (int64_t k = 0; k < wide; ++k) mid[k] = gelu(mid[k] + fc0_b[k]);
     float* f = &features[static_cast<size_t>(order[static_cast<size_t>(i)] * s.out)];
-    matvec(w(v + "merger.mlp.2.weight").data(), mid.data(), s.out, wide, f);
-    for (int64_t k = 0; k < s.out; ++k) f[k] += w(v + "merger.mlp.2.bias")[static_cast<size_t>(k)];
+    matvec(fc2_w, mid.data(), s.out, wide, f);
+    for (int64_t k = 0; k < s.out; ++k) f[k] += fc2_b[k];
   }
   return features;
 }

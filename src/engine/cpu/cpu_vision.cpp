@@ -18,10 +18,7 @@ std::vector<float> CpuModel::image_features(const Image& image) const {
   const bridge::ModelConfig& c = config_;
   const bridge::ModelConfig& v = *c.vision;
   const int64_t C = c.image_channels, size = c.image_size, P = c.patch_size, side = size / P;
-  if (image.channels != C || image.height != size || image.width != size ||
-      image.pixels.size() != static_cast<size_t>(C * size * size))
-    fail(Status::kInvalidArgument, "an image of ", image.channels, " x ", image.height, " x ", image.width, " (",
-         image.pixels.size(), " values) where ", c.family, " takes ", C, " x ", size, " x ", size);
+  check_tower_image(c, image);
   const int64_t N = side * side, S = N + 1, D = v.hidden_size, heads = v.num_attention_heads, d = v.kv_channels;
   const int64_t F = v.ffn_hidden_size, H = c.hidden_size;
   auto w = [&](ParamKind kind, int layer = -1) { return param(static_cast<int>(kind), layer).data(); };

@@ -19,10 +19,7 @@ void CudaModel::Impl::image_features(const Image& image, float* out) {
   const bridge::ModelConfig& c = config;
   const bridge::ModelConfig& v = *c.vision;
   const int64_t C = c.image_channels, size = c.image_size, P = c.patch_size, side = size / P;
-  if (image.channels != C || image.height != size || image.width != size ||
-      image.pixels.size() != static_cast<size_t>(C * size * size))
-    fail(Status::kInvalidArgument, "an image of ", image.channels, " x ", image.height, " x ", image.width, " (",
-         image.pixels.size(), " values) where ", c.family, " takes ", C, " x ", size, " x ", size);
+  check_tower_image(c, image);
   const int64_t N = side * side, S = N + 1, D = v.hidden_size, F = v.ffn_hidden_size, H = c.hidden_size;
   const int64_t K = C * P * P, wide = std::max({F, H, D});
   const float eps = static_cast<float>(v.norm_epsilon);
