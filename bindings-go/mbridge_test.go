@@ -278,3 +278,42 @@ func TestTokenizer(t *testing.T) {
 		t.Fatalf("missing tokenizer: %v", err)
 	}
 }
+
+// An image file prompt (tests/fixtures/vlm, Qwen2.5-VL): the fixture's third greedy case, its run of image
+// tokens cut to one as a chat template writes it, with the JPEG it was made from, gives transformers' tokens.
+func TestGenerateWithImagesEqualsTransformers(t *testing.T) {
+	const imageToken = 251 // image_token_id of the fixture's config.json
+	vlm := filepath.Join(fixtures(t), "vlm")
+	c := greedyCases(t, filepath.Join(vlm, "qwen2_5_vl.greedy.safetensors"))[2]
+	var prompt []int32
+	for _, id := range c.prompt {
+		if id == imageToken && len(prompt) > 0 && prompt[len(prompt)-1] == imageToken {
+			continue
+		}
+		prompt = append(prompt, id)
+	}
+	dir := filepath.Join(vlm, "qwen2_5_vl")
+	b, err := Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := LoadModel(b, CPU)
+	b.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	image := filepath.Join(vlm, "images", "square.jpg")
+	out, err := m.GenerateWithImages(prompt, []string{image}, dir, &GenerateOptions{MaxNewTokens: 16}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(out, c.greedy[:16]) {
+		t.Fatalf("%v, transformers %v", out, c.greedy[:16])
+	}
+	_, err = m.GenerateWithImages([]int32{5, imageToken, imageToken}, []string{image}, "", nil, nil)
+	var e *Error
+	if !errors.As(err, &e) || e.Status != ErrInvalidArgument {
+		t.Fatalf("two image tokens for one image: %v", err)
+	}
+}

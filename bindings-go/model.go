@@ -186,6 +186,57 @@ func (m *Model) Generate(prompts [][]int32, opts *GenerateOptions, onToken func(
 	return out, nil
 }
 
+// GenerateWithImages runs one prompt with image files (LLaVA, Qwen2.5-VL): the files decoded and prepared as
+// the model's processor does, with processorDir's preprocessor_config.json ("" for the processor's defaults),
+// the prompt's image tokens (one per image, or already one per token each image fills) expanded, then generated.
+// It returns the new tokens.
+func (m *Model) GenerateWithImages(prompt []int32, imagePaths []string, processorDir string, opts *GenerateOptions,
+	onToken func(Token) bool) ([]int32, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.raw == nil {
+		return nil, errClosed
+	}
+	ids := (*C.int32_t)(C.malloc(C.size_t(4*len(prompt) + 1)))
+	defer C.free(unsafe.Pointer(ids))
+	copy(unsafe.Slice((*int32)(unsafe.Pointer(ids)), len(prompt)), prompt)
+	paths := (**C.char)(C.malloc(C.size_t(int(unsafe.Sizeof(uintptr(0)))*len(imagePaths) + 1)))
+	defer C.free(unsafe.Pointer(paths))
+	pathSlice := unsafe.Slice(paths, len(imagePaths))
+	for i, p := range imagePaths {
+		pathSlice[i] = C.CString(p)
+		defer C.free(unsafe.Pointer(pathSlice[i]))
+	}
+	var dir *C.char
+	if processorDir != "" {
+		dir = C.CString(processorDir)
+		defer C.free(unsafe.Pointer(dir))
+	}
+	c, free := opts.cOptions()
+	defer free()
+	call := &tokenCall{fn: onToken}
+	if onToken == nil {
+		call.fn = func(Token) bool { return true }
+	}
+	user, freeUser := newHandle(call)
+	defer freeUser()
+	var generated *C.int32_t
+	var count C.size_t
+	st := C.mb_generate_with_images(m.raw, ids, C.size_t(len(prompt)), paths, C.size_t(len(imagePaths)), dir, &c,
+		C.token_trampoline(), user, &generated, &count)
+	if call.panic != nil {
+		panic(call.panic)
+	}
+	if err := check(st, m.errmsg); err != nil {
+		return nil, err
+	}
+	out := make([]int32, int(count))
+	if count > 0 {
+		copy(out, unsafe.Slice((*int32)(unsafe.Pointer(generated)), int(count)))
+	}
+	return out, nil
+}
+
 // Close frees the weights.
 func (m *Model) Close() error {
 	m.mu.Lock()

@@ -347,6 +347,19 @@ MB_API mb_status mb_generate(mb_model *model, const int32_t *const *prompts, con
                              const mb_generate_options *options, mb_token_fn on_token, void *user_data,
                              const int32_t **generated, const size_t **generated_lengths);
 
+/* One prompt with images, for a vision-language model (LLaVA, Qwen2.5-VL), as `mbridge generate --image` runs
+ * it: each PNG or JPEG file decoded and prepared as the model's processor does, with the settings of
+ * processor_dir/preprocessor_config.json (processor_dir NULL, or a folder without that file: the processor's
+ * defaults); the prompt's image tokens expanded, the prompt having either one per image, in order (what chat
+ * templates write for {"type": "image"} content parts; see mb_tokenizer_apply_chat_template) or already one per
+ * token each image fills; then generation as mb_generate does for one sequence (on_token's sequence is 0).
+ * *generated (*generated_length ids) stays valid until the next call on this handle. MB_ERR_UNSUPPORTED for a
+ * model that takes no images; MB_ERR_FORMAT for a file that is not a readable PNG or JPEG, naming it. */
+MB_API mb_status mb_generate_with_images(mb_model *model, const int32_t *prompt, size_t prompt_length,
+                                         const char *const *image_paths, size_t image_count, const char *processor_dir,
+                                         const mb_generate_options *options, mb_token_fn on_token, void *user_data,
+                                         const int32_t **generated, size_t *generated_length);
+
 typedef struct mb_tokenizer mb_tokenizer;
 /* Text in, text out: each prompt (UTF-8, NUL-terminated) encoded with the tokenizer (special tokens added, as
  * mb_tokenizer_encode does), generated as mb_generate does — with the tokenizer's eos ids as stop ids when

@@ -170,6 +170,45 @@ impl Model {
         Ok(out)
     }
 
+    /// One prompt with images (LLaVA, Qwen2.5-VL): the files decoded and prepared as the model's processor does,
+    /// with `processor_dir`'s preprocessor_config.json (`None`: the processor's defaults), the prompt's image
+    /// tokens (one per image, or already one per token each image fills) expanded, then generated. Returns the
+    /// new tokens.
+    pub fn generate_with_images(
+        &mut self,
+        prompt: &[i32],
+        image_paths: &[&str],
+        processor_dir: Option<&str>,
+        options: &GenerateOptions,
+        mut on_token: impl FnMut(Token) -> bool,
+    ) -> Result<Vec<i32>> {
+        let owned: Vec<CString> = image_paths.iter().map(|p| c_string(p)).collect::<Result<_>>()?;
+        let ptrs: Vec<*const c_char> = owned.iter().map(|p| p.as_ptr()).collect();
+        let dir = processor_dir.map(c_string).transpose()?;
+        let c = options.to_c();
+        let mut state = TokenState { on_token: &mut on_token, panic: PanicSlot::default() };
+        let (mut generated, mut length) = (ptr::null(), 0usize);
+        let status = unsafe {
+            sys::mb_generate_with_images(
+                self.raw.as_ptr(),
+                prompt.as_ptr(),
+                prompt.len(),
+                ptrs.as_ptr(),
+                ptrs.len(),
+                dir.as_ref().map_or(ptr::null(), |d| d.as_ptr()),
+                &c,
+                Some(token_trampoline),
+                &mut state as *mut TokenState as *mut c_void,
+                &mut generated,
+                &mut length,
+            )
+        };
+        let result = check(status, || self.errmsg());
+        state.panic.resume();
+        result?;
+        Ok(if length == 0 { Vec::new() } else { unsafe { std::slice::from_raw_parts(generated, length) }.to_vec() })
+    }
+
     /// Text in, text out: prompts encoded with `tokenizer`, generated (stop ids: the tokenizer's eos ids
     /// unless `options.stop_ids` names some), new tokens decoded without special tokens.
     pub fn generate_text(

@@ -283,6 +283,19 @@ extern "C" {
         generated: *mut *const i32,
         generated_lengths: *mut *const usize,
     ) -> mb_status;
+    pub fn mb_generate_with_images(
+        model: *mut mb_model,
+        prompt: *const i32,
+        prompt_length: usize,
+        image_paths: *const *const c_char,
+        image_count: usize,
+        processor_dir: *const c_char,
+        options: *const mb_generate_options,
+        on_token: mb_token_fn,
+        user_data: *mut c_void,
+        generated: *mut *const i32,
+        generated_length: *mut usize,
+    ) -> mb_status;
     pub fn mb_generate_text(
         model: *mut mb_model,
         tokenizer: *mut mb_tokenizer,

@@ -128,3 +128,35 @@ fn generate_text_equals_generate_then_decode() {
     assert_eq!(calls, tokens[0].len());
     assert_eq!(texts[0], tok.decode(&tokens[0], true).unwrap());
 }
+
+#[test]
+fn an_image_file_prompt_gives_transformers_tokens() {
+    // tests/fixtures/vlm: Qwen2.5-VL's third greedy case, its run of image tokens cut to one (as a chat template
+    // writes it), with the JPEG it was made from
+    const IMAGE_TOKEN: i32 = 251; // image_token_id of the fixture's config.json
+    let vlm = common::fixtures().join("vlm");
+    let tensors = common::safetensors::read_file(&vlm.join("qwen2_5_vl.greedy.safetensors"));
+    let expanded = common::safetensors::ids(&tensors["prompt_2"]);
+    let want = common::safetensors::ids(&tensors["greedy_2"]);
+    let mut prompt: Vec<i32> = Vec::new();
+    for id in expanded {
+        if !(id == IMAGE_TOKEN && prompt.last() == Some(&IMAGE_TOKEN)) {
+            prompt.push(id);
+        }
+    }
+    let dir = vlm.join("qwen2_5_vl");
+    let image = vlm.join("images/square.jpg");
+    let mut bridge = Bridge::open(&dir).unwrap();
+    let mut model = Model::load(&mut bridge, Device::Cpu).unwrap();
+    let mut seen = 0;
+    let out = model
+        .generate_with_images(&prompt, &[image.to_str().unwrap()], Some(dir.to_str().unwrap()), &greedy_16(), |_| {
+            seen += 1;
+            true
+        })
+        .unwrap();
+    assert_eq!(out, want[..NEW_TOKENS], "greedy tokens differ from transformers'");
+    assert_eq!(seen, NEW_TOKENS);
+    let err = model.generate_with_images(&[5, IMAGE_TOKEN, IMAGE_TOKEN], &[image.to_str().unwrap()], None, &greedy_16(), |_| true);
+    assert_eq!(err.unwrap_err().status(), Status::InvalidArgument);
+}

@@ -6,6 +6,7 @@
 #include "api/api_bridge_handle.h"
 #include "api/api_guard.h"
 #include "api/api_tokenizer_handle.h"
+#include "engine/image_processor.h"
 #include "engine/model.h"
 #include "mbridge.h"
 
@@ -124,6 +125,31 @@ mb_status mb_generate(mb_model* model, const int32_t* const* prompts, const size
     run_generation(model, input, g, on_token, user_data);
     *generated = model->generated.data();
     *generated_lengths = model->generated_lengths.data();
+  });
+}
+
+mb_status mb_generate_with_images(mb_model* model, const int32_t* prompt, size_t prompt_length,
+                                  const char* const* image_paths, size_t image_count, const char* processor_dir,
+                                  const mb_generate_options* options, mb_token_fn on_token, void* user_data,
+                                  const int32_t** generated, size_t* generated_length) {
+  if (!model) return mb::api::guarded(nullptr, [] { mb::fail(mb::Status::kInvalidArgument, "model is NULL"); });
+  return mb::api::guarded(&model->error, [&] {
+    mb::api::require(generated, "generated");
+    mb::api::require(generated_length, "generated_length");
+    if (!prompt || prompt_length == 0) mb::fail(mb::Status::kInvalidArgument, "the prompt needs at least one token id");
+    if (image_count > 0) mb::api::require(image_paths, "image_paths");
+    mb::engine::GenerateOptions g = generate_options(options);
+    const mb::engine::ImageProcessor processor(model->engine->config(), processor_dir ? processor_dir : "");
+    std::vector<mb::engine::Image> images;
+    for (size_t i = 0; i < image_count; ++i) {
+      if (!image_paths[i]) mb::fail(mb::Status::kInvalidArgument, "image_paths[", i, "] is NULL");
+      images.push_back(processor.load(image_paths[i]));
+    }
+    const std::vector<int32_t> ids = processor.expand(std::vector<int32_t>(prompt, prompt + prompt_length), images);
+    g.images = {std::move(images)};
+    run_generation(model, {ids}, g, on_token, user_data);
+    *generated = model->generated.data();
+    *generated_length = model->generated_lengths[0];
   });
 }
 

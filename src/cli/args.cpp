@@ -27,7 +27,7 @@ Args::Args(int argc, char** argv, int first, const std::set<std::string>& option
           if (i + 1 >= argc) fail(Status::kInvalidArgument, "--", name, " needs a value");
           value = argv[++i];
         }
-        options_[name] = value;
+        options_[name].push_back(value);
       } else {
         fail(Status::kInvalidArgument, "unknown option --", name);
       }
@@ -45,7 +45,12 @@ const std::string& Args::positional(size_t i, const char* what) const {
 std::optional<std::string> Args::get(const std::string& name) const {
   auto it = options_.find(name);
   if (it == options_.end()) return std::nullopt;
-  return it->second;
+  return it->second.back();
+}
+
+std::vector<std::string> Args::get_all(const std::string& name) const {
+  auto it = options_.find(name);
+  return it == options_.end() ? std::vector<std::string>{} : it->second;
 }
 
 int64_t Args::get_int(const std::string& name, int64_t fallback) const {

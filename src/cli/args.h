@@ -20,14 +20,15 @@ class Args {
   Args(int argc, char** argv, int first, const std::set<std::string>& options, const std::set<std::string>& switches);
   const std::vector<std::string>& positional() const { return positional_; }
   const std::string& positional(size_t i, const char* what) const;  // throws when missing
-  std::optional<std::string> get(const std::string& name) const;
+  std::optional<std::string> get(const std::string& name) const;  // the last value when given several times
+  std::vector<std::string> get_all(const std::string& name) const;  // every value, in order (--image a --image b)
   bool has(const std::string& name) const { return switches_.count(name) > 0; }
   int64_t get_int(const std::string& name, int64_t fallback) const;
   uint64_t get_size(const std::string& name, uint64_t fallback) const;  // "5GB", "500MB", "2GiB", "123"
 
  private:
   std::vector<std::string> positional_;
-  std::map<std::string, std::string> options_;
+  std::map<std::string, std::vector<std::string>> options_;
   std::set<std::string> switches_;
 };
 

@@ -37,17 +37,20 @@ int compare_models(const Args& args) {
 int run_compare(int argc, char** argv) {
   Args args(argc, argv, 2,
             {"format-a", "format-b", "hf-model", "megatron-path", "reference", "family", "prompt", "prompt-ids", "tokenizer",
-             "max-new-tokens", "device", "debug-hooks"},
-            {"all", "json", "models", "no-progress", "help"});
+             "max-new-tokens", "device", "debug-hooks", "image"},
+            {"all", "json", "models", "no-progress", "help", "chat"});
   if (args.has("help")) {
     std::fputs("usage: mbridge compare A B [--format-a F] [--format-b F] [--all] [--json]\n"
                "       mbridge compare A B --models   compare two models (Hugging Face folders or Megatron\n"
                "                                      checkpoints, in any layout) parameter by parameter\n"
                "       mbridge compare --hf-model DIR (--megatron-path DIR | --reference FILE) [--prompt TEXT |\n"
-               "                       --prompt-ids IDS] [--max-new-tokens N] [--device cpu|cuda[:N]] [--json]\n"
+               "                       --prompt-ids IDS] [--image PATH ...] [--chat] [--max-new-tokens N]\n"
+               "                       [--device cpu|cuda[:N]] [--json]\n"
                "                                      run both (CPU reference or GPU): logits max/mean abs diff, cosine\n"
                "                                      similarity, argmax and greedy token match, top 5 of each side;\n"
                "                                      --reference: a safetensors file with input_ids and logits;\n"
+               "                                      --image, --chat: the prompt with image files (LLaVA,\n"
+               "                                      Qwen2.5-VL) as mbridge generate builds it;\n"
                "                                      --debug-hooks DIR: every module's shapes and output statistics\n"
                "                                      (min, max, mean, abs_sum) as JSON lines in DIR/hf.jsonl and\n"
                "                                      DIR/megatron.jsonl (either backend; on the GPU, from the bf16\n"

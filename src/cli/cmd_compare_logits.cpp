@@ -11,6 +11,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/model_arg.h"
+#include "cli/prompt_input.h"
 #include "core/byte_sink.h"
 #include "core/error.h"
 #include "core/paths.h"
@@ -35,13 +36,14 @@ json::Value top5(const float* logits, int64_t vocab) {
 }
 
 // The prompt's logits, and with --debug-hooks DIR every module's record as one JSON line in DIR/NAME.jsonl.
-std::vector<float> run_forward(engine::Model& model, const std::vector<int32_t>& prompt, const Args& args,
+std::vector<float> run_forward(engine::Model& model, const PromptInput& prompt, const Args& args,
                                const std::string& name, json::Value* written) {
   const auto dir = args.get("debug-hooks");
-  if (!dir) return model.forward(prompt);
+  if (!dir) return prompt.images.empty() ? model.forward(prompt.ids) : model.forward(prompt.ids, prompt.images);
+  if (!prompt.images.empty()) fail(Status::kUnsupported, "--debug-hooks with --image (module records are of text prompts)");
   std::string lines;
   std::vector<float> logits =
-      model.forward_traced(prompt, [&](const engine::ModuleRecord& r) { lines += json::dump(engine::to_json(r)) + "\n"; });
+      model.forward_traced(prompt.ids, [&](const engine::ModuleRecord& r) { lines += json::dump(engine::to_json(r)) + "\n"; });
   make_directories(*dir);
   const std::string path = join_path(*dir, name + ".jsonl");
   write_file_atomic(path, lines);
@@ -60,17 +62,18 @@ int compare_logits(const Args& args) {
   const std::string device = args.get("device").value_or("cpu");
   std::unique_ptr<engine::Model> a = engine::load_model(*bridge::open_hf_source(hf), device);
   const int64_t V = a->config().vocab_size;
-  std::vector<int32_t> prompt;
+  PromptInput input;
   std::vector<float> logits_b;
   std::unique_ptr<engine::Model> b;
   json::Value hook_files = json::Value::array();
   if (reference) {  // a safetensors file with input_ids and logits (what the fixtures hold)
     auto file = SafetensorsFile::open(*reference);
+    if (!args.get_all("image").empty()) fail(Status::kUnsupported, "--image with --reference (the file holds ids only)");
     Tensor ids = file->tensor("input_ids").contiguous().to(DType::I64);
-    for (int64_t i = 0; i < ids.numel(); ++i) prompt.push_back(static_cast<int32_t>(ids.data_as<int64_t>()[i]));
+    for (int64_t i = 0; i < ids.numel(); ++i) input.ids.push_back(static_cast<int32_t>(ids.data_as<int64_t>()[i]));
     Tensor logits = file->tensor("logits").contiguous().to(DType::F32);
-    if (logits.numel() != static_cast<int64_t>(prompt.size()) * V)
-      fail(Status::kInvalidArgument, *reference, ": logits are ", logits.describe(), ", not ", prompt.size(), " x ", V);
+    if (logits.numel() != static_cast<int64_t>(input.ids.size()) * V)
+      fail(Status::kInvalidArgument, *reference, ": logits are ", logits.describe(), ", not ", input.ids.size(), " x ", V);
     logits_b.assign(logits.data_as<float>(), logits.data_as<float>() + logits.numel());
   } else {
     bridge::MegatronSourceOptions o;
@@ -78,11 +81,13 @@ int compare_logits(const Args& args) {
     o.family = args.get("family").value_or("");
     b = engine::load_model(*bridge::open_megatron_source(model_arg(args, *megatron, hub::Need::kModel), o), device);
     if (b->config().vocab_size != V) fail(Status::kInvalidArgument, "the two models have different vocabularies");
-    if (auto text = args.get("prompt")) prompt = Tokenizer::load(model_option(args, "tokenizer", hub::Need::kTokenizer).value_or(hf))->encode(*text);
-    else prompt = parse_token_ids(args.get("prompt-ids").value_or("1,2,3,4"), "--prompt-ids");
-    logits_b = run_forward(*b, prompt, args, "megatron", &hook_files);
+    std::unique_ptr<Tokenizer> tok;
+    if (args.get("prompt")) tok = Tokenizer::load(model_option(args, "tokenizer", hub::Need::kTokenizer).value_or(hf));
+    input = prompt_input(args, a->config(), tok.get(), hf, "1,2,3,4");
+    logits_b = run_forward(*b, input, args, "megatron", &hook_files);
   }
-  std::vector<float> logits_a = run_forward(*a, prompt, args, "hf", &hook_files);
+  const std::vector<int32_t>& prompt = input.ids;
+  std::vector<float> logits_a = run_forward(*a, input, args, "hf", &hook_files);
 
   double max_abs = 0, sum_abs = 0, dot = 0, na = 0, nb = 0;
   int64_t argmax_equal = 0;
@@ -98,6 +103,8 @@ int compare_logits(const Args& args) {
   }
   json::Value out = json::Value::object();
   out.set("prompt_ids", token_ids_json(prompt));
+  if (!input.chat_text.empty()) out.set("chat_text", input.chat_text);
+  if (input.processor) out.set("images", images_json(input));
   out.set("logits_max_abs_diff", max_abs);
   out.set("logits_mean_abs_diff", sum_abs / double(T * V));
   out.set("cosine_similarity", dot / std::sqrt(na * nb));
@@ -109,6 +116,7 @@ int compare_logits(const Args& args) {
   if (b) {  // greedy tokens of both
     engine::GenerateOptions g;
     g.max_new_tokens = args.get_int("max-new-tokens", 16);
+    if (!input.images.empty()) g.images = {input.images};
     auto ta = a->generate({prompt}, g, {})[0], tb = b->generate({prompt}, g, {})[0];
     int64_t match = 0;
     while (match < static_cast<int64_t>(std::min(ta.size(), tb.size())) && ta[match] == tb[match]) ++match;

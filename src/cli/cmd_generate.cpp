@@ -1,7 +1,9 @@
-// mbridge generate (--hf-model DIR | --megatron-path DIR) (--prompt TEXT | --prompt-ids 1,2,3) [options]
+// mbridge generate (--hf-model DIR | --megatron-path DIR) (--prompt TEXT | --prompt-ids 1,2,3) [--image PATH ...]
 // The model's weights on a backend (the CPU reference, or the GPU with --device cuda), then generation,
 // printed step by step as the seed script does (the top 5 at step 0, then every chosen token), or as one
-// JSON object with --json.
+// JSON object with --json. With images (LLaVA, Qwen2.5-VL), the prompt is built as the seed's VLM script has
+// transformers' processor build it: the chat template around the images and the text, each image's placeholder
+// repeated once per token the image fills.
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -10,6 +12,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/model_arg.h"
+#include "cli/prompt_input.h"
 #include "core/error.h"
 #include "core/paths.h"
 #include "engine/model.h"
@@ -27,12 +30,19 @@ const char* kUsage = R"(usage: mbridge generate (--hf-model DIR | --megatron-pat
   --tokenizer DIR|FILE  tokenizer.json or its folder (default: the Hugging Face folder, when it has one)
   --prompt TEXT         the prompt as text (encoded with the tokenizer, special tokens added)
   --prompt-ids IDS      the prompt as token ids
+  --image PATH          a PNG or JPEG file for a vision-language model (LLaVA, Qwen2.5-VL); repeat for more.
+                        Prepared with the --hf-model folder's preprocessor_config.json. A --prompt without the
+                        image token goes through the chat template as the user's turn, images first; a prompt
+                        (text or ids) with one image token per image has each repeated as the image needs
+  --chat                put a text-only --prompt through the chat template too (the user's turn, then the
+                        assistant's start)
   --max-new-tokens N    16
   --temperature T       0 (greedy)
   --top-k K  --top-p P  --seed S
   --stop-ids IDS        stop after one of these (default: eos ids of generation_config.json or the tokenizer)
   --device D            cpu (the float32 reference, the default), cuda or cuda:N (bf16 weights on a GPU)
-  --json                {"prompt_ids", "generated_ids", "text"} on stdout
+  --json                {"prompt_ids", "generated_ids", "text"} on stdout (and "chat_text", the rendered chat
+                        template, and "images", each image's file, grid and token count, when used)
   --no-progress         no download progress bar
 )";
 
@@ -46,8 +56,8 @@ std::string token_text(const Tokenizer* tok, int32_t id) {
 int run_generate(int argc, char** argv) {
   Args args(argc, argv, 2,
             {"hf-model", "megatron-path", "family", "tokenizer", "prompt", "prompt-ids", "max-new-tokens", "temperature",
-             "top-k", "top-p", "seed", "stop-ids", "device"},
-            {"json", "no-progress", "help"});
+             "top-k", "top-p", "seed", "stop-ids", "device", "image"},
+            {"json", "no-progress", "help", "chat"});
   if (args.has("help")) {
     std::fputs(kUsage, stdout);
     std::fputs(kHubIdHelp, stdout);
@@ -57,8 +67,6 @@ int run_generate(int argc, char** argv) {
   const auto megatron = model_option(args, "megatron-path", hub::Need::kModel);
   const auto hf = model_option(args, "hf-model", megatron ? hub::Need::kConfig : hub::Need::kModel);
   if (!hf && !megatron) fail(Status::kInvalidArgument, "give --hf-model or --megatron-path");
-  if (args.get("prompt").has_value() == args.get("prompt-ids").has_value())
-    fail(Status::kInvalidArgument, "give exactly one of --prompt and --prompt-ids");
 
   std::unique_ptr<bridge::ParamSource> source;
   if (megatron) {
@@ -73,9 +81,7 @@ int run_generate(int argc, char** argv) {
   if (tokenizer_path.empty() && hf && is_regular_file(*hf + "/tokenizer.json")) tokenizer_path = *hf;
   std::unique_ptr<Tokenizer> tok;
   if (!tokenizer_path.empty()) tok = Tokenizer::load(tokenizer_path);
-  if (args.get("prompt") && !tok) fail(Status::kInvalidArgument, "--prompt needs a tokenizer (--tokenizer, or a --hf-model folder with one)");
 
-  std::vector<int32_t> prompt = args.get("prompt") ? tok->encode(*args.get("prompt")) : parse_token_ids(*args.get("prompt-ids"), "--prompt-ids");
   engine::GenerateOptions g;
   g.max_new_tokens = args.get_int("max-new-tokens", 16);
   g.sampling.temperature = args.get("temperature") ? std::stod(*args.get("temperature")) : 0.0;
@@ -85,6 +91,11 @@ int run_generate(int argc, char** argv) {
   if (auto stop = args.get("stop-ids")) g.stop_ids = parse_token_ids(*stop, "--stop-ids");
   else if (tok && !tok->eos_token_ids().empty()) g.stop_ids = tok->eos_token_ids();
   else g.stop_ids = generation_eos_ids(hf.value_or(""));
+
+  // the prompt (and its images) before the weights: mistakes in it are found at once
+  const PromptInput input = prompt_input(args, source->config(), tok.get(), hf.value_or(""));
+  const std::vector<int32_t>& prompt = input.ids;
+  if (!input.images.empty()) g.images = {input.images};
 
   const bool as_json = args.has("json");
   std::unique_ptr<engine::Model> model = engine::load_model(*source, args.get("device").value_or("cpu"));
@@ -109,6 +120,8 @@ int run_generate(int argc, char** argv) {
   if (as_json) {
     json::Value out = json::Value::object();
     out.set("prompt_ids", token_ids_json(prompt));
+    if (!input.chat_text.empty()) out.set("chat_text", input.chat_text);
+    if (input.processor) out.set("images", images_json(input));
     out.set("generated_ids", token_ids_json(generated));
     if (tok) out.set("text", text);
     std::printf("%s\n", json::dump(out).c_str());

@@ -5,9 +5,11 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "bridge/model_config.h"
+#include "io/json.h"
 
 namespace mb::engine {
 
@@ -20,5 +22,15 @@ struct Image {
 // LLaVA: throws kInvalidArgument unless `image` has the channels and the square size the tower takes (both
 // backends check with this before computing its features).
 void check_tower_image(const bridge::ModelConfig& c, const Image& image);
+
+// The image_mean and image_std of a preprocessor_config.json into mean and std (kept where the file has none);
+// throws kFormat for a malformed list and kUnsupported for a rescale_factor other than 1/255 (the one every
+// processor mbridge follows uses). `source` names the file in errors.
+void read_normalisation(const json::Value& config, const std::string& source, float mean[3], float std[3]);
+
+// 8-bit channel values of resized RGB (height x width x 3) rescaled by 1/255 (in double, then float32, as
+// transformers' numpy code does) and normalised (float32), channels first: [3][height][width].
+std::vector<float> normalised_channels(const uint8_t* rgb, int64_t height, int64_t width, const float mean[3],
+                                       const float std[3]);
 
 }  // namespace mb::engine

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "engine/image.h"
 #include "engine/image_resize.h"
 
 namespace mb::engine {
@@ -48,20 +49,7 @@ VisionPreprocessing vision_preprocessing_from(const json::Value& config, const s
   p.temporal_patch_size = integer(config.find("temporal_patch_size"), "temporal_patch_size", p.temporal_patch_size);
   p.merge_size = integer(config.find("merge_size"), "merge_size", p.merge_size);
   if (p.min_pixels > p.max_pixels) fail(Status::kFormat, source, ": min_pixels is more than max_pixels");
-  for (const auto& [key, dst] : {std::pair<const char*, float*>{"image_mean", p.mean}, {"image_std", p.std}}) {
-    const json::Value* v = config.find(key);
-    if (!v || v->is_null()) continue;
-    if (!v->is_array() || v->size() != 3) fail(Status::kFormat, source, ": ", key, " must list three numbers");
-    for (size_t c = 0; c < 3; ++c) {
-      const json::Value& x = v->items()[c];
-      if (!x.is_number() || (dst == p.std && x.as_number() <= 0))
-        fail(Status::kFormat, source, ": ", key, " must list three numbers (std positive)");
-      dst[c] = static_cast<float>(x.as_number());
-    }
-  }
-  const json::Value* rescale = config.find("rescale_factor");
-  if (rescale && rescale->is_number() && std::fabs(rescale->as_number() - 1.0 / 255.0) > 1e-12)
-    fail(Status::kUnsupported, source, ": rescale_factor ", rescale->as_number(), " (1/255 is supported)");
+  read_normalisation(config, source, p.mean, p.std);
   return p;
 }
 
@@ -69,15 +57,8 @@ VisionPatches preprocess_qwen2_vl(const RgbImage& image, const VisionPreprocessi
   const int64_t factor = p.patch_size * p.merge_size;
   const auto [height, width] = smart_resize(image.height, image.width, factor, p.min_pixels, p.max_pixels);
   const RgbImage resized = resize_bicubic(image, width, height, p.resize);
-  // rescale (in double, then float32) and normalise (float32), as transformers' numpy code does
+  const std::vector<float> chw = normalised_channels(resized.pixels.data(), height, width, p.mean, p.std);
   constexpr int64_t C = 3;
-  std::vector<float> chw(static_cast<size_t>(C * height * width));
-  for (int64_t y = 0; y < height; ++y)
-    for (int64_t x = 0; x < width; ++x)
-      for (int64_t c = 0; c < C; ++c) {
-        const float v = static_cast<float>(resized.pixels[static_cast<size_t>((y * width + x) * C + c)] * (1.0 / 255.0));
-        chw[static_cast<size_t>((c * height + y) * width + x)] = (v - p.mean[c]) / p.std[c];
-      }
   VisionPatches out;
   const int64_t P = p.patch_size, T = p.temporal_patch_size, M = p.merge_size;
   out.grid_t = 1;  // one image, repeated over the temporal patch

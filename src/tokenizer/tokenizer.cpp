@@ -53,6 +53,24 @@ std::unique_ptr<Tokenizer> Tokenizer::parse(std::string_view json_text, const st
   return t;
 }
 
+namespace {
+
+// The template transformers renders for the folder: chat_template.jinja when there is one (it overrides
+// tokenizer_config.json's), else tokenizer_config.json's, else a processor's chat_template.json (vision-language
+// models keep theirs there).
+std::string folder_chat_template(const std::string& folder, std::string from_config) {
+  if (const std::string jinja = folder + "/chat_template.jinja"; is_regular_file(jinja)) return read_text_file(jinja);
+  if (!from_config.empty()) return from_config;
+  if (const std::string path = folder + "/chat_template.json"; is_regular_file(path)) {
+    json::Value processor = json::parse_file(path);
+    if (const json::Value* ct = processor.is_object() ? processor.find("chat_template") : nullptr; ct && ct->is_string())
+      return ct->as_string();
+  }
+  return {};
+}
+
+}  // namespace
+
 std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& path) {
   std::string folder, file = path;
   if (is_directory(path)) {
@@ -73,6 +91,7 @@ std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& path) {
       for (const char* key : {"bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"})
         if (std::string name = token_name(config, key); !name.empty()) t->special_token_names_.emplace_back(key, name);
     }
+    t->chat_template_ = folder_chat_template(folder, std::move(t->chat_template_));
     t->eos_ids_ = generation_eos_ids(folder);
     if (t->eos_ids_.empty() && !t->eos_token_.empty() && t->token_to_id(t->eos_token_) >= 0)
       t->eos_ids_.push_back(t->token_to_id(t->eos_token_));

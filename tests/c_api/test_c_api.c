@@ -363,6 +363,70 @@ static void test_model(const char *fixtures) {
   mb_model_free(NULL);
 }
 
+/* A prompt with an image file (Qwen2.5-VL, tests/fixtures/vlm): the fixture's third greedy prompt, its run of
+ * image tokens cut to one as a chat template writes it, gives transformers' 16 tokens; errors for a wrong count
+ * of image tokens, a file that is no image, and a model without images. */
+static void test_images(const char *fixtures) {
+  enum { kImageToken = 251 }; /* image_token_id of the fixture's config.json */
+  mb_bridge *bridge = NULL;
+  CHECK(mb_bridge_open(&bridge, join(fixtures, "vlm/qwen2_5_vl"), NULL) == MB_OK);
+  mb_model *model = NULL;
+  if (bridge) CHECK(mb_load_weights(&model, bridge, NULL) == MB_OK);
+  mb_bridge_free(bridge);
+  mb_checkpoint *ref = NULL;
+  CHECK(mb_checkpoint_open(&ref, join(fixtures, "vlm/qwen2_5_vl.greedy.safetensors"), NULL) == MB_OK);
+  if (!model || !ref) {
+    mb_model_free(model);
+    mb_checkpoint_free(ref);
+    return;
+  }
+  mb_tensor_view prompt_view, greedy_view;
+  CHECK(mb_checkpoint_read(ref, "prompt_2", MB_DTYPE_KEEP, &prompt_view) == MB_OK);
+  int32_t prompt[256];
+  size_t n = 0;
+  for (int64_t i = 0; i < prompt_view.shape[1] && n < 256; ++i) {
+    const int32_t id = (int32_t)((const int64_t *)prompt_view.data)[i];
+    if (id == kImageToken && n > 0 && prompt[n - 1] == kImageToken) continue;
+    prompt[n++] = id;
+  }
+  int64_t want[16];
+  CHECK(mb_checkpoint_read(ref, "greedy_2", MB_DTYPE_KEEP, &greedy_view) == MB_OK);
+  for (int i = 0; i < 16; ++i) want[i] = ((const int64_t *)greedy_view.data)[i];
+  char image[4096], dir[4096], config[4096]; /* (join's buffer is shared) */
+  snprintf(image, sizeof(image), "%s", join(fixtures, "vlm/images/square.jpg"));
+  snprintf(dir, sizeof(dir), "%s", join(fixtures, "vlm/qwen2_5_vl"));
+  snprintf(config, sizeof(config), "%s", join(fixtures, "vlm/qwen2_5_vl/config.json"));
+  const char *images[] = {image};
+  const int32_t *generated = NULL;
+  size_t count = 0;
+  mb_generate_options o = mb_generate_default_options();
+  CHECK(mb_generate_with_images(model, prompt, n, images, 1, dir, &o, NULL, NULL, &generated, &count) == MB_OK);
+  CHECK(count == 16);
+  for (size_t i = 0; generated && i < count && i < 16; ++i) CHECK(generated[i] == want[i]);
+
+  int32_t two[] = {5, kImageToken, kImageToken, 6};
+  CHECK(mb_generate_with_images(model, two, 4, images, 1, dir, &o, NULL, NULL, &generated, &count) ==
+        MB_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(mb_model_errmsg(model), "image tokens") != NULL);
+  const char *not_an_image[] = {config};
+  CHECK(mb_generate_with_images(model, prompt, n, not_an_image, 1, dir, &o, NULL, NULL, &generated, &count) ==
+        MB_ERR_FORMAT);
+  CHECK(strstr(mb_model_errmsg(model), "config.json") != NULL);
+  mb_checkpoint_free(ref);
+  mb_model_free(model);
+
+  bridge = NULL;
+  model = NULL;
+  CHECK(mb_bridge_open(&bridge, join(fixtures, "bridge/hf/llama31"), NULL) == MB_OK);
+  if (bridge) CHECK(mb_load_weights(&model, bridge, NULL) == MB_OK);
+  mb_bridge_free(bridge);
+  if (model) {
+    CHECK(mb_generate_with_images(model, prompt, n, images, 1, NULL, &o, NULL, NULL, &generated, &count) ==
+          MB_ERR_UNSUPPORTED);
+    mb_model_free(model);
+  }
+}
+
 /* The files of a folder packed into a bundle and back, a bundle opened as a model (the same stream, the same
  * logits as the folder), and the stream as compressed tensor frames decoded on the other side. */
 static int same_file(const char *a, const char *b) {
@@ -639,6 +703,7 @@ int main(int argc, char **argv) {
   test_bridge(fixtures, scratch);
   test_tokenizer(fixtures, scratch);
   test_model(fixtures);
+  test_images(fixtures);
   test_bundle(fixtures, scratch);
   free(fixtures);
 

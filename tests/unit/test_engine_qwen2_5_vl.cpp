@@ -22,6 +22,7 @@
 #include "io/json.h"
 #include "io/safetensors.h"
 #include "support/greedy_reference.h"
+#include "support/image_fixtures.h"
 #include "support/test_support.h"
 
 using namespace mb;
@@ -29,27 +30,6 @@ using namespace mb;
 namespace {
 
 std::string vlm(const std::string& relative) { return mbtest::fixture("vlm/" + relative); }
-
-std::vector<int32_t> ids_of(const Tensor& t) {
-  const Tensor x = t.contiguous().to(DType::I64);
-  const int64_t* p = x.data_as<int64_t>();
-  return std::vector<int32_t>(p, p + x.numel());
-}
-
-std::vector<float> floats_of(const Tensor& t) {
-  const Tensor x = t.contiguous().to(DType::F32);
-  return std::vector<float>(x.data_as<float>(), x.data_as<float>() + x.numel());
-}
-
-engine::Image image_of(const Tensor& pixel_values, const Tensor& grid_thw) {
-  const std::vector<int32_t> g = ids_of(grid_thw);
-  engine::Image im;
-  im.pixels = floats_of(pixel_values);
-  im.grid_t = g.at(0);
-  im.grid_h = g.at(1);
-  im.grid_w = g.at(2);
-  return im;
-}
 
 // The image a greedy case names (stored as the name's bytes), from the processor's pixel values
 std::string image_name(const SafetensorsFile& ref, int i) {
@@ -85,15 +65,15 @@ std::vector<std::pair<std::string, std::unique_ptr<bridge::ParamSource>>> source
 
 TEST(EngineQwen25Vl, PositionsAndLogitsOfAnImagePromptEqualTransformers) {
   auto ref = SafetensorsFile::open(vlm("qwen2_5_vl.logits.safetensors"));
-  const std::vector<int32_t> ids = ids_of(ref->tensor("input_ids"));
-  const engine::Image image = image_of(ref->tensor("pixel_values"), ref->tensor("image_grid_thw"));
-  const std::vector<float> want = floats_of(ref->tensor("logits"));
+  const std::vector<int32_t> ids = mbtest::ids_of(ref->tensor("input_ids"));
+  const engine::Image image = mbtest::qwen_image_of(ref->tensor("pixel_values"), ref->tensor("image_grid_thw"));
+  const std::vector<float> want = mbtest::floats_of(ref->tensor("logits"));
   for (auto& [what, source] : sources()) {
     engine::CpuModel model(*source);
     int64_t delta = 0;
     const std::vector<engine::Image> images = {image};
     const auto positions = model.mrope_positions(ids, &images, 0, &delta);
-    const std::vector<int32_t> expected = ids_of(ref->tensor("position_ids"));  // [3, 1, T]
+    const std::vector<int32_t> expected = mbtest::ids_of(ref->tensor("position_ids"));  // [3, 1, T]
     ASSERT_EQ(expected.size(), 3 * ids.size());
     for (size_t t = 0; t < ids.size(); ++t)
       for (size_t axis = 0; axis < 3; ++axis)
@@ -116,18 +96,18 @@ TEST(EngineQwen25Vl, GreedyTokensEqualTransformers) {
     o.max_new_tokens = 16;
     int images = 0;
     for (int i = 0; ref->find(cat("prompt_", i)); ++i) {
-      prompts.push_back(ids_of(ref->tensor(cat("prompt_", i))));
-      want.push_back(ids_of(ref->tensor(cat("greedy_", i))));
+      prompts.push_back(mbtest::ids_of(ref->tensor(cat("prompt_", i))));
+      want.push_back(mbtest::ids_of(ref->tensor(cat("greedy_", i))));
       const std::string name = image_name(*ref, i);
       o.images.push_back({});
       if (!name.empty()) {
-        o.images.back().push_back(image_of(pixels->tensor("pixel_values_" + name), pixels->tensor("grid_thw_" + name)));
+        o.images.back().push_back(mbtest::qwen_image_of(pixels->tensor("pixel_values_" + name), pixels->tensor("grid_thw_" + name)));
         ++images;
       }
       std::vector<int32_t> seq = prompts.back();
       seq.insert(seq.end(), want.back().begin(), want.back().end() - 1);
       const std::vector<float> logits = model.forward_at(seq, o.images.back(), text_positions(seq.size()));
-      const std::vector<float> expected = floats_of(ref->tensor(cat("logits_", i)));
+      const std::vector<float> expected = mbtest::floats_of(ref->tensor(cat("logits_", i)));
       ASSERT_EQ(logits.size(), expected.size());
       EXPECT_LE(mbtest::relative_max_diff(logits.data(), expected.data(), expected.size()), 2e-4) << what << " " << i;
     }
@@ -161,7 +141,7 @@ TEST(EngineQwen25Vl, GreedyTokensFromTheImageFiles) {
     engine::GenerateOptions o;
     o.max_new_tokens = 16;
     o.images = {{image}};
-    EXPECT_EQ(model.generate({ids_of(ref->tensor(cat("prompt_", i)))}, o, {})[0], ids_of(ref->tensor(cat("greedy_", i))))
+    EXPECT_EQ(model.generate({mbtest::ids_of(ref->tensor(cat("prompt_", i)))}, o, {})[0], mbtest::ids_of(ref->tensor(cat("greedy_", i))))
         << file;
   }
 }
@@ -170,8 +150,8 @@ TEST(EngineQwen25Vl, ImagesMustMatchTheirTokens) {
   auto source = bridge::open_hf_source(vlm("qwen2_5_vl"));
   engine::CpuModel model(*source);
   auto ref = SafetensorsFile::open(vlm("qwen2_5_vl.logits.safetensors"));
-  const std::vector<int32_t> ids = ids_of(ref->tensor("input_ids"));
-  const engine::Image image = image_of(ref->tensor("pixel_values"), ref->tensor("image_grid_thw"));
+  const std::vector<int32_t> ids = mbtest::ids_of(ref->tensor("input_ids"));
+  const engine::Image image = mbtest::qwen_image_of(ref->tensor("pixel_values"), ref->tensor("image_grid_thw"));
   auto status_of = [&](const std::vector<int32_t>& p, const std::vector<engine::Image>& images) {
     try {
       model.forward(p, images);

@@ -42,6 +42,22 @@ TEST_P(ChatTemplate, RendersAsTheReference) {
 
 INSTANTIATE_TEST_SUITE_P(Real, ChatTemplate, ::testing::Values("llama3_1", "qwen3"));
 
+// Where a folder's template comes from, as transformers looks: chat_template.jinja over tokenizer_config.json's,
+// and a processor's chat_template.json (vision-language models) when the tokenizer has none.
+TEST(ChatTemplateFile, JinjaFileThenTokenizerConfigThenProcessorJson) {
+  const std::string dir = mbtest::scratch_dir("chat_template_files");
+  mbtest::write_file(dir + "/tokenizer.json", mbtest::read_file(std::string(MB_FIXTURES_DIR) + "/bridge/hf/llama31/tokenizer.json"));
+  const json::Value messages = json::parse(R"([{"role": "user", "content": "hi"}])", "messages");
+  auto rendered = [&] { return Tokenizer::load(dir)->apply_chat_template(messages, false); };
+  EXPECT_THROW(rendered(), Error);  // none anywhere
+  mbtest::write_file(dir + "/chat_template.json", R"({"chat_template": "json {{ messages[0].content }}"})");
+  EXPECT_EQ(rendered(), "json hi");
+  mbtest::write_file(dir + "/tokenizer_config.json", R"({"chat_template": "config {{ messages[0].content }}"})");
+  EXPECT_EQ(rendered(), "config hi");
+  mbtest::write_file(dir + "/chat_template.jinja", "jinja {{ messages[0].content }}");
+  EXPECT_EQ(rendered(), "jinja hi");
+}
+
 TEST(Jinja, WhitespaceAsTransformersRendersTemplates) {
   // trim_blocks: the newline after a block tag goes; lstrip_blocks: indentation before one goes;
   // '-' strips all white space on its side; the template's own final newline goes.

@@ -81,6 +81,7 @@ CpuModel::CpuModel(const bridge::ParamSource& source) : config_(source.config())
       for (float& x : v) x += 1.0f;
     if (p.key.kind == ParamKind::kVerbatim) verbatim_index_[config_.verbatim.at(static_cast<size_t>(p.key.layer)).name] = p.key.layer;
   }
+  if (config_.family == "qwen2_5_vl") qwen_tower_ = qwen_tower_shape(config_);
 }
 
 void CpuModel::norm(const float* x, ParamKind weight, ParamKind bias, int layer, float* out) const {

@@ -13,6 +13,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <memory>
 #include <tuple>
@@ -22,6 +23,7 @@
 #include "bridge/model_config.h"
 #include "bridge/params.h"
 #include "engine/model.h"
+#include "engine/qwen_vision_plan.h"
 
 namespace mb::bridge {
 class ParamSource;
@@ -67,9 +69,7 @@ class CpuModel final : public Model {
   // and its merger (cpu_qwen_vision.cpp).
   std::vector<float> qwen_image_features(const Image& image) const;
   // Qwen2.5-VL's (time, row, column) rotary positions of ids that follow `start` earlier ones (transformers'
-  // get_rope_index): text counts up on all three; an image's tokens take their row and column (time 0) after
-  // the text before it, and the text after it goes on from the largest + 1. `delta`: CpuCache::position_delta,
-  // updated.
+  // get_rope_index; qwen_vision_plan.h). `delta`: CpuCache::position_delta, updated.
   std::vector<std::array<int64_t, 3>> mrope_positions(const std::vector<int32_t>& ids, const std::vector<Image>* images,
                                                       int64_t start, int64_t* delta) const;
   // An encoder's (BERT's) masked-LM logits [ids.size() x vocab_size] of one unpadded sequence, every position
@@ -108,6 +108,7 @@ class CpuModel final : public Model {
   int64_t vocab_rows_ = 0;
   std::map<Key, std::vector<float>> params_;
   std::map<std::string, int> verbatim_index_;  // name -> ParamKey::layer of a kVerbatim parameter
+  std::optional<QwenTowerShape> qwen_tower_;    // Qwen2.5-VL's vision tower, read from the config at load
 };
 
 }  // namespace mb::engine

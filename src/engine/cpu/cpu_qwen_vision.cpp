@@ -4,15 +4,13 @@
 // patches), blocks of RMSNorm + attention + RMSNorm + SwiGLU with biases — attention within each window, or over
 // the whole image on the full-attention blocks — then the merger (RMSNorm, each unit's patches as one vector,
 // Linear, exact GELU, Linear) and the units put back in image order. Its weights are transformers' own
-// (ParamKind::kVerbatim, by name).
+// (ParamKind::kVerbatim, by name); the patch order, windows and angles are qwen_vision_plan.h's.
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 
 #include "core/error.h"
 #include "engine/cpu/cpu_math.h"
 #include "engine/cpu/cpu_model.h"
-#include "io/json.h"
 
 namespace mb::engine {
 
@@ -21,40 +19,6 @@ using namespace cpu_math;
 namespace {
 
 constexpr double kVisionNormEpsilon = 1e-6;  // transformers builds the tower's RMSNorms with 1e-6
-
-struct TowerShape {
-  int64_t depth = 0, hidden = 0, heads = 0, head_dim = 0, ffn = 0, patch = 14, temporal = 2, merge = 2;
-  int64_t window = 112, out = 0, channels = 3;
-  std::vector<bool> full_attention;  // per block
-};
-
-TowerShape tower_shape(const bridge::ModelConfig& c) {
-  const json::Value* v = c.hf_config.is_object() ? c.hf_config.find("vision_config") : nullptr;
-  if (!v || !v->is_object()) fail(Status::kInvalidArgument, c.family, ": the config has no vision_config");
-  auto get = [&](const char* key, int64_t fallback) {
-    const json::Value* x = v->find(key);
-    return x && x->is_number() ? x->as_int() : fallback;
-  };
-  TowerShape s;
-  s.depth = get("depth", 0);
-  s.hidden = get("hidden_size", 0);
-  s.heads = get("num_heads", 0);
-  s.ffn = get("intermediate_size", 0);
-  s.patch = get("patch_size", 14);
-  s.temporal = get("temporal_patch_size", 2);
-  s.merge = get("spatial_merge_size", 2);
-  s.window = get("window_size", 112);
-  s.out = get("out_hidden_size", c.hidden_size);
-  s.channels = get("in_channels", get("in_chans", 3));
-  if (s.depth <= 0 || s.hidden <= 0 || s.heads <= 0 || s.hidden % s.heads || (s.hidden / s.heads) % 4)
-    fail(Status::kUnsupported, c.family, ": vision tower of hidden_size ", s.hidden, " and ", s.heads, " heads");
-  s.head_dim = s.hidden / s.heads;
-  s.full_attention.assign(static_cast<size_t>(s.depth), false);
-  if (const json::Value* f = v->find("fullatt_block_indexes"); f && f->is_array())
-    for (const json::Value& i : f->items())
-      if (i.is_number() && i.as_int() >= 0 && i.as_int() < s.depth) s.full_attention[static_cast<size_t>(i.as_int())] = true;
-  return s;
-}
 
 // Rotate-half of one head with its own angle per pair (j, j + d/2).
 void rotate_pairs(float* head, int64_t d, const float* angles) {
@@ -69,60 +33,24 @@ void rotate_pairs(float* head, int64_t d, const float* angles) {
 }  // namespace
 
 std::vector<float> CpuModel::qwen_image_features(const Image& image) const {
-  const TowerShape s = tower_shape(config_);
-  const int64_t gt = image.grid_t, gh = image.grid_h, gw = image.grid_w, M = s.merge, unit = M * M;
-  const int64_t N = gt * gh * gw, D = s.hidden, dim = s.channels * s.temporal * s.patch * s.patch;
-  if (gt <= 0 || gh <= 0 || gw <= 0 || gh % M || gw % M)
-    fail(Status::kInvalidArgument, "an image grid of ", gt, " x ", gh, " x ", gw, " patches (rows and columns must be "
-         "multiples of ", M, ")");
-  if (static_cast<int64_t>(image.pixels.size()) != N * dim)
-    fail(Status::kInvalidArgument, "an image of ", image.pixels.size(), " values for ", N, " patches of ", dim);
+  if (!qwen_tower_) fail(Status::kInternal, config_.family, " has no Qwen vision tower");
+  const QwenTowerShape& s = *qwen_tower_;
+  const QwenTowerPlan plan = qwen_tower_plan(s, image);
+  const int64_t unit = s.merge * s.merge, N = plan.patches, D = s.hidden, dim = s.patch_values();
   auto w = [&](const std::string& name) { return verbatim(name).data(); };  // (looked up once, outside the loops)
   const std::string v = "visual.";
 
-  // patch embedding; each patch's (row, column) angles: half the rotary pairs turn with the row, half with
-  // the column, at 10000^(-4i / head_dim)
-  const int64_t quarter = s.head_dim / 4;
-  std::vector<float> inv(static_cast<size_t>(quarter));
-  for (int64_t i = 0; i < quarter; ++i)
-    inv[static_cast<size_t>(i)] = static_cast<float>(1.0 / std::pow(10000.0, double(2 * i) / double(s.head_dim / 2)));
-  std::vector<float> x(static_cast<size_t>(N * D)), angles(static_cast<size_t>(N * s.head_dim / 2));
-  const int64_t units_h = gh / M, units_w = gw / M;
+  // patch embedding, the patches taken in the tower's order (window by window); their angles come in it
+  std::vector<float> x(static_cast<size_t>(N * D));
   const float* patch_embed = w(v + "patch_embed.proj.weight");
-  for (int64_t n = 0; n < N; ++n) {
-    matvec(patch_embed, &image.pixels[static_cast<size_t>(n * dim)], D, dim, &x[n * D]);
-    const int64_t u = n / unit % (units_h * units_w), m = n % unit;  // (patches come merge unit by merge unit)
-    const int64_t row = u / units_w * M + m / M, col = u % units_w * M + m % M;
-    for (int64_t i = 0; i < quarter; ++i) {
-      angles[static_cast<size_t>(n * s.head_dim / 2 + i)] = static_cast<float>(row) * inv[static_cast<size_t>(i)];
-      angles[static_cast<size_t>(n * s.head_dim / 2 + quarter + i)] = static_cast<float>(col) * inv[static_cast<size_t>(i)];
+  for (int64_t i = 0; i < plan.units; ++i)
+    for (int64_t m = 0; m < unit; ++m) {
+      const int64_t from = plan.order[static_cast<size_t>(i)] * unit + m, to = i * unit + m;
+      matvec(patch_embed, &image.pixels[static_cast<size_t>(from * dim)], D, dim, &x[to * D]);
     }
-  }
-
-  // the units regrouped window by window (each frame's windows in turn), and where each window starts
-  const int64_t per_window = s.window / M / s.patch;
-  std::vector<int64_t> order, windows = {0}, frames = {0};
-  for (int64_t t = 0; t < gt; ++t) {
-    const int64_t rows_w = (units_h + per_window - units_h % per_window) / per_window;
-    const int64_t cols_w = (units_w + per_window - units_w % per_window) / per_window;
-    for (int64_t a = 0; a < rows_w; ++a)
-      for (int64_t b = 0; b < cols_w; ++b) {
-        const size_t before = order.size();
-        for (int64_t r = a * per_window; r < std::min((a + 1) * per_window, units_h); ++r)
-          for (int64_t q = b * per_window; q < std::min((b + 1) * per_window, units_w); ++q)
-            order.push_back((t * units_h + r) * units_w + q);
-        if (order.size() > before) windows.push_back(static_cast<int64_t>(order.size()) * unit);
-      }
-    frames.push_back(static_cast<int64_t>(order.size()) * unit);
-  }
-  auto regroup = [&](const std::vector<float>& from, int64_t width) {
-    std::vector<float> to(from.size());
-    for (size_t i = 0; i < order.size(); ++i)
-      std::copy_n(&from[static_cast<size_t>(order[i] * unit * width)], unit * width, &to[i * static_cast<size_t>(unit * width)]);
-    return to;
-  };
-  x = regroup(x, D);
-  angles = regroup(angles, s.head_dim / 2);
+  const std::vector<float>& angles = plan.angles;
+  const std::vector<int64_t>& windows = plan.windows;
+  const std::vector<int64_t>& frames = plan.frames;
 
   std::vector<float> h(static_cast<size_t>(D)), qkv(static_cast<size_t>(N * 3 * D)), attn(static_cast<size_t>(N * D));
   std::vector<float> y(static_cast<size_t>(D)), gate(static_cast<size_t>(s.ffn)), up(static_cast<size_t>(s.ffn));
@@ -175,7 +103,7 @@ std::vector<float> CpuModel::qwen_image_features(const Image& image) const {
   }
 
   // the merger: each unit's normalised patches as one vector through Linear, GELU, Linear; units back in image order
-  const int64_t U = N / unit, wide = D * unit;
+  const int64_t U = plan.units, wide = D * unit;
   std::vector<float> merged(static_cast<size_t>(wide)), mid(static_cast<size_t>(wide));
   std::vector<float> features(static_cast<size_t>(U * s.out));
   const float *ln_q = w(v + "merger.ln_q.weight"), *fc0_w = w(v + "merger.mlp.0.weight"), *fc0_b = w(v + "merger.mlp.0.bias");
@@ -185,25 +113,16 @@ std::vector<float> CpuModel::qwen_image_features(const Image& image) const {
       rms_norm(&x[(i * unit + m) * D], ln_q, D, kVisionNormEpsilon, &merged[m * D]);
     matvec(fc0_w, merged.data(), wide, wide, mid.data());
     for (int64_t k = 0; k < wide; ++k) mid[k] = gelu(mid[k] + fc0_b[k]);
-    float* f = &features[static_cast<size_t>(order[static_cast<size_t>(i)] * s.out)];
+    float* f = &features[static_cast<size_t>(plan.order[static_cast<size_t>(i)] * s.out)];
     matvec(fc2_w, mid.data(), s.out, wide, f);
     for (int64_t k = 0; k < s.out; ++k) f[k] += fc2_b[k];
   }
   return features;
 }
 
-namespace {
-
-// The image tokens an image stands for: one per merge x merge patches
-int64_t qwen_image_tokens(const Image& image, int64_t merge) {
-  return image.grid_t * (image.grid_h / merge) * (image.grid_w / merge);
-}
-
-}  // namespace
-
 void CpuModel::merge_qwen_images(const std::vector<int32_t>& ids, const std::vector<Image>* images, float* x) const {
   const bridge::ModelConfig& c = config_;
-  const int64_t H = c.hidden_size, merge = tower_shape(c).merge;
+  const int64_t H = c.hidden_size, merge = qwen_tower_->merge;
   const int64_t slots = std::count(ids.begin(), ids.end(), static_cast<int32_t>(c.image_token_index));
   int64_t wanted = 0;
   if (images)
@@ -228,26 +147,8 @@ void CpuModel::merge_qwen_images(const std::vector<int32_t>& ids, const std::vec
 std::vector<std::array<int64_t, 3>> CpuModel::mrope_positions(const std::vector<int32_t>& ids,
                                                                const std::vector<Image>* images, int64_t start,
                                                                int64_t* delta) const {
-  const int64_t merge = images && !images->empty() ? tower_shape(config_).merge : 1;
-  std::vector<std::array<int64_t, 3>> out;
-  out.reserve(ids.size());
-  int64_t next = start + *delta;  // the next text position
-  size_t image = 0;
-  for (size_t t = 0; t < ids.size();) {
-    if (ids[t] == config_.image_token_index && images && image < images->size()) {
-      const Image& im = (*images)[image++];
-      const int64_t rows = im.grid_h / merge, cols = im.grid_w / merge, n = qwen_image_tokens(im, merge);
-      for (int64_t k = 0; k < n && t < ids.size(); ++k, ++t)  // (an image's time index is 0)
-        out.push_back({next, next + k / cols % rows, next + k % cols});
-      next += std::max(rows, cols);
-    } else {
-      out.push_back({next, next, next});
-      ++next;
-      ++t;
-    }
-  }
-  *delta = next - (start + static_cast<int64_t>(ids.size()));
-  return out;
+  const int64_t merge = qwen_tower_ ? qwen_tower_->merge : 1;
+  return qwen_mrope_positions(config_, merge, ids, images, start, delta);
 }
 
 }  // namespace mb::engine
