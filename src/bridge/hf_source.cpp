@@ -1,8 +1,10 @@
 // Full Megatron parameters from a Hugging Face folder.
 #include <algorithm>
 #include <mutex>
+#include <optional>
 #include <set>
 
+#include "bridge/fp8_weights.h"
 #include "bridge/hf_mapping.h"
 #include "bridge/param_source.h"
 #include "bridge/registry.h"
@@ -47,8 +49,12 @@ class HfSource : public ParamSource {
     path_ = dir;
     if (!is_hf_folder(dir))
       fail(Status::kNotFound, dir, ": not a Hugging Face model folder (config.json and safetensors weights)");
-    config_text_ = read_text_file(join_path(dir, "config.json"));
-    HfConfig hf = parse_hf_config(json::parse(config_text_, join_path(dir, "config.json")), join_path(dir, "config.json"));
+    const std::string config_path = join_path(dir, "config.json");
+    config_text_ = read_text_file(config_path);
+    const json::Value config_json = json::parse(config_text_, config_path);
+    fp8_ = fp8_block_quantization(config_json, config_path);
+    if (fp8_) config_text_ = config_without_quantization(config_text_, config_path);  // read as bf16 from here on
+    HfConfig hf = parse_hf_config(config_json, config_path);
     ModelConfig c = model_config_from_hf(hf);
     const int64_t vocab = c.vocab_size;
     set_config(std::move(c), vocab);
@@ -62,7 +68,7 @@ class HfSource : public ParamSource {
     std::string name = hf_names(*family_, config_, p.key).at(0);
     auto r = find(name);
     if (!r.file) missing(name, p);
-    return r.entry->dtype;
+    return fp8_ && r.entry->dtype == DType::F8_E4M3 ? DType::BF16 : r.entry->dtype;
   }
 
   Tensor read(const ParamInfo& p) const override {
@@ -129,6 +135,14 @@ class HfSource : public ParamSource {
       parts.push_back(r.file->tensor(*r.entry));
       std::lock_guard<std::mutex> lock(mutex_);
       used_.insert(r.entry->name);
+      if (fp8_ && r.entry->dtype == DType::F8_E4M3) {  // block-quantized: dequantized with its scales
+        const std::string scale_name = fp8_scale_name(r.entry->name);
+        auto scale = folder_->find(scale_name);
+        if (!scale.file)
+          fail(Status::kNotFound, path_, ": tensor '", scale_name, "' (the scales of FP8 '", r.entry->name, "') is missing");
+        parts.back() = dequantize_fp8_blocks(parts.back(), scale.file->tensor(*scale.entry), *fp8_, path_ + ": " + r.entry->name);
+        used_.insert(scale_name);
+      }
     }
     return parts;
   }
@@ -150,6 +164,7 @@ class HfSource : public ParamSource {
 
   HfSourceOptions options_;
   std::string config_text_;
+  std::optional<Fp8Blocks> fp8_;  // block-wise FP8 weights (DeepSeek-V3's release), read as bf16
   std::shared_ptr<SafetensorsFolder> folder_;
   std::vector<std::string> assets_;
   mutable std::mutex mutex_;
