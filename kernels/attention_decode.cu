@@ -45,6 +45,7 @@ __global__ void __launch_bounds__(kMaxWarps * 32)
   const int d = HeadDim<D>::size(s.head_dim);
   // this split's keys, of those the new position sees (a sliding window may leave none)
   const int pos = positions[b];
+  const float rotary_pos = static_cast<float>(pos + (in.rotary_offsets ? in.rotary_offsets[b] : 0));
   const int begin = max(split * kChunk, first_visible(s, pos)), end = min(pos + 1, split * kChunk + kChunk);
   const float* row = in.qkv + static_cast<int64_t>(b) * (s.heads + 2 * s.groups) * d;
   const int64_t cache_row = (static_cast<int64_t>(b) * cache_len + pos) * s.groups + g;  // the new position
@@ -63,7 +64,7 @@ __global__ void __launch_bounds__(kMaxWarps * 32)
     const float scale = score_scale(s, d);
     load_head(head % per_group, raw[warp]);
     float* q = qs[warp];
-    rotate_head(raw[warp], d, in.q_norm, in.eps, in.inv_freq, static_cast<float>(pos),
+    rotate_head(raw[warp], d, in.q_norm, in.eps, in.inv_freq, rotary_pos,
                 [q, scale](int i, float value) { q[i] = value * scale; });
     if (end == pos + 1) {  // this block's keys end at the new one
       for (int unit = warp; unit < 2; unit += per_block) {
@@ -71,7 +72,7 @@ __global__ void __launch_bounds__(kMaxWarps * 32)
         load_head(per_group + unit, raw[warp]);
         if (unit == 0) {
           bf16* k = k_cache + cache_row * d;
-          rotate_head(raw[warp], d, in.k_norm, in.eps, in.inv_freq, static_cast<float>(pos),
+          rotate_head(raw[warp], d, in.k_norm, in.eps, in.inv_freq, rotary_pos,
                       [k](int i, float value) { k[i] = __float2bfloat16(value); });
         } else {
           for (int i = lane; i < d; i += 32) v_cache[cache_row * d + i] = __float2bfloat16(raw[warp][i]);

@@ -41,8 +41,9 @@ void soft_cap(float* v, int64_t n, float cap, cudaStream_t stream);
 
 // rope.cu: the fused q/k/v rows of Megatron's linear_qkv ([q of the group's heads..., k, v] per query group)
 // for token r of sequence seq[r] at position pos[r]: adds the bias, applies the q/k norms (when given), rotates
-// q and k (rotate-half pairs (i, i + d/2), angle pos * inv_freq[i]), writes q as [rows, heads, d] and k and v
-// into the cache, laid out [sequence][cache_len][groups][d].
+// q and k (rotate-half pairs (i, i + d/2), angle pos * inv_freq[i], or angles[r * d / 2 + i] when angles are
+// given: Qwen2.5-VL's), writes q as [rows, heads, d] and k and v into the cache, laid out
+// [sequence][cache_len][groups][d].
 struct QkvShape {
   int heads, groups, head_dim;
   // Attention (ignored by rope_qkv): scores are q . k * scale (0: 1 / sqrt(head_dim)), then
@@ -54,7 +55,7 @@ struct QkvShape {
 };
 void rope_qkv(const float* qkv, int64_t rows, QkvShape shape, const float* bias, const float* q_norm,
               const float* k_norm, float eps, const float* inv_freq, const int32_t* seq, const int32_t* pos, bf16* q,
-              bf16* k_cache, bf16* v_cache, int64_t cache_len, cudaStream_t stream);
+              bf16* k_cache, bf16* v_cache, int64_t cache_len, cudaStream_t stream, const float* angles = nullptr);
 
 // attention_prefill.cu: causal attention of whole prompts. Sequence b's tokens are rows
 // [offsets[b], offsets[b] + lengths[b]) of q (positions 0, 1, ...); their keys and values are in the cache.
@@ -66,7 +67,8 @@ void attention_prefill(const bf16* q, const bf16* k_cache, const bf16* v_cache, 
 // attention_decode.cu: one new token per sequence, straight from the qkv projection's float32 output (row b
 // is sequence b, laid out as rope_qkv takes it): adds the bias, applies the q/k norms (when given), rotates q
 // and k at positions[b], writes k and v into the cache at that position, and attends over cache positions
-// 0..positions[b], split along the keys into `splits` chunks computed in parallel and combined by the last
+// 0..positions[b] (rotating at positions[b] + rotary_offsets[b] when those are given: Qwen2.5-VL's text after an
+// image), split along the keys into `splits` chunks computed in parallel and combined by the last
 // split to finish. The split count is fixed for a cache length (so a CUDA graph of a decode step stays valid
 // as sequences grow). The workspace (attention_decode_workspace_bytes) must be zero before the first call;
 // every call leaves it so.
@@ -77,6 +79,7 @@ struct DecodeQkv {
   const float* k_norm;  // may be null
   float eps;
   const float* inv_freq;
+  const int32_t* rotary_offsets = nullptr;  // per sequence; may be null
 };
 int attention_decode_splits(int64_t cache_len);
 size_t attention_decode_workspace_bytes(int batch, QkvShape shape, int splits);

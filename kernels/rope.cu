@@ -13,7 +13,8 @@ constexpr int kMaxHeadDim = 256, kWarps = 8;
 
 __global__ void rope_qkv_kernel(const float* qkv, QkvShape s, const float* bias, const float* q_norm,
                                 const float* k_norm, float eps, const float* inv_freq, const int32_t* seq,
-                                const int32_t* pos, bf16* q, bf16* k_cache, bf16* v_cache, int64_t cache_len) {
+                                const int32_t* pos, bf16* q, bf16* k_cache, bf16* v_cache, int64_t cache_len,
+                                const float* angles) {
   const int64_t r = blockIdx.x;
   const int d = s.head_dim, per_group = s.heads / s.groups;
   const int64_t row_width = static_cast<int64_t>(s.heads + 2 * s.groups) * d;
@@ -34,7 +35,7 @@ __global__ void rope_qkv_kernel(const float* qkv, QkvShape s, const float* bias,
     }
     bf16* dst = j < per_group ? q + (r * s.heads + g * per_group + j) * d : k_cache + (cache_row + g) * d;
     rotate_head(h, d, j < per_group ? q_norm : k_norm, eps, inv_freq, static_cast<float>(pos[r]),
-                [dst](int i, float value) { dst[i] = __float2bfloat16(value); });
+                [dst](int i, float value) { dst[i] = __float2bfloat16(value); }, angles ? angles + r * (d / 2) : nullptr);
   }
 }
 
@@ -42,10 +43,11 @@ __global__ void rope_qkv_kernel(const float* qkv, QkvShape s, const float* bias,
 
 void rope_qkv(const float* qkv, int64_t rows, QkvShape shape, const float* bias, const float* q_norm,
               const float* k_norm, float eps, const float* inv_freq, const int32_t* seq, const int32_t* pos, bf16* q,
-              bf16* k_cache, bf16* v_cache, int64_t cache_len, cudaStream_t stream) {
+              bf16* k_cache, bf16* v_cache, int64_t cache_len, cudaStream_t stream, const float* angles) {
   if (rows <= 0) return;
   const dim3 grid(static_cast<unsigned>(rows), blocks_for(shape.groups * (shape.heads / shape.groups + 2), kWarps));
-  rope_qkv_kernel<<<grid, kWarps * 32, 0, stream>>>(qkv, shape, bias, q_norm, k_norm, eps, inv_freq, seq, pos, q, k_cache, v_cache, cache_len);
+  rope_qkv_kernel<<<grid, kWarps * 32, 0, stream>>>(qkv, shape, bias, q_norm, k_norm, eps, inv_freq, seq, pos, q, k_cache, v_cache, cache_len,
+                                                    angles);
 }
 
 }  // namespace mb::kernels

@@ -16,9 +16,11 @@
 #include "core/error.h"
 #include "engine/cpu/cpu_model.h"
 #include "engine/cuda/cuda_model.h"
+#include "engine/image_processor.h"
 #include "io/safetensors.h"
 #include "kernels/kernels.h"
 #include "support/greedy_reference.h"
+#include "support/image_fixtures.h"
 #include "support/test_support.h"
 
 using namespace mb;
@@ -209,21 +211,6 @@ TEST(CudaEngine, BertMaskedLmLogitsAgreeWithTheCpuReference) {
 }
 
 
-namespace {
-
-std::vector<int32_t> ids_of(const Tensor& t) {
-  const Tensor x = t.to(DType::I64);
-  return std::vector<int32_t>(x.data_as<int64_t>(), x.data_as<int64_t>() + x.numel());
-}
-
-engine::Image image_of(const Tensor& pixel_values) {  // [1, channels, height, width]
-  const Tensor x = pixel_values.to(DType::F32);
-  const Dims& s = x.shape();
-  return {s[1], s[2], s[3], std::vector<float>(x.data_as<float>(), x.data_as<float>() + x.numel())};
-}
-
-}  // namespace
-
 // LLaVA with images (tests/fixtures/families/hf/llava*, as test_engine_llava runs on the CPU): the tower and
 // projector on the GPU, logits within bf16 tolerance, the 32 greedy tokens of each prompt with its own image,
 // alone and both in one batch.
@@ -236,7 +223,7 @@ TEST(CudaEngine, LlavaWithImagesAgreesWithTransformers) {
   const Tensor want_t = logits_ref->tensor("logits").to(DType::F32);
   const std::vector<float> want(want_t.data_as<float>(), want_t.data_as<float>() + want_t.numel());
   const std::vector<float> got =
-      model.forward(ids_of(logits_ref->tensor("input_ids")), {image_of(logits_ref->tensor("pixel_values"))});
+      model.forward(mbtest::ids_of(logits_ref->tensor("input_ids")), {mbtest::llava_image_of(logits_ref->tensor("pixel_values"))});
   ASSERT_EQ(got.size(), want.size());
   const double diff = mbtest::relative_max_diff(got.data(), want.data(), want.size());
   std::printf("llava (Hugging Face, CUDA): logits max |diff| / max |logit| = %.2e\n", diff);
@@ -245,13 +232,65 @@ TEST(CudaEngine, LlavaWithImagesAgreesWithTransformers) {
   engine::GenerateOptions o;
   o.max_new_tokens = 32;
   for (int i = 0; i < 2; ++i) {
-    prompts.push_back(ids_of(greedy_ref->tensor(cat("prompt_", i))));
-    greedy.push_back(ids_of(greedy_ref->tensor(cat("greedy_", i))));
-    o.images.push_back({image_of(greedy_ref->tensor(cat("pixel_values_", i)))});
+    prompts.push_back(mbtest::ids_of(greedy_ref->tensor(cat("prompt_", i))));
+    greedy.push_back(mbtest::ids_of(greedy_ref->tensor(cat("greedy_", i))));
+    o.images.push_back({mbtest::llava_image_of(greedy_ref->tensor(cat("pixel_values_", i)))});
     engine::GenerateOptions one = o;
     one.images = {o.images.back()};
     EXPECT_EQ(model.generate({prompts.back()}, one, {})[0], greedy.back()) << "prompt " << i;
   }
   const auto both = model.generate(prompts, o, {});
   for (int i = 0; i < 2; ++i) EXPECT_EQ(both[static_cast<size_t>(i)], greedy[static_cast<size_t>(i)]) << "batched, prompt " << i;
+}
+
+// Qwen2.5-VL (tests/fixtures/vlm, as test_engine_qwen2_5_vl runs on the CPU): the vision tower, its windows and
+// merger, and the multimodal rotary positions on the GPU. Logits of an image prompt within bf16 tolerance of the
+// CPU reference at the positions generation uses; transformers' 16 greedy tokens for three image prompts and a
+// text-only one, each alone and all four in one batch (the large-batch decode path, each sequence's rotary
+// offset its own); and again with mbridge preparing the image files itself.
+TEST(CudaEngine, Qwen25VlAgreesWithTheCpuReferenceAndTransformers) {
+  const std::string dir = mbtest::fixture("vlm/qwen2_5_vl");
+  auto logits_ref = SafetensorsFile::open(mbtest::fixture("vlm/qwen2_5_vl.logits.safetensors"));
+  auto greedy_ref = SafetensorsFile::open(mbtest::fixture("vlm/qwen2_5_vl.greedy.safetensors"));
+  auto source = bridge::open_hf_source(dir);
+  engine::CudaModel model(*source, 0);
+  engine::CpuModel cpu(*source);
+  const std::vector<int32_t> ids = mbtest::ids_of(logits_ref->tensor("input_ids"));
+  const std::vector<engine::Image> image = {
+      mbtest::qwen_image_of(logits_ref->tensor("pixel_values"), logits_ref->tensor("image_grid_thw"))};
+  const std::vector<float> want = cpu.forward(ids, image), got = model.forward(ids, image);
+  ASSERT_EQ(got.size(), want.size());
+  const double diff = mbtest::relative_max_diff(got.data(), want.data(), want.size());
+  std::printf("qwen2_5_vl (CUDA vs CPU reference): logits max |diff| / max |logit| = %.2e\n", diff);
+  EXPECT_LE(diff, kLogitsTolerance);
+
+  const engine::ImageProcessor processor(model.config(), dir);
+  std::vector<std::vector<int32_t>> prompts, greedy;
+  engine::GenerateOptions all, from_files;
+  all.max_new_tokens = from_files.max_new_tokens = 16;
+  for (int i = 0; greedy_ref->find(cat("prompt_", i)); ++i) {
+    prompts.push_back(mbtest::ids_of(greedy_ref->tensor(cat("prompt_", i))));
+    greedy.push_back(mbtest::ids_of(greedy_ref->tensor(cat("greedy_", i))));
+    std::vector<engine::Image> images, files;
+    if (greedy_ref->find(cat("image_", i))) {
+      const Tensor name_bytes = greedy_ref->tensor(cat("image_", i)).contiguous();
+      const std::string name(name_bytes.data_as<char>(), static_cast<size_t>(name_bytes.numel()));
+      const auto pixels = SafetensorsFile::open(mbtest::fixture("vlm/qwen2_5_vl.pixels.safetensors"));
+      images.push_back(mbtest::qwen_image_of(pixels->tensor("pixel_values_" + name), pixels->tensor("grid_thw_" + name)));
+      const std::string file = mbtest::fixture("vlm/images/" + name + (name == "square" ? ".jpg" : ".png"));
+      files.push_back(processor.load(file));
+    }
+    all.images.push_back(images);
+    from_files.images.push_back(files);
+    engine::GenerateOptions one = all;
+    one.images = {images};
+    EXPECT_EQ(model.generate({prompts.back()}, one, {})[0], greedy.back()) << "prompt " << i;
+  }
+  ASSERT_EQ(prompts.size(), 4u);
+  const auto batch = model.generate(prompts, all, {});
+  const auto files = model.generate(prompts, from_files, {});
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    EXPECT_EQ(batch[i], greedy[i]) << "batched, prompt " << i;
+    EXPECT_EQ(files[i], greedy[i]) << "from the image files, prompt " << i;
+  }
 }

@@ -477,6 +477,52 @@ TEST(CudaKernels, RopeQkvRotatesNormalisesAndFillsTheCache) {
       }
 }
 
+// Qwen2.5-VL's rotations: rope_qkv given each row's angles (position + offset) * inv_freq rotates exactly as at
+// that position, while k and v go to the cache slot of the row's own position; a decode step given a rotary
+// offset writes the key rope_qkv rotated at position + offset into the slot of its position.
+TEST(CudaKernels, RotaryAnglesAndOffsetsRotateAsThePositionsTheyStandFor) {
+  std::mt19937 rng(9);
+  const int heads = 4, groups = 2, d = 16;
+  const int64_t rows = 3, cache_len = 40, width = (heads + 2 * groups) * d;
+  const std::vector<int32_t> seq = {0, 1, 2}, pos = {0, 5, 9}, offset = {3, 0, 17}, moved = {3, 5, 26};
+  auto qkv = random_f32(static_cast<size_t>(rows * width), rng), bias = random_f32(static_cast<size_t>(width), rng);
+  const auto inv = inverse_frequencies(d);
+  std::vector<float> angles(static_cast<size_t>(rows * d / 2));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int i = 0; i < d / 2; ++i) angles[static_cast<size_t>(r * d / 2 + i)] = static_cast<float>(moved[r]) * inv[i];
+  DeviceVector<float> dqkv(qkv), dbias(bias), dinv(inv), dangles(angles);
+  DeviceVector<int32_t> dseq(seq), dpos(pos), dmoved(moved), doffset(offset);
+  const size_t cache_n = static_cast<size_t>(rows * cache_len * groups * d);
+  DeviceVector<bf16> q1(static_cast<size_t>(rows * heads * d)), k1(cache_n), v1(cache_n);
+  DeviceVector<bf16> q2(q1.host()), k2(cache_n), v2(cache_n);
+  const mb::kernels::QkvShape shape{heads, groups, d};
+  // at the moved positions (slots there), and with the angles (slots at the own positions)
+  mb::kernels::rope_qkv(dqkv.get(), rows, shape, dbias.get(), nullptr, nullptr, 1e-6f, dinv.get(), dseq.get(), dmoved.get(),
+                        q1.get(), k1.get(), v1.get(), cache_len, nullptr);
+  mb::kernels::rope_qkv(dqkv.get(), rows, shape, dbias.get(), nullptr, nullptr, 1e-6f, dinv.get(), dseq.get(), dpos.get(),
+                        q2.get(), k2.get(), v2.get(), cache_len, nullptr, dangles.get());
+  const auto a_q = q1.host(), b_q = q2.host(), a_k = k1.host(), b_k = k2.host();
+  for (size_t i = 0; i < a_q.size(); ++i) ASSERT_EQ(f(a_q[i]), f(b_q[i])) << "query element " << i;
+  auto slot = [&](int64_t r, int32_t p, int g) { return static_cast<size_t>(((seq[r] * cache_len + p) * groups + g) * d); };
+  for (int64_t r = 0; r < rows; ++r)
+    for (int g = 0; g < groups; ++g)
+      for (int i = 0; i < d; ++i) ASSERT_EQ(f(a_k[slot(r, moved[r], g) + i]), f(b_k[slot(r, pos[r], g) + i])) << r;
+  // decode: the new key at pos[r] rotated at pos[r] + offset[r]
+  DeviceVector<bf16> k3(cache_n), v3(cache_n), out(static_cast<size_t>(rows * heads * d));
+  const int splits = mb::kernels::attention_decode_splits(cache_len);
+  const size_t workspace_bytes = mb::kernels::attention_decode_workspace_bytes(rows, shape, splits);
+  DeviceVector<unsigned char> work(std::vector<unsigned char>(workspace_bytes, 0));
+  mb::kernels::DecodeQkv in{dqkv.get(), dbias.get(), nullptr, nullptr, 1e-6f, dinv.get(), doffset.get()};
+  mb::kernels::attention_decode(in, dpos.get(), rows, shape, k3.get(), v3.get(), cache_len, splits, work.get(), out.get(),
+                                nullptr);
+  const auto c_k = k3.host();
+  for (int64_t r = 0; r < rows; ++r)
+    for (int g = 0; g < groups; ++g)
+      for (int i = 0; i < d; ++i)
+        ASSERT_NEAR(f(c_k[slot(r, pos[r], g) + i]), f(b_k[slot(r, pos[r], g) + i]), 1e-2 * std::fabs(f(b_k[slot(r, pos[r], g) + i])) + 1e-3)
+            << "decode key, row " << r;
+}
+
 TEST(CudaKernels, ArgmaxTakesTheFirstOfEqualMaxima) {
   std::mt19937 rng(5);
   const int64_t V = 128256, rows = 3;

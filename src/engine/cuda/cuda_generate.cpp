@@ -54,7 +54,8 @@ std::vector<std::vector<int32_t>> CudaModel::generate(const std::vector<std::vec
   if (options.max_new_tokens < 0) fail(Status::kInvalidArgument, "max_new_tokens must be >= 0");
   if (!options.images.empty() && options.images.size() != prompts.size())
     fail(Status::kInvalidArgument, options.images.size(), " image lists for ", prompts.size(), " prompts");
-  if (!options.images.empty() && !m.config.vision) fail(Status::kInvalidArgument, m.config.family, " takes no images");
+  if (!options.images.empty() && !m.config.multimodal())
+    fail(Status::kInvalidArgument, m.config.family, " takes no images");
   if (m.config.encoder)
     fail(Status::kUnsupported, m.config.family, " is an encoder: it gives masked-LM logits (forward), not generation");
   const int B = static_cast<int>(prompts.size());
@@ -120,8 +121,17 @@ std::vector<std::vector<int32_t>> CudaModel::generate(const std::vector<std::vec
     std::iota(iota.begin(), iota.end(), 0);
     check(cudaMemcpyAsync(a.seq.as<int32_t>(), iota.data(), iota.size() * sizeof(int32_t), cudaMemcpyHostToDevice, m.stream), "rows");
   }
+  cuda::PoolBuffer rotary_offsets;  // Qwen2.5-VL: how far each sequence's rotary position runs ahead of its length
+  if (!m.config.mrope_section.empty()) {
+    std::vector<int32_t> offsets;
+    (void)m.mrope_angles(layout, &offsets);
+    rotary_offsets = m.pool->allocate_n<int32_t>(B, "rotary offsets");
+    check(cudaMemcpyAsync(rotary_offsets.as<void>(), offsets.data(), B * sizeof(int32_t), cudaMemcpyHostToDevice, m.stream),
+          "uploading the rotary offsets");
+  }
   AttentionPlan decode_plan;
   decode_plan.decode = true;
+  decode_plan.rotary_offsets = rotary_offsets.as<int32_t>();
   decode_plan.positions = positions.as<int32_t>();
   decode_plan.splits = splits;
   decode_plan.workspace = attn_workspace.as<void>();

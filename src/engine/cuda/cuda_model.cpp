@@ -62,9 +62,10 @@ CudaModel::Impl::Impl(const bridge::ParamSource& source, int device_index) : con
     fail(Status::kCuda, "the CUDA backend needs a GPU, and none is visible");
   }
   if (device < 0 || device >= count) fail(Status::kInvalidArgument, "GPU ", device, " requested, ", count, " visible");
-  if (!c.verbatim.empty() || !c.mrope_section.empty())
-    fail(Status::kUnsupported, source.path(), ": ", c.family, " (its vision tower and multimodal rotary positions) runs "
-         "on the CPU backend only");
+  if ((!c.verbatim.empty() || !c.mrope_section.empty()) && c.family != "qwen2_5_vl")
+    fail(Status::kUnsupported, source.path(), ": ", c.family, " (tensors kept under their Hugging Face names, or "
+         "multimodal rotary positions) on the GPU");
+  if (c.family == "qwen2_5_vl") qwen_tower = qwen_tower_shape(c);
   // multi-latent attention: every head its own group, q and k of nope + rope values, v padded to that size
   const int64_t head_dim = c.q_head_dim();
   if (head_dim % 2 || head_dim > 256)
@@ -105,11 +106,7 @@ void CudaModel::Impl::load(const bridge::ParamSource& source) {
   pool = std::make_unique<cuda::DevicePool>(device, stream);
 
   const std::vector<float> inv = c.learned_positions ? std::vector<float>{} : rotary_inverse_frequencies(c, source.path());
-  auto upload = [&](const void* data, size_t bytes, const char* what) {
-    storage.emplace_back(bytes, what);
-    check(cudaMemcpy(storage.back().as<void>(), data, bytes, cudaMemcpyHostToDevice), what);
-    return storage.back().as<void>();
-  };
+  inv_freq_host = inv;
   if (!inv.empty())
     inv_freq = static_cast<const float*>(upload(inv.data(), inv.size() * sizeof(float), "rotary frequencies"));
 
@@ -119,9 +116,14 @@ void CudaModel::Impl::load(const bridge::ParamSource& source) {
     l.expert_fc1.resize(static_cast<size_t>(c.num_experts));
     l.expert_fc2.resize(static_cast<size_t>(c.num_experts));
   }
+  std::map<std::string, Tensor> qwen_tensors;
   for (const bridge::ParamInfo& p : source.params()) {
     const ParamKind kind = p.key.kind;
     if (kind == ParamKind::kCarried) continue;  // (LLaVA's tower layers past its features: never computed)
+    if (kind == ParamKind::kVerbatim) {  // Qwen2.5-VL's tower, arranged once all of it is read
+      qwen_tensors.emplace(c.verbatim.at(static_cast<size_t>(p.key.layer)).name, source.read(p).contiguous().to(DType::F32));
+      continue;
+    }
     Tensor t = source.read(p).contiguous().to(kept_in_float32(kind) ? DType::F32 : DType::BF16);
     if (c.norm_one_centered && bridge::is_norm_weight(kind))  // Gemma: w applied as 1 + w
       for (float *v = t.mutable_data_as<float>(), *end = v + t.numel(); v != end; ++v) *v += 1.0f;
@@ -202,9 +204,16 @@ void CudaModel::Impl::load(const bridge::ParamSource& source) {
       default: fail(Status::kInternal, source.path(), ": ", describe(p.key), " has no place in the CUDA model");
     }
   }
+  if (qwen_tower) load_qwen_tower(qwen_tensors);
   if (c.tied_embeddings) output = embedding;
   vocab_rows = source.vocab_rows();
   if (!embedding || !output || !final_norm_weight) fail(Status::kInternal, source.path(), ": embedding, output or final norm missing");
+}
+
+const void* CudaModel::Impl::upload(const void* data, size_t bytes, const char* what) {
+  storage.emplace_back(bytes, what);
+  check(cudaMemcpy(storage.back().as<void>(), data, bytes, cudaMemcpyHostToDevice), what);
+  return storage.back().as<void>();
 }
 
 CudaModel::Impl::~Impl() { release(); }
@@ -353,11 +362,12 @@ void CudaModel::Impl::attention(Activations& a, const LayerWeights& w, int layer
   bf16* v = cache.v.as<bf16>() + cache.layer_elements * static_cast<size_t>(layer);
   const kernels::QkvShape s = layer_shape(layer);
   if (plan.decode) {
-    kernels::attention_decode({a.qkv.as<float>(), w.qkv_bias, w.q_norm, w.k_norm, eps, rotary}, plan.positions,
+    kernels::attention_decode({a.qkv.as<float>(), w.qkv_bias, w.q_norm, w.k_norm, eps, rotary, plan.rotary_offsets},
+                              plan.positions,
                               cache.batch, s, k, v, cache.length, plan.splits, plan.workspace, a.attn.as<bf16>(), stream);
   } else {
     kernels::rope_qkv(a.qkv.as<float>(), R, s, w.qkv_bias, w.q_norm, w.k_norm, eps, rotary, a.seq.as<int32_t>(),
-                      a.pos.as<int32_t>(), a.q.as<bf16>(), k, v, cache.length, stream);
+                      a.pos.as<int32_t>(), a.q.as<bf16>(), k, v, cache.length, stream, plan.angles);
     kernels::attention_prefill(a.q.as<bf16>(), k, v, plan.offsets, plan.lengths, cache.batch, plan.max_length, s,
                                cache.length, a.attn.as<bf16>(), stream);
   }
@@ -594,11 +604,20 @@ Activations CudaModel::Impl::prefill(const PromptLayout& layout, KvCache& cache)
   }
   embed(ids_dev.as<int32_t>(), a.pos.as<int32_t>(), layout.rows(), a.x.as<float>(), types_dev.as<int32_t>());
   if (config.vision) merge_images(layout, a.x.as<float>());
+  if (qwen_tower) merge_qwen_images(layout, a.x.as<float>());
+  cuda::PoolBuffer angles_dev;
+  if (!config.mrope_section.empty()) {  // the rows' multimodal rotary angles
+    const std::vector<float> angles = mrope_angles(layout, nullptr);
+    angles_dev = pool->allocate_n<float>(angles.size(), "rotary angles");
+    check(cudaMemcpyAsync(angles_dev.as<void>(), angles.data(), angles.size() * sizeof(float), cudaMemcpyHostToDevice,
+                          stream), "uploading the rotary angles");
+  }
   if (trace_hook) trace(embedding_record(config, vocab_rows, layout.rows()), a.x.as<float>(), false);
   AttentionPlan plan;
   plan.offsets = plan_dev.as<int32_t>();
   plan.lengths = plan_dev.as<int32_t>() + B;
   plan.max_length = static_cast<int>(layout.longest);
+  plan.angles = angles_dev.as<float>();
   decoder(a, plan, cache);
   final_norm(a);
   // (the norm's output here carries MiniCPM's logit scale; the module's own output does not)
@@ -685,7 +704,8 @@ std::vector<float> CudaModel::forward(const std::vector<int32_t>& ids) {
 
 std::vector<float> CudaModel::forward(const std::vector<int32_t>& ids, const std::vector<Image>& images) {
   if (ids.empty()) fail(Status::kInvalidArgument, "forward needs at least one token id");
-  if (!images.empty() && !impl_->config.vision) fail(Status::kInvalidArgument, impl_->config.family, " takes no images");
+  if (!images.empty() && !impl_->config.multimodal())
+    fail(Status::kInvalidArgument, impl_->config.family, " takes no images");
   PromptLayout layout({ids}, impl_->config.vocab_size);
   layout.images = {images};
   return impl_->forward_rows(layout);

@@ -5,6 +5,9 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+#include <map>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "bridge/model_config.h"
@@ -13,6 +16,7 @@
 #include "engine/cuda/device_pool.h"
 #include "engine/image.h"
 #include "engine/module_trace.h"
+#include "engine/qwen_vision_plan.h"
 #include "kernels/kernels.h"
 
 namespace mb::engine {
@@ -66,6 +70,20 @@ struct VisionWeights {
   const float *projector_fc1_bias = nullptr, *projector_fc2_bias = nullptr;
 };
 
+// Qwen2.5-VL's vision tower and merger (norms and biases in float32). Each block's q/k/v rows are regrouped
+// head by head ([q, k, v] of head 0, then head 1, ...) as rope_qkv takes them; gate and up are one matrix.
+struct QwenVisionWeights {
+  struct Block {
+    const float *norm1 = nullptr, *norm2 = nullptr, *qkv_bias = nullptr, *proj_bias = nullptr, *gate_up_bias = nullptr,
+                *down_bias = nullptr;
+    const bf16 *qkv = nullptr, *proj = nullptr, *gate_up = nullptr, *down = nullptr;
+  };
+  const bf16* patch = nullptr;  // the Conv3d as [hidden, channels * temporal * patch * patch]
+  std::vector<Block> blocks;
+  const float *merger_norm = nullptr, *merger_fc0_bias = nullptr, *merger_fc2_bias = nullptr;
+  const bf16 *merger_fc0 = nullptr, *merger_fc2 = nullptr;
+};
+
 // Keys and values of `batch` sequences, each up to `length` positions: [layer][sequence][position][group][d].
 struct KvCache {
   cuda::PoolBuffer k, v;
@@ -94,6 +112,8 @@ struct AttentionPlan {
   const int32_t* lengths = nullptr;  // prefill: rows of each sequence
   int max_length = 0;                // prefill: the longest
   const int32_t* positions = nullptr;  // decode: each sequence's new position (== pos of its row)
+  const float* angles = nullptr;          // prefill, Qwen2.5-VL: each row's rotary angles [rows][head_dim / 2]
+  const int32_t* rotary_offsets = nullptr;  // decode, Qwen2.5-VL: how far each sequence's rotary position is ahead
   int splits = 0;                      // decode
   void* workspace = nullptr;           // decode (zeroed once; attention_decode keeps it so)
 };
@@ -103,7 +123,7 @@ struct AttentionPlan {
 struct PromptLayout {
   std::vector<int32_t> ids, seq, pos, offsets, lengths, last_rows;
   std::vector<int32_t> types;  // BERT's token types, one per id (empty: all 0)
-  std::vector<std::vector<Image>> images;  // LLaVA: per sequence, what its image tokens stand for
+  std::vector<std::vector<Image>> images;  // LLaVA, Qwen2.5-VL: per sequence, what its image tokens stand for
   int64_t longest = 0;
   PromptLayout(const std::vector<std::vector<int32_t>>& prompts, int64_t vocab_size);
   int64_t rows() const { return static_cast<int64_t>(ids.size()); }
@@ -170,6 +190,17 @@ struct CudaModel::Impl {
   // rows' embeddings x of the image tokens replaced by them, in order.
   void image_features(const Image& image, float* out);
   void merge_images(const PromptLayout& layout, float* x);
+  // Qwen2.5-VL (cuda_qwen_vision.cpp): the tower's weights from transformers' tensors (by name, on the host);
+  // an image's features [image tokens x hidden] in image order into `out`; the prompt rows' image tokens
+  // replaced by them; each prompt row's multimodal rotary angles [rows][head_dim / 2] (qwen_vision_plan.h)
+  // and how far each sequence's next rotary position is ahead of its length.
+  void load_qwen_tower(const std::map<std::string, Tensor>& tensors);
+  void qwen_image_features(const Image& image, float* out);
+  void merge_qwen_images(const PromptLayout& layout, float* x);
+  std::vector<float> mrope_angles(const PromptLayout& layout, std::vector<int32_t>* rotary_offsets) const;
+  std::optional<QwenTowerShape> qwen_tower;
+  QwenVisionWeights qwen_vision;
+  std::vector<float> inv_freq_host;  // the rotary frequencies, for the multimodal angles
   kernels::QkvShape shape{};  // with the score scale and soft cap; the window is per layer (layer_shape)
   bool use_graphs = true;  // MB_CUDA_GRAPHS=0 turns them off (for comparison)
   int64_t vocab_rows = 0;  // of the embedding and output weights (padded vocabulary)
@@ -183,6 +214,7 @@ struct CudaModel::Impl {
 
  private:
   void load(const bridge::ParamSource& source);  // the stream, cuBLAS, the pool, every weight
+  const void* upload(const void* data, size_t bytes, const char* what);  // a weight into storage
   void release() noexcept;
   // One layer's halves; each adds its output to the residual stream (or leaves it pending).
   void attention(Activations& a, const LayerWeights& w, int layer, const AttentionPlan& plan, KvCache& cache);
