@@ -25,13 +25,12 @@ bool flag(const json::Value& config, const char* key, bool fallback, const std::
   return v->as_bool();
 }
 
-// Where a centre crop of `crop` starts in `length`: torchvision rounds (length - crop) / 2 half to even,
-// transformers 4's numpy code rounds it down. Negative when the image is smaller (the rest is zero padding,
-// torchvision's floor((crop - length) / 2) on the leading side).
-int64_t crop_start(int64_t length, int64_t crop, ResizeKernel kernel) {
+// Where a centre crop of `crop` starts in `length`: (length - crop) / 2 rounded down, as transformers crops (its
+// torchvision-backed processors too, checked against transformers 5.17 on an odd margin). Negative when the
+// image is smaller: the rest is zero padding, the leading side getting the smaller half.
+int64_t crop_start(int64_t length, int64_t crop) {
   if (length < crop) return -((crop - length) / 2);
-  if (kernel == ResizeKernel::kPillow) return (length - crop) / 2;
-  return static_cast<int64_t>(std::nearbyint(static_cast<double>(length - crop) / 2.0));
+  return (length - crop) / 2;
 }
 
 }  // namespace
@@ -76,7 +75,7 @@ Image preprocess_clip(const RgbImage& image, const ClipPreprocessing& p) {
   const int64_t width = wide ? new_long : p.shortest_edge, height = wide ? p.shortest_edge : new_long;
   RgbImage resized = resize_bicubic(image, width, height, p.resize);
   if (p.center_crop) {
-    const int64_t top = crop_start(height, p.crop_height, p.resize), left = crop_start(width, p.crop_width, p.resize);
+    const int64_t top = crop_start(height, p.crop_height), left = crop_start(width, p.crop_width);
     RgbImage cropped;
     cropped.width = p.crop_width;
     cropped.height = p.crop_height;

@@ -1,7 +1,7 @@
 // CLIP image preprocessing, as transformers' CLIPImageProcessor prepares an image for LLaVA's tower: the
 // shortest edge resized to `shortest_edge` (the other to int(shortest_edge * long / short)), bicubic with
 // antialiasing (engine/image_resize.h); a centre crop to crop_height x crop_width (zero padding where the image
-// is smaller); rescaled by 1/255 and normalised with CLIP's mean and std; channels first.
+// is smaller; the margin's odd pixel goes to the end); rescaled by 1/255 and normalised with CLIP's mean and std; channels first.
 #pragma once
 
 #include <cstdint>
@@ -20,8 +20,7 @@ struct ClipPreprocessing {
   bool center_crop = true;
   float mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};  // OPENAI_CLIP_MEAN
   float std[3] = {0.26862954f, 0.26130258f, 0.27577711f};   // OPENAI_CLIP_STD
-  // transformers 5 resizes and crops with torchvision (torch's uint8 kernel; the crop's offset rounded half to
-  // even); transformers 4's slow processor with Pillow and numpy (the offset rounded down)
+  // transformers 5 resizes with torchvision (torch's uint8 kernel); transformers 4's slow processor with Pillow
   ResizeKernel resize = ResizeKernel::kTorch;
 };
 

@@ -1,9 +1,11 @@
 // Block-wise FP8 Hugging Face checkpoints (DeepSeek-V3's release format: F8_E4M3 weights, a float32
-// weight_scale_inv per block, config.json's quantization_config), read dequantized to bf16. Here: the
-// dequantization's rules on hand-made tensors (each block its scale, partial blocks at the edges, misshapen
-// scales, other quantizations refused), and the plumbing on a folder this test quantizes from the tiny
-// DeepSeek-V3 fixture: a TP2 import and its export hold bf16 weights equal to the dequantized ones, no scale
-// tensors and a config without the quantization; the CPU engine loads the folder; a missing scale is named.
+// weight_scale_inv per block, config.json's quantization_config), read dequantized to bf16. Against
+// transformers (tests/fixtures/bridge/fp8, generate_fp8_fixture.py: torch quantized the tiny DeepSeek-V3 in
+// blocks of 16, transformers loaded it with FineGrainedFP8Config(dequantize=True)): a TP2 import and its export
+// give every tensor of transformers' dequantized model bit for bit, and the CPU engine straight from the FP8
+// folder gives that model's logits. Also the dequantization's rules on hand-made tensors (each block its scale,
+// partial blocks at the edges, misshapen scales, other quantizations refused), and the plumbing on a folder this
+// test quantizes itself: no scale tensors exported, no quantization_config kept, a missing scale named.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -19,6 +21,8 @@
 #include "io/json.h"
 #include "io/safetensors.h"
 #include "io/safetensors_sharded.h"
+#include "support/greedy_reference.h"
+#include "support/image_fixtures.h"
 #include "support/test_support.h"
 
 using namespace mb;
@@ -98,6 +102,69 @@ std::string quantized_folder(const std::string& name) {
 }
 
 }  // namespace
+
+TEST(BridgeFp8, ImportAndExportGiveTransformersDequantizedWeights) {
+  const std::string fp8 = mbtest::fixture("bridge/fp8/deepseek_v3_fp8"), root = mbtest::scratch_dir("bridge_fp8_ref");
+  bridge::ImportOptions io;
+  io.target.layout.tp = 2;
+  bridge::import_checkpoint(fp8, join_path(root, "mg"), io);
+  bridge::export_checkpoint(join_path(root, "mg"), join_path(root, "hf"), {});
+  auto reference = SafetensorsFile::open(mbtest::fixture("bridge/fp8/deepseek_v3_fp8.dequantized.safetensors"));
+  auto exported = SafetensorsFolder::open(join_path(root, "hf"));
+  // transformers holds each layer's experts fused ("mlp.experts.gate_up_proj" [experts, 2 x ffn, hidden]: gate
+  // rows, then up rows; "mlp.experts.down_proj" [experts, hidden, ffn]); the checkpoint names them one by one
+  auto expert_rows = [](const Tensor& fused, int64_t e, int64_t first, int64_t rows) {
+    const Tensor t = fused.contiguous().to(DType::BF16);
+    const int64_t cols = t.shape()[2];
+    const auto* base = static_cast<const uint8_t*>(t.data()) + ((e * t.shape()[1] + first) * cols) * 2;
+    return Tensor::from_bytes(DType::BF16, {rows, cols}, base, static_cast<size_t>(rows * cols * 2));
+  };
+  size_t compared = 0;
+  for (const SafetensorsEntry& e : reference->entries()) {
+    SCOPED_TRACE(e.name);
+    const Tensor want = reference->tensor(e.name);
+    std::vector<std::pair<std::string, Tensor>> expected;  // exported name, the reference's values
+    const std::string fused_gate_up = "mlp.experts.gate_up_proj", fused_down = "mlp.experts.down_proj";
+    const size_t at = e.name.find("mlp.experts.");
+    if (at != std::string::npos && (e.name.substr(at) == fused_gate_up || e.name.substr(at) == fused_down)) {
+      const std::string prefix = e.name.substr(0, at) + "mlp.experts.";
+      for (int64_t x = 0; x < want.shape()[0]; ++x) {
+        const std::string expert = prefix + std::to_string(x) + ".";
+        if (e.name.substr(at) == fused_down) {
+          expected.emplace_back(expert + "down_proj.weight", expert_rows(want, x, 0, want.shape()[1]));
+        } else {
+          const int64_t ffn = want.shape()[1] / 2;
+          expected.emplace_back(expert + "gate_proj.weight", expert_rows(want, x, 0, ffn));
+          expected.emplace_back(expert + "up_proj.weight", expert_rows(want, x, ffn, ffn));
+        }
+      }
+    } else {
+      expected.emplace_back(e.name, want);
+    }
+    for (const auto& [name, values] : expected) {
+      if (!exported->find(name).file) {
+        ADD_FAILURE() << name << " not exported";
+        continue;
+      }
+      const Tensor got = exported->tensor(name);
+      EXPECT_EQ(got.dtype(), DType::BF16) << name;
+      EXPECT_TRUE(bitwise_equal(got, values.to(got.dtype()))) << name;
+      ++compared;
+    }
+  }
+  EXPECT_EQ(compared, exported->names().size());
+}
+
+TEST(BridgeFp8, CpuLogitsFromTheFp8FolderAreTheDequantizedModels) {
+  auto ref = SafetensorsFile::open(mbtest::fixture("bridge/fp8/deepseek_v3_fp8.logits.safetensors"));
+  engine::CpuModel model(*bridge::open_hf_source(mbtest::fixture("bridge/fp8/deepseek_v3_fp8")));
+  const std::vector<float> want = mbtest::floats_of(ref->tensor("logits"));
+  const std::vector<float> got = model.forward(mbtest::ids_of(ref->tensor("input_ids")));
+  ASSERT_EQ(got.size(), want.size());
+  const double diff = mbtest::relative_max_diff(got.data(), want.data(), want.size());
+  std::printf("deepseek_v3_fp8: logits max |diff| / max |logit| = %.2e\n", diff);
+  EXPECT_LE(diff, 1e-4);
+}
 
 TEST(BridgeFp8, EachBlockItsScale) {
   // 3 x 5 weights in blocks of 2 x 2: scales [2, 3]; every value 1.0 (0x38 in e4m3), so each output is its

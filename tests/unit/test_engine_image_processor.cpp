@@ -1,6 +1,6 @@
 // What a vision-language model's processor does before the model, on mbridge's side: CLIP's shortest-edge
-// resize and centre crop (where the crop starts when the margin is odd: torchvision rounds half to even,
-// transformers 4's numpy code rounds down; zero padding when the crop is larger), the settings of
+// resize and centre crop (where the crop starts when the margin is odd, as transformers starts it; zero padding
+// when the crop is larger), the settings of
 // preprocessor_config.json, and the image placeholders of a prompt expanded to the tokens each image fills
 // (LLaVA: one per patch of its tower; Qwen2.5-VL: one per merged patch). Pixel values against transformers'
 // processors are checked in test_engine_qwen2_vl_image and test_engine_llava.
@@ -68,9 +68,10 @@ TEST(ClipImage, SettingsFromPreprocessorConfig) {
   EXPECT_EQ(status_of([] { clip_of(R"({"image_std": [1, 0, 1]})"); }), Status::kFormat);
 }
 
-TEST(ClipImage, ShortestEdgeThenCentreCropRoundedAsEachLibrary) {
-  // 47 x 75: the short side becomes 32, the long one int(32 * 75 / 47) = 51; the crop's margin is 19 rows:
-  // torchvision starts at round(9.5) = 10, numpy at 9
+TEST(ClipImage, ShortestEdgeThenCentreCropStartingAsTransformers) {
+  // 47 x 75: the short side becomes 32, the long one int(32 * 75 / 47) = 51; the crop's margin is 19 rows and
+  // starts at 9 (transformers 5.17 does, test_engine_llava checks its pixels; torchvision's own center_crop
+  // would round 9.5 to 10)
   const RgbImage tall = gradient(47, 75);
   for (engine::ResizeKernel kernel : {engine::ResizeKernel::kTorch, engine::ResizeKernel::kPillow}) {
     engine::ClipPreprocessing p = clip_of(R"({"size": {"shortest_edge": 32}, "crop_size": 32})");
@@ -80,7 +81,7 @@ TEST(ClipImage, ShortestEdgeThenCentreCropRoundedAsEachLibrary) {
     ASSERT_EQ(out.height, 32);
     ASSERT_EQ(out.width, 32);
     const RgbImage resized = engine::resize_bicubic(tall, 32, 51, kernel);
-    const int64_t top = kernel == engine::ResizeKernel::kTorch ? 10 : 9;
+    const int64_t top = 9;
     for (int64_t y = 0; y < 32; ++y)
       for (int64_t x = 0; x < 32; ++x)
         for (int64_t c = 0; c < 3; ++c) {

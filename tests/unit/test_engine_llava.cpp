@@ -1,14 +1,18 @@
 // LLaVA on the CPU reference against transformers (tests/fixtures/families/hf/llava*.safetensors, made by
 // generate_family_fixtures.py on the GPU machine: a prompt with one image's 16 placeholder tokens and its
 // pixel values): float32 logits, and 32 greedy tokens for two prompts with their own images, loaded from the
-// Hugging Face folder and from a TP2 x PP2 Megatron checkpoint (so through the carried tensors too).
+// Hugging Face folder and from a TP2 x PP2 Megatron checkpoint (so through the carried tensors too); and image
+// files prepared as transformers' CLIPImageProcessor prepares them (llava.pixels.safetensors, from
+// generate_vlm_fixtures.py --llava).
 #include <algorithm>
+#include <cmath>
 
 #include "bridge/convert.h"
 #include "bridge/param_source.h"
 #include "core/error.h"
 #include "core/paths.h"
 #include "engine/cpu/cpu_model.h"
+#include "engine/image_processor.h"
 #include "io/safetensors.h"
 #include "support/greedy_reference.h"
 #include "support/image_fixtures.h"
@@ -105,4 +109,36 @@ TEST(EngineLlava, ImagesMustMatchTheirTokens) {
   small.pixels.resize(3 * 16 * 16);
   EXPECT_EQ(status_of(ids, {small}), Status::kInvalidArgument);  // the tower takes 32 x 32
   EXPECT_EQ(status_of({1, 2, 3}, {}), Status::kOk);              // text only
+}
+
+// The image files (tests/fixtures/vlm/images) prepared by mbridge as CLIPImageProcessor prepares them
+// (generate_vlm_fixtures.py --llava: its preprocessor_config.json in the fixture folder): pixel values equal to
+// transformers' to float32 rounding, and the greedy tokens transformers chose from those pixels, for one prompt
+// (its 16 image tokens cut to one, as a chat template writes it) with each of the three images.
+TEST(EngineLlava, ImageFilesPreparedAsClipImageProcessorGiveTransformersTokens) {
+  auto ref = SafetensorsFile::open(mbtest::fixture("families/hf/llava.pixels.safetensors"));
+  auto source = bridge::open_hf_source(fixture_dir());
+  engine::CpuModel model(*source);
+  const engine::ImageProcessor processor(model.config(), fixture_dir());
+  ASSERT_NE(processor.source(), "defaults");
+  const std::vector<int32_t> prompt = mbtest::ids_of(ref->tensor("prompt"));
+  std::vector<int32_t> one_token;
+  for (int32_t id : prompt)
+    if (id != processor.placeholder() || one_token.empty() || one_token.back() != processor.placeholder())
+      one_token.push_back(id);
+  for (const char* name : {"wide", "tall", "square"}) {
+    const std::string file = mbtest::fixture(std::string("vlm/images/") + name + (std::string(name) == "square" ? ".jpg" : ".png"));
+    const engine::Image image = processor.load(file);
+    const std::vector<float> want = mbtest::floats_of(ref->tensor(std::string("pixel_values_") + name));
+    ASSERT_EQ(image.pixels.size(), want.size()) << name;
+    double worst = 0;
+    for (size_t i = 0; i < want.size(); ++i) worst = std::max(worst, double(std::fabs(image.pixels[i] - want[i])));
+    EXPECT_LE(worst, 1e-5) << name;
+    engine::GenerateOptions o;
+    o.max_new_tokens = 16;
+    o.images = {{image}};
+    EXPECT_EQ(model.generate({processor.expand(one_token, {image})}, o, {})[0],
+              mbtest::ids_of(ref->tensor(std::string("greedy_") + name)))
+        << name;
+  }
 }

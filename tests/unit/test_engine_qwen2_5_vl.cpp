@@ -1,15 +1,11 @@
 // Qwen2.5-VL on the CPU reference against transformers (tests/fixtures/vlm, made by generate_vlm_fixtures.py on
 // the GPU machine): the multimodal rotary positions transformers' get_rope_index derives; float32 logits of
-// image prompts (the vision tower, its windows and merger, the features in place of the image tokens) at the
-// positions transformers' forward used; 16 greedy tokens for three image prompts (images of three sizes, their
-// windows cut differently) and a text-only one, loaded from the Hugging Face folder and from a TP2 x PP2
-// Megatron checkpoint; and the same tokens when mbridge itself decodes and preprocesses the image files.
-//
-// The fixture's forward passes were given no mm_token_type_ids, without which transformers 5 numbers every
-// token 0, 1, 2, ... on all three rotary axes: its logits are compared at those positions (forward_at). The
-// positions mbridge derives for generation are get_rope_index's (checked here against it); this tiny model's
-// row and column frequencies (0.01 and 0.001 radians a step) turn so little that its greedy tokens are the same
-// either way.
+// image prompts (the vision tower, its windows and merger, the features in place of the image tokens) at those
+// three-axis positions (the fixture's forward passes were given mm_token_type_ids; at 0, 1, 2, ... on every axis
+// its logits would move by 1.6e-3 of 0.40, twenty times the tolerance); 16 greedy tokens for three image prompts
+// (images of three sizes, their windows cut differently) and a text-only one, loaded from the Hugging Face folder
+// and from a TP2 x PP2 Megatron checkpoint; and the same tokens when mbridge itself decodes and preprocesses the
+// image files.
 #include <algorithm>
 
 #include "bridge/convert.h"
@@ -36,13 +32,6 @@ std::string image_name(const SafetensorsFile& ref, int i) {
   if (!ref.find(cat("image_", i))) return "";
   const Tensor t = ref.tensor(cat("image_", i)).contiguous();
   return std::string(t.data_as<char>(), static_cast<size_t>(t.numel()));
-}
-
-// 0, 1, 2, ... on all three axes: the positions transformers' forward uses without mm_token_type_ids
-std::vector<std::array<int64_t, 3>> text_positions(size_t n) {
-  std::vector<std::array<int64_t, 3>> p(n);
-  for (size_t t = 0; t < n; ++t) p[t] = {int64_t(t), int64_t(t), int64_t(t)};
-  return p;
 }
 
 std::vector<std::pair<std::string, std::unique_ptr<bridge::ParamSource>>> sources() {
@@ -78,7 +67,7 @@ TEST(EngineQwen25Vl, PositionsAndLogitsOfAnImagePromptEqualTransformers) {
     for (size_t t = 0; t < ids.size(); ++t)
       for (size_t axis = 0; axis < 3; ++axis)
         EXPECT_EQ(positions[t][axis], expected[axis * ids.size() + t]) << what << " position " << t << " axis " << axis;
-    const std::vector<float> got = model.forward_at(ids, images, text_positions(ids.size()));
+    const std::vector<float> got = model.forward(ids, images);
     ASSERT_EQ(got.size(), want.size()) << what;
     const double diff = mbtest::relative_max_diff(got.data(), want.data(), want.size());
     std::printf("qwen2_5_vl (%s): logits max |diff| / max |logit| = %.2e\n", what.c_str(), diff);
@@ -106,7 +95,7 @@ TEST(EngineQwen25Vl, GreedyTokensEqualTransformers) {
       }
       std::vector<int32_t> seq = prompts.back();
       seq.insert(seq.end(), want.back().begin(), want.back().end() - 1);
-      const std::vector<float> logits = model.forward_at(seq, o.images.back(), text_positions(seq.size()));
+      const std::vector<float> logits = model.forward(seq, o.images.back());
       const std::vector<float> expected = mbtest::floats_of(ref->tensor(cat("logits_", i)));
       ASSERT_EQ(logits.size(), expected.size());
       EXPECT_LE(mbtest::relative_max_diff(logits.data(), expected.data(), expected.size()), 2e-4) << what << " " << i;

@@ -188,14 +188,6 @@ std::vector<float> CpuModel::forward(const std::vector<int32_t>& ids, const std:
   return std::as_const(*this).forward(&cache, ids, nullptr, nullptr, &images);
 }
 
-std::vector<float> CpuModel::forward_at(const std::vector<int32_t>& ids, const std::vector<Image>& images,
-                                        const std::vector<std::array<int64_t, 3>>& positions) const {
-  if (config_.mrope_section.empty()) fail(Status::kInvalidArgument, config_.family, " has no multimodal positions");
-  CpuCache cache;
-  cache.given_positions = positions;
-  return forward(&cache, ids, nullptr, nullptr, &images);
-}
-
 std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>& ids, const ModuleHook* hook,
                                      const std::vector<int32_t>* token_types, const std::vector<Image>* images) const {
   const bridge::ModelConfig& c = config_;
@@ -236,17 +228,7 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
   if (c.multimodal() && (start == 0 || (images && !images->empty()))) merge_images(ids, images, x.data());
   int64_t position_delta = cache->position_delta;
   std::vector<std::array<int64_t, 3>> mrope;
-  if (!c.mrope_section.empty() && !cache->given_positions.empty()) {  // (as transformers' forward takes position_ids)
-    if (cache->given_positions.size() != ids.size())
-      fail(Status::kInvalidArgument, cache->given_positions.size(), " positions for ", ids.size(), " tokens");
-    mrope = std::move(cache->given_positions);
-    cache->given_positions.clear();
-    int64_t largest = 0;
-    for (const auto& p : mrope) largest = std::max({largest, p[0], p[1], p[2]});
-    position_delta = largest + 1 - total;
-  } else if (!c.mrope_section.empty()) {
-    mrope = mrope_positions(ids, images, start, &position_delta);
-  }
+  if (!c.mrope_section.empty()) mrope = mrope_positions(ids, images, start, &position_delta);
   // with a hook: each module's output over the new positions, reported when the module is done
   std::vector<float> traced(hook ? static_cast<size_t>(T * H) : 0);
   auto report = [&](ModuleRecord r, const float* values) {

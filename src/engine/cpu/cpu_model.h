@@ -39,8 +39,6 @@ struct CpuCache {
   // Qwen2.5-VL: how far the rotary position of the next token is ahead of its index (images take fewer
   // positions than tokens)
   int64_t position_delta = 0;
-  // Qwen2.5-VL: the (time, row, column) positions of the next forward's ids, when given rather than derived
-  std::vector<std::array<int64_t, 3>> given_positions;
 };
 
 class CpuModel final : public Model {
@@ -52,10 +50,6 @@ class CpuModel final : public Model {
   std::vector<float> forward(const std::vector<int32_t>& ids) const;
   std::vector<float> forward(const std::vector<int32_t>& ids) override { return std::as_const(*this).forward(ids); }
   std::vector<float> forward(const std::vector<int32_t>& ids, const std::vector<Image>& images) override;
-  // Qwen2.5-VL: logits of one sequence at given (time, row, column) rotary positions, as transformers' forward
-  // takes position_ids (the model derives them itself otherwise: mrope_positions).
-  std::vector<float> forward_at(const std::vector<int32_t>& ids, const std::vector<Image>& images,
-                                const std::vector<std::array<int64_t, 3>>& positions) const;
   // The same for ids that continue the sequence held in `cache` (their positions follow it); the cache grows.
   // With a hook, every module's output over the new positions is reported as the module finishes.
   // token_types: BERT's, one per id (null: all 0). images: what the ids' image tokens stand for (LLaVA).
