@@ -20,6 +20,17 @@ type tokenCall struct {
 	panic interface{}
 }
 
+// newTokenCall wraps onToken (nil: every token is taken) for goOnToken, with the handle user_data carries;
+// free releases it after the C call.
+func newTokenCall(onToken func(Token) bool) (call *tokenCall, user unsafe.Pointer, free func()) {
+	call = &tokenCall{fn: onToken}
+	if onToken == nil {
+		call.fn = func(Token) bool { return true }
+	}
+	user, free = newHandle(call)
+	return call, user, free
+}
+
 //export goOnToken
 func goOnToken(sequence C.size_t, step C.int64_t, token C.int32_t, user unsafe.Pointer) C.int {
 	call := cgo.Handle(*(*C.uintptr_t)(user)).Value().(*tokenCall)

@@ -155,11 +155,7 @@ func (m *Model) Generate(prompts [][]int32, opts *GenerateOptions, onToken func(
 	}
 	c, free := opts.cOptions()
 	defer free()
-	call := &tokenCall{fn: onToken}
-	if onToken == nil {
-		call.fn = func(Token) bool { return true }
-	}
-	user, freeUser := newHandle(call)
+	call, user, freeUser := newTokenCall(onToken)
 	defer freeUser()
 	var generated *C.int32_t
 	var generatedLengths *C.size_t
@@ -214,11 +210,7 @@ func (m *Model) GenerateWithImages(prompt []int32, imagePaths []string, processo
 	}
 	c, free := opts.cOptions()
 	defer free()
-	call := &tokenCall{fn: onToken}
-	if onToken == nil {
-		call.fn = func(Token) bool { return true }
-	}
-	user, freeUser := newHandle(call)
+	call, user, freeUser := newTokenCall(onToken)
 	defer freeUser()
 	var generated *C.int32_t
 	var count C.size_t

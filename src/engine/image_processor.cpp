@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "core/paths.h"
+#include "engine/qwen_vision_plan.h"
 #include "io/image_file.h"
 
 namespace mb::engine {
@@ -44,9 +45,7 @@ Image ImageProcessor::load(const std::string& path) const {
 }
 
 int64_t ImageProcessor::tokens_of(const Image& image) const {
-  if (!qwen_) return llava_tokens_;
-  const int64_t merge = qwen_settings_.merge_size;
-  return image.grid_t * image.grid_h * image.grid_w / (merge * merge);
+  return qwen_ ? qwen_image_tokens(image, qwen_settings_.merge_size) : llava_tokens_;
 }
 
 std::vector<int32_t> ImageProcessor::expand(const std::vector<int32_t>& ids, const std::vector<Image>& images) const {

@@ -42,6 +42,17 @@ int64_t qwen_image_tokens(const Image& image, int64_t merge) {
   return image.grid_t * (image.grid_h / merge) * (image.grid_w / merge);
 }
 
+void check_qwen_image_tokens(const bridge::ModelConfig& c, int64_t merge, const int32_t* ids, size_t count,
+                             const std::vector<Image>* images, const std::string& what) {
+  const int64_t slots = std::count(ids, ids + count, static_cast<int32_t>(c.image_token_index));
+  int64_t wanted = 0;
+  if (images)
+    for (const Image& im : *images) wanted += qwen_image_tokens(im, merge);
+  if (slots != wanted)
+    fail(Status::kInvalidArgument, what, " has ", slots, " image tokens (id ", c.image_token_index, ") where its ",
+         images ? images->size() : 0, " image(s) need ", wanted);
+}
+
 QwenTowerPlan qwen_tower_plan(const QwenTowerShape& s, const Image& image) {
   const int64_t gt = image.grid_t, gh = image.grid_h, gw = image.grid_w, M = s.merge, unit = M * M;
   if (gt <= 0 || gh <= 0 || gw <= 0 || gh % M || gw % M || gt * gh * gw > kMaxImagePatches)

@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "bridge/model_config.h"
@@ -28,6 +29,11 @@ QwenTowerShape qwen_tower_shape(const bridge::ModelConfig& c);
 
 // The image tokens an image stands for: one per merge x merge patches.
 int64_t qwen_image_tokens(const Image& image, int64_t merge);
+
+// Throws kInvalidArgument, naming the prompt as `what` ("the prompt", "prompt 1"), unless the `count` ids hold
+// as many image tokens as `images` (may be null: none) stand for.
+void check_qwen_image_tokens(const bridge::ModelConfig& c, int64_t merge, const int32_t* ids, size_t count,
+                             const std::vector<Image>* images, const std::string& what);
 
 struct QwenTowerPlan {
   int64_t patches = 0, units = 0;   // units: merge x merge patches, one image token each

@@ -46,6 +46,15 @@ void write_file(const std::string& path, const std::string& bytes) {
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
+mb::Status status_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const mb::Error& e) {
+    return e.status();
+  }
+  return mb::Status::kOk;
+}
+
 std::string bigint_decimal(const std::string& le) {
   // magnitude of a two's-complement number, as little-endian base-256 digits
   std::vector<uint8_t> mag(le.begin(), le.end());

@@ -5,9 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "core/tensor.h"
 #include "io/json.h"
 #include "io/pickle_value.h"
@@ -25,6 +27,8 @@ std::string tokenizer_models(const std::string& name);
 // The names of the files in `dir` that end with `suffix`, the suffix cut off, sorted.
 std::vector<std::string> names_with_suffix(const std::string& dir, const std::string& suffix);
 void write_file(const std::string& path, const std::string& bytes);
+// The status of the mb::Error that f throws; kOk when it returns.
+mb::Status status_of(const std::function<void()>& f);
 
 // Mirrors describe() in the fixture generator; tensors are named by their path like it does.
 mb::json::Value describe(const mb::pickle::Node* node, const std::string& prefix = "");

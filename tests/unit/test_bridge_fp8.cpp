@@ -9,7 +9,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <functional>
 
 #include "bridge/convert.h"
 #include "bridge/fp8_weights.h"
@@ -30,15 +29,6 @@ using namespace mb;
 namespace {
 
 constexpr int64_t kBlock = 16;
-
-Status status_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.status();
-  }
-  return Status::kOk;
-}
 
 bool quantized(const std::string& name, const Tensor& t) {
   const std::string suffix = "proj.weight";
@@ -180,16 +170,16 @@ TEST(BridgeFp8, EachBlockItsScale) {
   for (int r = 0; r < 3; ++r)
     for (int c = 0; c < 5; ++c) EXPECT_EQ(bf16_to_f32(v[r * 5 + c]), want[r][c]) << r << ", " << c;
   const Tensor wrong = Tensor::from_bytes(DType::F32, {3, 2}, scales.data(), scales.size() * sizeof(float));
-  EXPECT_EQ(status_of([&] { bridge::dequantize_fp8_blocks(w, wrong, {2, 2}, "w"); }), Status::kFormat);
+  EXPECT_EQ(mbtest::status_of([&] { bridge::dequantize_fp8_blocks(w, wrong, {2, 2}, "w"); }), Status::kFormat);
 
   auto q = [](const std::string& text) {
     return bridge::fp8_block_quantization(json::parse(text, "config.json"), "config.json");
   };
   EXPECT_FALSE(q("{}").has_value());
   EXPECT_EQ(q(R"({"quantization_config": {"quant_method": "fp8", "fmt": "e4m3", "weight_block_size": [128, 64]}})")->cols, 64);
-  EXPECT_EQ(status_of([&] { q(R"({"quantization_config": {"quant_method": "gptq", "bits": 4}})"); }), Status::kUnsupported);
-  EXPECT_EQ(status_of([&] { q(R"({"quantization_config": {"quant_method": "fp8"}})"); }), Status::kUnsupported);
-  EXPECT_EQ(status_of([&] { q(R"({"quantization_config": {"quant_method": "fp8", "weight_block_size": [0, 8]}})"); }),
+  EXPECT_EQ(mbtest::status_of([&] { q(R"({"quantization_config": {"quant_method": "gptq", "bits": 4}})"); }), Status::kUnsupported);
+  EXPECT_EQ(mbtest::status_of([&] { q(R"({"quantization_config": {"quant_method": "fp8"}})"); }), Status::kUnsupported);
+  EXPECT_EQ(mbtest::status_of([&] { q(R"({"quantization_config": {"quant_method": "fp8", "weight_block_size": [0, 8]}})"); }),
             Status::kFormat);
 }
 

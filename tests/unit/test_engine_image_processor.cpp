@@ -6,7 +6,6 @@
 // processors are checked in test_engine_qwen2_vl_image and test_engine_llava.
 #include <gtest/gtest.h>
 
-#include <functional>
 
 #include "bridge/param_source.h"
 #include "core/error.h"
@@ -35,15 +34,6 @@ engine::ClipPreprocessing clip_of(const std::string& config_json, int64_t image_
                                          image_size);
 }
 
-Status status_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.status();
-  }
-  return Status::kOk;
-}
-
 }  // namespace
 
 TEST(ClipImage, SettingsFromPreprocessorConfig) {
@@ -61,11 +51,11 @@ TEST(ClipImage, SettingsFromPreprocessorConfig) {
   EXPECT_EQ(p.shortest_edge, 336);
   EXPECT_EQ(p.crop_width, 336);
   EXPECT_FLOAT_EQ(p.mean[0], 0.48145466f);
-  EXPECT_EQ(status_of([] { clip_of(R"({"resample": 2})"); }), Status::kUnsupported);
-  EXPECT_EQ(status_of([] { clip_of(R"({"do_normalize": false})"); }), Status::kUnsupported);
-  EXPECT_EQ(status_of([] { clip_of(R"({"size": {"height": 20, "width": 30}})"); }), Status::kUnsupported);
-  EXPECT_EQ(status_of([] { clip_of(R"({"crop_size": -3})"); }), Status::kFormat);
-  EXPECT_EQ(status_of([] { clip_of(R"({"image_std": [1, 0, 1]})"); }), Status::kFormat);
+  EXPECT_EQ(mbtest::status_of([] { clip_of(R"({"resample": 2})"); }), Status::kUnsupported);
+  EXPECT_EQ(mbtest::status_of([] { clip_of(R"({"do_normalize": false})"); }), Status::kUnsupported);
+  EXPECT_EQ(mbtest::status_of([] { clip_of(R"({"size": {"height": 20, "width": 30}})"); }), Status::kUnsupported);
+  EXPECT_EQ(mbtest::status_of([] { clip_of(R"({"crop_size": -3})"); }), Status::kFormat);
+  EXPECT_EQ(mbtest::status_of([] { clip_of(R"({"image_std": [1, 0, 1]})"); }), Status::kFormat);
 }
 
 TEST(ClipImage, ShortestEdgeThenCentreCropStartingAsTransformers) {
@@ -115,8 +105,8 @@ TEST(ImageProcessor, PlaceholdersExpandToTheTokensEachImageFills) {
   EXPECT_EQ(processor.expand(one_each, {a, b}), expanded);
   EXPECT_EQ(processor.expand(expanded, {a, b}), expanded);  // already expanded: kept
   EXPECT_EQ(processor.expand({7, 8}, {}), (std::vector<int32_t>{7, 8}));
-  EXPECT_EQ(status_of([&] { processor.expand({7, 251, 251, 8}, {a, b, b}); }), Status::kInvalidArgument);
-  EXPECT_EQ(status_of([&] { processor.expand({7, 251}, {a, b}); }), Status::kInvalidArgument);
+  EXPECT_EQ(mbtest::status_of([&] { processor.expand({7, 251, 251, 8}, {a, b, b}); }), Status::kInvalidArgument);
+  EXPECT_EQ(mbtest::status_of([&] { processor.expand({7, 251}, {a, b}); }), Status::kInvalidArgument);
 
   auto llava = bridge::open_hf_source(mbtest::fixture("families/hf/llava"));
   const engine::ImageProcessor clip(llava->config(), "");  // no folder: CLIP's defaults at the tower's size
@@ -126,5 +116,5 @@ TEST(ImageProcessor, PlaceholdersExpandToTheTokensEachImageFills) {
   EXPECT_EQ(clip.expand({3, clip.placeholder(), 4}, {c}).size(), 18u);
 
   auto text = bridge::open_hf_source(mbtest::fixture("bridge/hf/llama31"));
-  EXPECT_EQ(status_of([&] { engine::ImageProcessor(text->config(), ""); }), Status::kUnsupported);
+  EXPECT_EQ(mbtest::status_of([&] { engine::ImageProcessor(text->config(), ""); }), Status::kUnsupported);
 }

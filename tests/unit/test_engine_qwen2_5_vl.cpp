@@ -142,12 +142,7 @@ TEST(EngineQwen25Vl, ImagesMustMatchTheirTokens) {
   const std::vector<int32_t> ids = mbtest::ids_of(ref->tensor("input_ids"));
   const engine::Image image = mbtest::qwen_image_of(ref->tensor("pixel_values"), ref->tensor("image_grid_thw"));
   auto status_of = [&](const std::vector<int32_t>& p, const std::vector<engine::Image>& images) {
-    try {
-      model.forward(p, images);
-    } catch (const Error& e) {
-      return e.status();
-    }
-    return Status::kOk;
+    return mbtest::status_of([&] { model.forward(p, images); });
   };
   EXPECT_EQ(status_of(ids, {}), Status::kInvalidArgument);
   EXPECT_EQ(status_of(ids, {image, image}), Status::kInvalidArgument);

@@ -123,13 +123,7 @@ std::vector<float> CpuModel::qwen_image_features(const Image& image) const {
 void CpuModel::merge_qwen_images(const std::vector<int32_t>& ids, const std::vector<Image>* images, float* x) const {
   const bridge::ModelConfig& c = config_;
   const int64_t H = c.hidden_size, merge = qwen_tower_->merge;
-  const int64_t slots = std::count(ids.begin(), ids.end(), static_cast<int32_t>(c.image_token_index));
-  int64_t wanted = 0;
-  if (images)
-    for (const Image& im : *images) wanted += qwen_image_tokens(im, merge);
-  if (slots != wanted)
-    fail(Status::kInvalidArgument, "the prompt has ", slots, " image tokens (id ", c.image_token_index, ") where its ",
-         images ? images->size() : 0, " image(s) need ", wanted);
+  check_qwen_image_tokens(c, merge, ids.data(), ids.size(), images, "the prompt");
   size_t image = 0;
   int64_t next = 0, count = 0;  // the next feature of the current image, and how many it has
   std::vector<float> features;

@@ -82,8 +82,9 @@ std::vector<std::vector<int32_t>> CudaModel::generate(const std::vector<std::vec
   cuda::PoolBuffer attn_workspace = m.pool->allocate(workspace_bytes, "attention splits");
   check(cudaMemsetAsync(attn_workspace.as<void>(), 0, workspace_bytes, m.stream), "clearing the attention splits");
 
+  std::vector<int32_t> offsets;  // Qwen2.5-VL: how far each sequence's rotary position runs ahead of its length
   {  // prefill: the last row of each prompt gives its first new token
-    Activations a = m.prefill(layout, cache);
+    Activations a = m.prefill(layout, cache, &offsets);
     check(cudaMemcpyAsync(last_index.as<int32_t>(), layout.last_rows.data(), B * sizeof(int32_t), cudaMemcpyHostToDevice,
                           m.stream), "uploading the prompts");
     // the first new token's position is the prompt's length
@@ -121,10 +122,8 @@ std::vector<std::vector<int32_t>> CudaModel::generate(const std::vector<std::vec
     std::iota(iota.begin(), iota.end(), 0);
     check(cudaMemcpyAsync(a.seq.as<int32_t>(), iota.data(), iota.size() * sizeof(int32_t), cudaMemcpyHostToDevice, m.stream), "rows");
   }
-  cuda::PoolBuffer rotary_offsets;  // Qwen2.5-VL: how far each sequence's rotary position runs ahead of its length
-  if (!m.config.mrope_section.empty()) {
-    std::vector<int32_t> offsets;
-    (void)m.mrope_angles(layout, &offsets);
+  cuda::PoolBuffer rotary_offsets;
+  if (!offsets.empty()) {
     rotary_offsets = m.pool->allocate_n<int32_t>(B, "rotary offsets");
     check(cudaMemcpyAsync(rotary_offsets.as<void>(), offsets.data(), B * sizeof(int32_t), cudaMemcpyHostToDevice, m.stream),
           "uploading the rotary offsets");

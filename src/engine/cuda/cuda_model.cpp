@@ -584,7 +584,7 @@ PromptLayout::PromptLayout(const std::vector<std::vector<int32_t>>& prompts, int
   }
 }
 
-Activations CudaModel::Impl::prefill(const PromptLayout& layout, KvCache& cache) {
+Activations CudaModel::Impl::prefill(const PromptLayout& layout, KvCache& cache, std::vector<int32_t>* rotary_offsets) {
   const int B = layout.batch();
   Activations a = activations(layout.rows(), true);
   cuda::PoolBuffer ids_dev = pool->allocate_n<int32_t>(layout.ids.size(), "prompt ids");
@@ -607,7 +607,7 @@ Activations CudaModel::Impl::prefill(const PromptLayout& layout, KvCache& cache)
   if (qwen_tower) merge_qwen_images(layout, a.x.as<float>());
   cuda::PoolBuffer angles_dev;
   if (!config.mrope_section.empty()) {  // the rows' multimodal rotary angles
-    const std::vector<float> angles = mrope_angles(layout, nullptr);
+    const std::vector<float> angles = mrope_angles(layout, rotary_offsets);
     angles_dev = pool->allocate_n<float>(angles.size(), "rotary angles");
     check(cudaMemcpyAsync(angles_dev.as<void>(), angles.data(), angles.size() * sizeof(float), cudaMemcpyHostToDevice,
                           stream), "uploading the rotary angles");

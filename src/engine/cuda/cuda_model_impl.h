@@ -142,8 +142,9 @@ struct CudaModel::Impl {
   // The final norm of every row (with MiniCPM's logit scale) into a.h.
   void final_norm(Activations& a);
   // The prefill pass: every prompt token through every layer (keys and values into `cache`, whose batch is
-  // the layout's); the activations hold every row's final hidden states in h.
-  Activations prefill(const PromptLayout& layout, KvCache& cache);
+  // the layout's); the activations hold every row's final hidden states in h. Qwen2.5-VL: how far each
+  // sequence's next rotary position is ahead of its length goes into rotary_offsets, when given.
+  Activations prefill(const PromptLayout& layout, KvCache& cache, std::vector<int32_t>* rotary_offsets = nullptr);
   // A decode step's logits[rows x vocab] from the residual stream the decoder left (final norm included). With
   // argmax_keys (only where small_batch), each row's argmax also goes there (kernels::gemv_rms_norm).
   void step_logits(Activations& a, float* out, unsigned long long* argmax_keys);

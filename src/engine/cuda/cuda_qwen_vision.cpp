@@ -216,12 +216,8 @@ void CudaModel::Impl::merge_qwen_images(const PromptLayout& layout, float* x) {
     const std::vector<Image> none;
     const std::vector<Image>& images = static_cast<size_t>(b) < layout.images.size() ? layout.images[b] : none;
     const int64_t first = layout.offsets[static_cast<size_t>(b)], length = layout.lengths[static_cast<size_t>(b)];
-    int64_t slots = 0, wanted = 0;
-    for (int64_t r = first; r < first + length; ++r) slots += layout.ids[static_cast<size_t>(r)] == c.image_token_index;
-    for (const Image& im : images) wanted += qwen_image_tokens(im, merge);
-    if (slots != wanted)
-      fail(Status::kInvalidArgument, "prompt ", b, " has ", slots, " image tokens (id ", c.image_token_index,
-           ") where its ", images.size(), " image(s) need ", wanted);
+    check_qwen_image_tokens(c, merge, &layout.ids[static_cast<size_t>(first)], static_cast<size_t>(length), &images,
+                            cat("prompt ", b));
     // each image's features, then placed run by run of consecutive image tokens
     size_t image = 0;
     int64_t next = 0, count = 0;
