@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "bridge/convert.h"
 #include "core/paths.h"
 #include "io/megatron_tracker.h"
 
@@ -44,6 +45,25 @@ std::string read_file(const std::string& path) {
 void write_file(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+std::vector<std::pair<std::string, std::unique_ptr<mb::bridge::ParamSource>>> hf_and_megatron_sources(
+    const std::string& hf_dir, const std::string& name) {
+  static std::map<std::string, std::string> imported;  // name -> the Megatron checkpoint
+  auto it = imported.find(name);
+  if (it == imported.end()) {
+    const std::string root = mb::join_path(scratch_dir(name), "mg");
+    mb::bridge::ImportOptions o;
+    o.target.layout.tp = 2;
+    o.target.layout.pp = 2;
+    o.target.fsync = false;
+    mb::bridge::import_checkpoint(hf_dir, root, o);
+    it = imported.emplace(name, root).first;
+  }
+  std::vector<std::pair<std::string, std::unique_ptr<mb::bridge::ParamSource>>> out;
+  out.emplace_back("Hugging Face", mb::bridge::open_hf_source(hf_dir));
+  out.emplace_back("Megatron TP2 x PP2", mb::bridge::open_megatron_source(it->second, {}));
+  return out;
 }
 
 mb::Status status_of(const std::function<void()>& f) {

@@ -6,9 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "bridge/param_source.h"
 #include "core/error.h"
 #include "core/tensor.h"
 #include "io/json.h"
@@ -27,6 +30,11 @@ std::string tokenizer_models(const std::string& name);
 // The names of the files in `dir` that end with `suffix`, the suffix cut off, sorted.
 std::vector<std::string> names_with_suffix(const std::string& dir, const std::string& suffix);
 void write_file(const std::string& path, const std::string& bytes);
+// The Hugging Face folder `hf_dir` as a source, and the same model imported at TP2 x PP2 and read back without
+// the folder (its stored config and tensors only), named "Hugging Face" and "Megatron TP2 x PP2". The import is
+// made once per process, into scratch folder `name`.
+std::vector<std::pair<std::string, std::unique_ptr<mb::bridge::ParamSource>>> hf_and_megatron_sources(
+    const std::string& hf_dir, const std::string& name);
 // The status of the mb::Error that f throws; kOk when it returns.
 mb::Status status_of(const std::function<void()>& f);
 

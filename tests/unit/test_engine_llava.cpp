@@ -7,10 +7,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "bridge/convert.h"
 #include "bridge/param_source.h"
 #include "core/error.h"
-#include "core/paths.h"
 #include "engine/cpu/cpu_model.h"
 #include "engine/image_processor.h"
 #include "io/safetensors.h"
@@ -27,19 +25,7 @@ std::string fixture_dir() { return mbtest::fixture("families/hf/llava"); }
 // The Hugging Face folder, and the same model imported at TP2 x PP2 (read back without --hf-model: the
 // stored config and the carried tensors only)
 std::vector<std::pair<std::string, std::unique_ptr<bridge::ParamSource>>> sources() {
-  std::vector<std::pair<std::string, std::unique_ptr<bridge::ParamSource>>> out;
-  out.emplace_back("Hugging Face", bridge::open_hf_source(fixture_dir()));
-  static const std::string megatron = [] {
-    const std::string root = join_path(mbtest::scratch_dir("engine_llava"), "mg");
-    bridge::ImportOptions o;
-    o.target.layout.tp = 2;
-    o.target.layout.pp = 2;
-    o.target.fsync = false;
-    bridge::import_checkpoint(fixture_dir(), root, o);
-    return root;
-  }();
-  out.emplace_back("Megatron TP2 x PP2", bridge::open_megatron_source(megatron, {}));
-  return out;
+  return mbtest::hf_and_megatron_sources(fixture_dir(), "engine_llava");
 }
 
 }  // namespace

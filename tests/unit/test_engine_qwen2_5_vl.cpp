@@ -8,7 +8,6 @@
 // image files.
 #include <algorithm>
 
-#include "bridge/convert.h"
 #include "bridge/param_source.h"
 #include "core/error.h"
 #include "core/paths.h"
@@ -35,19 +34,7 @@ std::string image_name(const SafetensorsFile& ref, int i) {
 }
 
 std::vector<std::pair<std::string, std::unique_ptr<bridge::ParamSource>>> sources() {
-  std::vector<std::pair<std::string, std::unique_ptr<bridge::ParamSource>>> out;
-  out.emplace_back("Hugging Face", bridge::open_hf_source(vlm("qwen2_5_vl")));
-  static const std::string megatron = [] {
-    const std::string root = join_path(mbtest::scratch_dir("engine_qwen2_5_vl"), "mg");
-    bridge::ImportOptions o;
-    o.target.layout.tp = 2;
-    o.target.layout.pp = 2;
-    o.target.fsync = false;
-    bridge::import_checkpoint(vlm("qwen2_5_vl"), root, o);
-    return root;
-  }();
-  out.emplace_back("Megatron TP2 x PP2", bridge::open_megatron_source(megatron, {}));
-  return out;
+  return mbtest::hf_and_megatron_sources(vlm("qwen2_5_vl"), "engine_qwen2_5_vl");
 }
 
 }  // namespace
