@@ -176,6 +176,35 @@ func TestGreedyGenerationEqualsTransformers(t *testing.T) {
 	}
 }
 
+func TestParallelRanksGiveTheSameTokens(t *testing.T) {
+	dir := filepath.Join(fixtures(t), "bridge", "hf", "qwen3_moe")
+	cases := greedyCases(t, dir+".greedy.safetensors")
+	b, err := Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for _, p := range []Parallel{{TP: 2, PP: 2}, {TP: 2, ExpertParallel: true}} {
+		m, err := LoadModelParallel(b, CPU, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := m.Generate([][]int32{cases[0].prompt}, &GenerateOptions{MaxNewTokens: 16}, nil)
+		m.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(out[0], cases[0].greedy[:16]) {
+			t.Fatalf("%+v: %v, transformers %v", p, out[0], cases[0].greedy[:16])
+		}
+	}
+	_, err = LoadModelParallel(b, CPU, Parallel{TP: 3})
+	var e *Error
+	if !errors.As(err, &e) || e.Status != ErrInvalidArgument || !strings.Contains(e.Message, "tensor parallel 3") {
+		t.Fatalf("TP 3: %v", err)
+	}
+}
+
 func TestCallbackStopsAndPanics(t *testing.T) {
 	b, err := Open(filepath.Join(fixtures(t), "bridge", "hf", "llama2"), nil)
 	if err != nil {

@@ -23,6 +23,14 @@ type Device struct {
 // CPU is the float32 reference backend.
 var CPU = Device{}
 
+// Parallel splits a model over ranks that are threads of this process (the CPU backend), each holding only
+// its part of the weights. The zero value is one rank.
+type Parallel struct {
+	TP             int  // tensor-parallel ranks (attention heads, MLP columns, vocabulary rows); 0 means 1
+	PP             int  // pipeline stages (consecutive layers); 0 means 1
+	ExpertParallel bool // with TP > 1: each rank holds whole experts of a mixture instead of columns of every one
+}
+
 // Token is a token as generation chooses it.
 type Token struct {
 	Sequence int   // which prompt's sequence
@@ -48,12 +56,26 @@ type Model struct {
 
 // LoadModel reads every parameter of the bridge's model onto device; the bridge may be closed afterwards.
 func LoadModel(b *Bridge, device Device) (*Model, error) {
+	return LoadModelParallel(b, device, Parallel{})
+}
+
+// LoadModelParallel is LoadModel split over p.TP x p.PP ranks (every call then runs on all of them).
+func LoadModelParallel(b *Bridge, device Device, p Parallel) (*Model, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.raw == nil {
 		return nil, errClosed
 	}
 	o := C.mb_load_default_options()
+	if p.TP > 0 {
+		o.tp = C.int32_t(p.TP)
+	}
+	if p.PP > 0 {
+		o.pp = C.int32_t(p.PP)
+	}
+	if p.ExpertParallel {
+		o.expert_parallel = 1
+	}
 	if device.CUDA {
 		o.device = C.MB_DEVICE_CUDA
 		o.device_index = C.int(device.Index)

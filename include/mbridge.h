@@ -313,6 +313,12 @@ typedef struct mb_load_options {
   uint32_t struct_size;  /* sizeof(mb_load_options) */
   mb_device_type device; /* MB_DEVICE_CPU (default) or MB_DEVICE_CUDA */
   int device_index;      /* which GPU, for MB_DEVICE_CUDA */
+  /* Parallel runs (CPU backend): tp tensor-parallel ranks x pp pipeline stages, threads of this process, each
+   * holding only its part of the weights, sliced from whatever layout the bridge's model has; expert_parallel
+   * (non-zero, with tp > 1): each rank holds whole experts of a mixture instead of columns of every one.
+   * 1, 1, 0 by default; callers built before these fields existed get that. */
+  int32_t tp, pp;
+  int32_t expert_parallel;
 } mb_load_options;
 
 MB_API mb_load_options mb_load_default_options(void);

@@ -33,7 +33,7 @@ pub use convert::{export_ckpt, import_ckpt, reshard_ckpt, verify, ConvertOptions
 pub use error::{Error, Result, Status};
 pub use export::{Export, Target};
 pub use log::{set_logger, LogLevel};
-pub use model::{Device, GenerateOptions, Model, Token};
+pub use model::{Device, GenerateOptions, Model, Parallel, Token};
 pub use tensor::{Dtype, Tensor, TensorView};
 pub use tokenizer::{DecodeStream, Tokenizer};
 

@@ -20,6 +20,24 @@ pub enum Device {
     Cuda(i32),
 }
 
+/// How a model is split over ranks that are threads of this process (the CPU backend), each holding only
+/// its part of the weights; `default()` is one rank.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parallel {
+    /// Tensor-parallel ranks (attention heads, MLP columns, vocabulary rows).
+    pub tp: i32,
+    /// Pipeline stages (consecutive layers).
+    pub pp: i32,
+    /// With `tp > 1`: each rank holds whole experts of a mixture instead of columns of every one.
+    pub expert_parallel: bool,
+}
+
+impl Default for Parallel {
+    fn default() -> Parallel {
+        Parallel { tp: 1, pp: 1, expert_parallel: false }
+    }
+}
+
 /// Sampling settings; `default()` is the library's (greedy, 16 new tokens, no stop ids).
 #[derive(Debug, Clone, PartialEq)]
 pub struct GenerateOptions {
@@ -103,7 +121,15 @@ unsafe extern "C" fn token_trampoline(sequence: usize, step: i64, token: i32, us
 impl Model {
     /// Reads every parameter of the bridge's model onto `device`; the bridge may be dropped afterwards.
     pub fn load(bridge: &mut Bridge, device: Device) -> Result<Model> {
+        Model::load_parallel(bridge, device, Parallel::default())
+    }
+
+    /// As `load`, split over `parallel.tp x parallel.pp` ranks (every call then runs on all of them).
+    pub fn load_parallel(bridge: &mut Bridge, device: Device, parallel: Parallel) -> Result<Model> {
         let mut o = unsafe { sys::mb_load_default_options() };
+        o.tp = parallel.tp;
+        o.pp = parallel.pp;
+        o.expert_parallel = c_int::from(parallel.expert_parallel);
         match device {
             Device::Cpu => o.device = sys::MB_DEVICE_CPU,
             Device::Cuda(index) => {

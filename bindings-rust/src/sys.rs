@@ -186,6 +186,9 @@ pub struct mb_load_options {
     pub struct_size: u32,
     pub device: mb_device_type,
     pub device_index: c_int,
+    pub tp: i32,
+    pub pp: i32,
+    pub expert_parallel: i32,
 }
 
 #[repr(C)]

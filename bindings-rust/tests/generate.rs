@@ -2,7 +2,7 @@
 //! <family>.greedy.safetensors), from a Hugging Face folder and from a Megatron checkpoint; tokenizers.
 mod common;
 
-use mbridge::{Bridge, Device, GenerateOptions, Model, Status, Token, Tokenizer};
+use mbridge::{Bridge, Device, GenerateOptions, Model, Parallel, Status, Token, Tokenizer};
 
 const NEW_TOKENS: usize = 16;
 
@@ -47,6 +47,20 @@ fn greedy_tokens_from_a_megatron_checkpoint() {
     let mut bridge = Bridge::open(&megatron).unwrap();
     let mut model = Model::load(&mut bridge, Device::Cpu).unwrap();
     check_model("llama31 (torch_dist tp2 pp2)", &mut model, &cases);
+}
+
+#[test]
+fn tensor_and_pipeline_parallel_ranks_give_the_same_tokens() {
+    let dir = common::fixtures().join("bridge/hf/mixtral");
+    let cases = common::safetensors::greedy_cases(&dir.with_file_name("mixtral.greedy.safetensors"));
+    let mut bridge = Bridge::open(&dir).unwrap();
+    for parallel in [Parallel { tp: 2, pp: 2, expert_parallel: false }, Parallel { tp: 2, pp: 1, expert_parallel: true }] {
+        let mut model = Model::load_parallel(&mut bridge, Device::Cpu, parallel).unwrap();
+        check_model(&format!("mixtral {parallel:?}"), &mut model, &cases);
+    }
+    let err = Model::load_parallel(&mut bridge, Device::Cpu, Parallel { tp: 3, ..Default::default() }).err().unwrap();
+    assert_eq!(err.status(), Status::InvalidArgument);
+    assert!(err.message().contains("tensor parallel 3"), "{}", err.message());
 }
 
 #[test]

@@ -1,4 +1,7 @@
 // C ABI: mb_model (weights on a backend), mb_forward, mb_generate (include/mbridge.h, "running a model").
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -61,6 +64,8 @@ mb_load_options mb_load_default_options(void) {
   mb_load_options o{};
   o.struct_size = sizeof(mb_load_options);
   o.device = MB_DEVICE_CPU;
+  o.tp = 1;
+  o.pp = 1;
   return o;
 }
 
@@ -77,14 +82,20 @@ mb_status mb_load_weights(mb_model** out, mb_bridge* bridge, const mb_load_optio
     mb::api::require(out, "out");
     *out = nullptr;
     mb::api::require(bridge, "bridge");
-    mb::api::check_struct_size(options, sizeof(mb_load_options), "mb_load_options");
-    const mb_load_options o = options ? *options : mb_load_default_options();
+    mb::api::check_struct_size(options, offsetof(mb_load_options, tp), "mb_load_options");
+    mb_load_options o = mb_load_default_options();
+    if (options) std::memcpy(&o, options, std::min<size_t>(options->struct_size, sizeof o));  // (older: no tp, pp)
+    o.struct_size = sizeof o;
     std::string device;
     if (o.device == MB_DEVICE_CPU) device = "cpu";
     else if (o.device == MB_DEVICE_CUDA) device = "cuda:" + std::to_string(o.device_index);
     else mb::fail(mb::Status::kInvalidArgument, "unknown device type ", static_cast<int>(o.device));
     auto handle = std::make_unique<mb_model>();
-    handle->engine = mb::engine::load_model(*bridge->source, device);
+    mb::engine::ParallelOptions parallel;
+    parallel.tp = o.tp;
+    parallel.pp = o.pp;
+    parallel.expert_parallel = o.expert_parallel != 0;
+    handle->engine = mb::engine::load_model(*bridge->source, device, parallel);
     *out = handle.release();
   });
 }

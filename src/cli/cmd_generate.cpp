@@ -42,6 +42,9 @@ const char* kUsage = R"(usage: mbridge generate (--hf-model DIR | --megatron-pat
   --top-k K  --top-p P  --seed S
   --stop-ids IDS        stop after one of these (default: eos ids of generation_config.json or the tokenizer)
   --device D            cpu (the float32 reference, the default), cuda or cuda:N (bf16 weights on a GPU)
+  --tp N  --pp M        run as N tensor-parallel ranks x M pipeline stages (threads of this process, each
+                        holding only its part of the weights, sliced from any layout; CPU backend)
+  --expert-parallel     with --tp: each rank holds whole experts of a mixture (num_experts / N each)
   --json                {"prompt_ids", "generated_ids", "text"} on stdout (and "chat_text", the rendered chat
                         template, and "images", each image's file, grid and token count, when used)
   --no-progress         no download progress bar
@@ -57,8 +60,8 @@ std::string token_text(const Tokenizer* tok, int32_t id) {
 int run_generate(int argc, char** argv) {
   Args args(argc, argv, 2,
             {"hf-model", "megatron-path", "family", "tokenizer", "prompt", "prompt-ids", "max-new-tokens", "temperature",
-             "top-k", "top-p", "seed", "stop-ids", "device", "image"},
-            {"json", "no-progress", "help", "chat"});
+             "top-k", "top-p", "seed", "stop-ids", "device", "image", "tp", "pp"},
+            {"json", "no-progress", "help", "chat", "expert-parallel"});
   if (args.has("help")) {
     std::fputs(kUsage, stdout);
     std::fputs(kHubIdHelp, stdout);
@@ -103,7 +106,11 @@ int run_generate(int argc, char** argv) {
   if (!input.images.empty()) g.images = {input.images};
 
   const bool as_json = args.has("json");
-  std::unique_ptr<engine::Model> model = engine::load_model(*source, args.get("device").value_or("cpu"));
+  engine::ParallelOptions parallel;
+  parallel.tp = static_cast<int>(args.get_int("tp", 1));
+  parallel.pp = static_cast<int>(args.get_int("pp", 1));
+  parallel.expert_parallel = args.has("expert-parallel");
+  std::unique_ptr<engine::Model> model = engine::load_model(*source, args.get("device").value_or("cpu"), parallel);
   source.reset();  // every parameter is in the model now
   const int64_t V = model->config().vocab_size;
   if (!as_json) {

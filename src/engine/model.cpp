@@ -4,6 +4,7 @@
 #include "core/error.h"
 #include "engine/cpu/cpu_model.h"
 #include "engine/model.h"
+#include "engine/parallel_model.h"
 #ifdef MB_WITH_CUDA
 #include "engine/cuda/cuda_model.h"
 #endif
@@ -19,7 +20,14 @@ std::vector<float> Model::forward(const std::vector<int32_t>& ids, const std::ve
   return forward(ids);
 }
 
-std::unique_ptr<Model> load_model(const bridge::ParamSource& source, const std::string& device) {
+std::unique_ptr<Model> load_model(const bridge::ParamSource& source, const std::string& device,
+                                  const ParallelOptions& parallel) {
+  if (parallel.parallel() || parallel.expert_parallel) {
+    if (device != "cpu")
+      fail(Status::kUnsupported, "device '", device, "': tensor- and pipeline-parallel runs are on the CPU backend "
+           "only in this build (the NCCL ranks of the CUDA backend are not written yet)");
+    return std::make_unique<ParallelModel>(source, parallel);
+  }
   if (device == "cpu") return std::make_unique<CpuModel>(source);
   if (device == "cuda" || device.rfind("cuda:", 0) == 0) {
     int index = 0;

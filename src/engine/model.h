@@ -10,6 +10,7 @@
 #include "bridge/model_config.h"
 #include "engine/generate.h"
 #include "engine/module_trace.h"
+#include "engine/rank_plan.h"
 
 namespace mb::bridge {
 class ParamSource;
@@ -35,7 +36,9 @@ class Model {
 };
 
 // Every parameter of `source` on the backend named by `device` ("cpu", "cuda" or "cuda:N"); kUnsupported for
-// "cuda" in a build without CUDA or on a machine without a GPU.
-std::unique_ptr<Model> load_model(const bridge::ParamSource& source, const std::string& device);
+// "cuda" in a build without CUDA or on a machine without a GPU. With tensor or pipeline parallelism, the
+// ranks are threads of this process (parallel_model.h), on the CPU backend only so far (kUnsupported on "cuda").
+std::unique_ptr<Model> load_model(const bridge::ParamSource& source, const std::string& device,
+                                  const ParallelOptions& parallel = {});
 
 }  // namespace mb::engine

@@ -363,6 +363,49 @@ static void test_model(const char *fixtures) {
   mb_model_free(NULL);
 }
 
+/* A tensor- and pipeline-parallel run (TP2 x PP2, threads of this process) generates what one rank does; a
+ * caller built before mb_load_options had tp and pp (a smaller struct_size) gets one rank; sizes that do not
+ * divide the model are refused. */
+static void test_parallel_model(const char *fixtures) {
+  mb_bridge *bridge = NULL;
+  CHECK(mb_bridge_open(&bridge, join(fixtures, "bridge/hf/llama31"), NULL) == MB_OK);
+  if (!bridge) return;
+  mb_model *one = NULL, *four = NULL, *old = NULL, *bad = NULL;
+  CHECK(mb_load_weights(&one, bridge, NULL) == MB_OK);
+  mb_load_options lo = mb_load_default_options();
+  CHECK(lo.tp == 1 && lo.pp == 1 && lo.expert_parallel == 0);
+  lo.tp = 2;
+  lo.pp = 2;
+  CHECK(mb_load_weights(&four, bridge, &lo) == MB_OK);
+  mb_load_options older = lo;
+  older.struct_size = (uint32_t)offsetof(mb_load_options, tp);
+  CHECK(mb_load_weights(&old, bridge, &older) == MB_OK);
+  lo.tp = 3;
+  CHECK(mb_load_weights(&bad, bridge, &lo) == MB_ERR_INVALID_ARGUMENT && bad == NULL);
+  CHECK(strstr(mb_last_error(), "tensor parallel 3") != NULL);
+  mb_bridge_free(bridge);
+  int32_t prompt[] = {1, 17, 42};
+  const int32_t *prompts[] = {prompt};
+  size_t length = 3;
+  mb_generate_options go = mb_generate_default_options();
+  go.max_new_tokens = 8;
+  int32_t want[8] = {0};
+  const int32_t *generated = NULL;
+  const size_t *generated_lengths = NULL;
+  if (one && mb_generate(one, prompts, &length, 1, &go, NULL, NULL, &generated, &generated_lengths) == MB_OK)
+    memcpy(want, generated, sizeof want);
+  else
+    CHECK(0);
+  mb_model *models[] = {four, old};
+  for (int m = 0; m < 2; ++m) {
+    CHECK(models[m] && mb_generate(models[m], prompts, &length, 1, &go, NULL, NULL, &generated, &generated_lengths) == MB_OK);
+    CHECK(generated && generated_lengths[0] == 8 && memcmp(generated, want, sizeof want) == 0);
+  }
+  mb_model_free(one);
+  mb_model_free(four);
+  mb_model_free(old);
+}
+
 /* A prompt with an image file (Qwen2.5-VL, tests/fixtures/vlm): the fixture's third greedy prompt, its run of
  * image tokens cut to one as a chat template writes it, gives transformers' 16 tokens; errors for a wrong count
  * of image tokens, a file that is no image, and a model without images. */
@@ -703,6 +746,7 @@ int main(int argc, char **argv) {
   test_bridge(fixtures, scratch);
   test_tokenizer(fixtures, scratch);
   test_model(fixtures);
+  test_parallel_model(fixtures);
   test_images(fixtures);
   test_bundle(fixtures, scratch);
   free(fixtures);

@@ -113,6 +113,14 @@ cp "$T/out" "$T/gen_hf.json"
 contains "generate from Hugging Face" "$T/gen_hf.json" '"generated_ids":\[[0-9]*,[0-9]*,[0-9]*,[0-9]*,[0-9]*,[0-9]*\]'
 check "generate from Megatron" 0 "$MB" generate --megatron-path "$T/mg" --prompt-ids 1,17,42 --max-new-tokens 6 --json
 cmp -s "$T/out" "$T/gen_hf.json" || { echo "FAIL: generate from the Megatron checkpoint differs from Hugging Face"; fails=$((fails + 1)); }
+check "generate --tp 2 --pp 2" 0 "$MB" generate --megatron-path "$T/mg" --prompt-ids 1,17,42 --max-new-tokens 6 --json --tp 2 --pp 2
+cmp -s "$T/out" "$T/gen_hf.json" || { echo "FAIL: generate at TP2 x PP2 differs from one rank"; fails=$((fails + 1)); }
+check "generate --tp 3" 2 "$MB" generate --hf-model "$BX/hf/llama32" --prompt-ids 1 --tp 3
+contains "generate --tp 3" "$T/err" "tensor parallel 3 must divide"
+check "generate --expert-parallel" 0 "$MB" generate --hf-model "$BX/hf/qwen3_moe" --prompt-ids 1,17,42 --max-new-tokens 6 --json --tp 2 --expert-parallel
+cp "$T/out" "$T/gen_ep.json"
+check "generate qwen3_moe" 0 "$MB" generate --hf-model "$BX/hf/qwen3_moe" --prompt-ids 1,17,42 --max-new-tokens 6 --json
+cmp -s "$T/out" "$T/gen_ep.json" || { echo "FAIL: generate with expert parallelism differs from one rank"; fails=$((fails + 1)); }
 check "compare logits with Megatron" 0 "$MB" compare --hf-model "$BX/hf/llama32" --megatron-path "$T/mg" --prompt-ids 1,17,42 --json
 contains "compare logits with Megatron" "$T/out" '"logits_max_abs_diff":0[,.]'
 contains "compare logits with Megatron" "$T/out" '"tokens_matching":16'

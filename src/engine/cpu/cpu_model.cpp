@@ -67,7 +67,11 @@ constexpr double kLatentNormEpsilon = 1e-6;
 
 }  // namespace
 
-CpuModel::CpuModel(const bridge::ParamSource& source) : config_(source.config()), vocab_rows_(source.vocab_rows()) {
+CpuModel::CpuModel(const bridge::ParamSource& source, std::optional<RankRole> role)
+    : config_(source.config()), role_(std::move(role)), vocab_rows_(source.vocab_rows()) {
+  if (role_ && (!role_->tensor || !role_->pipeline || role_->tensor->size() != role_->plan.options.tp ||
+                role_->pipeline->size() != role_->plan.options.pp))
+    fail(Status::kInternal, source.path(), ": a rank without its tensor- and pipeline-parallel groups");
   if (!config_.learned_positions) {
     inv_freq_ = rotary_inverse_frequencies(config_, source.path());
     rotary_factor_ = static_cast<float>(rotary_attention_factor(config_));
@@ -82,6 +86,15 @@ CpuModel::CpuModel(const bridge::ParamSource& source) : config_(source.config())
     if (p.key.kind == ParamKind::kVerbatim) verbatim_index_[config_.verbatim.at(static_cast<size_t>(p.key.layer)).name] = p.key.layer;
   }
   if (config_.family == "qwen2_5_vl") qwen_tower_ = qwen_tower_shape(config_);
+}
+
+void CpuModel::reduce_parts(float* data, size_t n) const {
+  if (role_ && role_->plan.options.tp > 1) role_->tensor->all_reduce_sum(data, n);
+}
+
+bool CpuModel::holds_expert(int64_t e) const {
+  if (!role_ || !role_->plan.options.expert_parallel) return true;
+  return e / (config_.num_experts / role_->plan.options.tp) == role_->plan.tp_rank;
 }
 
 void CpuModel::norm(const float* x, ParamKind weight, ParamKind bias, int layer, float* out) const {
@@ -203,12 +216,21 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
     cache->values.resize(static_cast<size_t>(c.num_layers));
   }
 
-  std::vector<float> x(static_cast<size_t>(T * H));
-  const std::vector<float>& embedding = param(static_cast<int>(ParamKind::kEmbedding));
-  for (int64_t t = 0; t < T; ++t) {
+  for (int64_t t = 0; t < T; ++t)
     if (ids[t] < 0 || ids[t] >= c.vocab_size) fail(Status::kInvalidArgument, "token id ", ids[t], " out of range");
+  const bool first_stage = !role_ || role_->plan.first_stage(), last_stage = !role_ || role_->plan.last_stage();
+  std::vector<float> x(static_cast<size_t>(T * H));
+  // a later stage starts from the residual stream the stage before it sent
+  if (!first_stage) role_->pipeline->recv(x.data(), x.size(), role_->plan.pp_rank - 1);
+  for (int64_t t = 0; first_stage && t < T; ++t) {  // this rank's vocabulary rows: the others' are zeros here
+    const int64_t row = ids[t] - first_vocab_row();
+    if (row < 0 || row >= vocab_rows_) continue;
+    const std::vector<float>& embedding = param(static_cast<int>(ParamKind::kEmbedding));
     for (int64_t k = 0; k < H; ++k)
-      x[t * H + k] = embedding[static_cast<size_t>(ids[t] * H + k)] * static_cast<float>(c.scale_emb.value_or(1.0));
+      x[t * H + k] = embedding[static_cast<size_t>(row * H + k)] * static_cast<float>(c.scale_emb.value_or(1.0));
+  }
+  if (first_stage) reduce_parts(x.data(), x.size());
+  for (int64_t t = 0; first_stage && t < T; ++t) {
     if (c.learned_positions) {  // GPT-2: plus the position's own embedding
       if (start + t >= c.max_position_embeddings)
         fail(Status::kInvalidArgument, "position ", start + t, " is past the model's ", c.max_position_embeddings);
@@ -243,8 +265,9 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
   std::vector<float> queries(static_cast<size_t>(T * heads * dq));  // [position][head][dq]
   // BERT: the branches add to their normalised inputs (residual_after_norm), kept here for the attention's
   std::vector<float> normed(c.residual_after_norm ? static_cast<size_t>(T * H) : 0);
-  std::vector<float> attn(static_cast<size_t>(heads * dv)), out(static_cast<size_t>(H));
-  for (int layer = 0; layer < c.num_layers; ++layer) {
+  std::vector<float> attn(static_cast<size_t>(heads * dv)), outs(static_cast<size_t>(T * H));
+  const LayerRange layers = role_ ? stage_layers(c, role_->plan) : LayerRange{0, static_cast<int>(c.num_layers)};
+  for (int layer = layers.first; layer < layers.end; ++layer) {
     std::vector<float>& keys = cache->keys[static_cast<size_t>(layer)];
     std::vector<float>& values = cache->values[static_cast<size_t>(layer)];
     keys.resize(static_cast<size_t>(total * k_row));
@@ -312,12 +335,15 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
           attn[hd * dv + i] = static_cast<float>(acc);
         }
       }
-      matvec(proj.data(), attn.data(), H, heads * dv, out.data());
-      add_bias(ParamKind::kProjBias, layer, H, out.data());
-      if (hook) std::copy(out.begin(), out.end(), traced.begin() + t * H);
+      matvec(proj.data(), attn.data(), H, heads * dv, &outs[t * H]);
+      if (adds_row_parallel_bias()) add_bias(ParamKind::kProjBias, layer, H, &outs[t * H]);
+    }
+    reduce_parts(outs.data(), outs.size());
+    for (int64_t t = 0; t < T; ++t) {
+      float* out = &outs[t * H];
+      if (hook) std::copy(out, out + H, traced.begin() + t * H);
       if (c.sandwich_norms)
-        rms_norm(out.data(), param(static_cast<int>(ParamKind::kPostAttnNorm), layer).data(), H, c.norm_epsilon,
-                 out.data());
+        rms_norm(out, param(static_cast<int>(ParamKind::kPostAttnNorm), layer).data(), H, c.norm_epsilon, out);
       float* residual = c.residual_after_norm ? &normed[t * H] : &x[t * H];
       for (int64_t k = 0; k < H; ++k) x[t * H + k] = residual[k] + static_cast<float>(out[k] * depth_scale);
     }
@@ -325,11 +351,14 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
     std::vector<float> mlp_traced(hook ? static_cast<size_t>(T * H) : 0);
 
     // MLP: gated (SwiGLU, GeGLU) or plain (GPT-2), or the router's top-k experts weighted by their
-    // (renormalised) probabilities
+    // (renormalised) probabilities; in a parallel run, this rank's columns (or experts), summed over the ranks
+    std::vector<double> mlps(static_cast<size_t>(T * H), 0.0);
+    std::vector<float> mlp_inputs(c.residual_after_norm ? static_cast<size_t>(T * H) : 0);
     for (int64_t t = 0; t < T; ++t) {
       norm(&x[t * H], ParamKind::kPreMlpNorm, ParamKind::kPreMlpNormBias, layer, h.data());
       if (hook) std::copy(h.begin(), h.end(), traced.begin() + t * H);
-      std::vector<double> mlp(static_cast<size_t>(H), 0.0);
+      if (c.residual_after_norm) std::copy(h.begin(), h.end(), mlp_inputs.begin() + t * H);
+      double* mlp = &mlps[t * H];
       auto dense_mlp = [&](const std::vector<float>& fc1, const std::vector<float>& fc2, int64_t ffn, double weight,
                            bool biases) {
         const int64_t rows = c.gated_mlp ? 2 * ffn : ffn;
@@ -339,7 +368,7 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
         for (int64_t i = 0; i < ffn; ++i)
           act[i] = activation(c.mlp_activation, fc1_out[i]) * (c.gated_mlp ? fc1_out[ffn + i] : 1.0f);
         matvec(fc2.data(), act.data(), H, ffn, y.data());
-        if (biases) add_bias(ParamKind::kFc2Bias, layer, H, y.data());
+        if (biases && adds_row_parallel_bias()) add_bias(ParamKind::kFc2Bias, layer, H, y.data());
         for (int64_t k = 0; k < H; ++k) mlp[k] += weight * y[k];
       };
       if (!c.is_moe_layer(layer)) {
@@ -347,20 +376,29 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
                   c.ffn_hidden_size, 1.0, true);
       } else {
         for (const auto& [e, weight] : route(layer, h.data()))
-          dense_mlp(param(static_cast<int>(ParamKind::kExpertFc1), layer, static_cast<int>(e)),
-                    param(static_cast<int>(ParamKind::kExpertFc2), layer, static_cast<int>(e)), c.moe_ffn_hidden_size,
-                    weight, false);
+          if (holds_expert(e))
+            dense_mlp(param(static_cast<int>(ParamKind::kExpertFc1), layer, static_cast<int>(e)),
+                      param(static_cast<int>(ParamKind::kExpertFc2), layer, static_cast<int>(e)), c.moe_ffn_hidden_size,
+                      weight, false);
         if (c.moe_shared_expert_ffn > 0)  // DeepSeek: experts every token goes through, unweighted
           dense_mlp(param(static_cast<int>(ParamKind::kSharedFc1), layer),
                     param(static_cast<int>(ParamKind::kSharedFc2), layer), c.moe_shared_expert_ffn, 1.0, false);
       }
-      if (hook) std::copy(mlp.begin(), mlp.end(), mlp_traced.begin() + t * H);
+    }
+    if (role_ && role_->plan.options.tp > 1) {  // (the parts travel as float32)
+      std::vector<float> parts(mlps.begin(), mlps.end());
+      reduce_parts(parts.data(), parts.size());
+      std::copy(parts.begin(), parts.end(), mlps.begin());
+    }
+    for (int64_t t = 0; t < T; ++t) {
+      double* mlp = &mlps[t * H];
+      if (hook) std::copy(mlp, mlp + H, mlp_traced.begin() + t * H);
       if (c.sandwich_norms) {
-        std::vector<float> y(mlp.begin(), mlp.end());
+        std::vector<float> y(mlp, mlp + H);
         rms_norm(y.data(), param(static_cast<int>(ParamKind::kPostMlpNorm), layer).data(), H, c.norm_epsilon, y.data());
-        std::copy(y.begin(), y.end(), mlp.begin());
+        std::copy(y.begin(), y.end(), mlp);
       }
-      const float* residual = c.residual_after_norm ? h.data() : &x[t * H];
+      const float* residual = c.residual_after_norm ? &mlp_inputs[t * H] : &x[t * H];
       for (int64_t k = 0; k < H; ++k) x[t * H + k] = residual[k] + static_cast<float>(mlp[k] * depth_scale);
     }
     if (hook) {
@@ -372,24 +410,43 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
   cache->position_delta = position_delta;
 
   const int64_t V = c.vocab_size;
+  std::vector<float> logits(static_cast<size_t>(T * V));
+  if (!last_stage) {  // the next stage goes on from here, and the logits come back from the last one
+    role_->pipeline->send(x.data(), x.size(), role_->plan.pp_rank + 1);
+    role_->pipeline->broadcast(logits.data(), logits.size(), role_->plan.options.pp - 1);
+    return logits;
+  }
+  // each tensor-parallel rank computes the logits of its vocabulary rows, and they are gathered
+  const int tp = role_ ? role_->plan.options.tp : 1;
+  const int64_t P = tp > 1 ? vocab_rows_ : V;
+  std::vector<float> part(tp > 1 ? static_cast<size_t>(T * P) : 0);
   const auto& head = param(static_cast<int>(c.tied_embeddings ? ParamKind::kEmbedding : ParamKind::kOutput));
   const float logit_scale = c.dim_model_base ? static_cast<float>(*c.dim_model_base / double(H)) : 1.0f;
-  std::vector<float> logits(static_cast<size_t>(T * V));
   for (int64_t t = 0; t < T; ++t) {
     norm(&x[t * H], ParamKind::kFinalNorm, ParamKind::kFinalNormBias, -1, h.data());
     if (hook) std::copy(h.begin(), h.end(), traced.begin() + t * H);
     for (float& v : h) v *= logit_scale;
     if (c.encoder) lm_head_transform(&h);
-    matvec(head.data(), h.data(), V, H, &logits[t * V]);  // rows past the vocabulary are padding
-    if (c.encoder) add_bias(ParamKind::kOutputBias, -1, V, &logits[t * V]);
-    if (c.final_logit_softcapping)
-      for (int64_t v = 0; v < V; ++v)
-        logits[t * V + v] = static_cast<float>(soft_cap(logits[t * V + v], *c.final_logit_softcapping));
+    float* row = tp > 1 ? &part[t * P] : &logits[t * V];
+    matvec(head.data(), h.data(), P, H, row);  // rows past the vocabulary are padding
+    if (c.encoder) add_bias(ParamKind::kOutputBias, -1, P, row);
   }
+  if (tp > 1) {  // [rank][row][P] -> [row][V]
+    std::vector<float> all(static_cast<size_t>(tp) * part.size());
+    role_->tensor->all_gather(part.data(), part.size(), all.data());
+    for (int r = 0; r < tp; ++r)
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t j = 0; j < P && r * P + j < V; ++j)
+          logits[t * V + r * P + j] = all[static_cast<size_t>((r * T + t) * P + j)];
+  }
+  if (c.final_logit_softcapping)
+    for (float& v : logits) v = static_cast<float>(soft_cap(v, *c.final_logit_softcapping));
   if (hook) {
     report(final_norm_record(c, T), traced.data());
     report(output_record(c, vocab_rows_, T), logits.data());
   }
+  if (role_ && role_->plan.options.pp > 1)
+    role_->pipeline->broadcast(logits.data(), logits.size(), role_->plan.options.pp - 1);
   return logits;
 }
 

@@ -22,8 +22,10 @@
 
 #include "bridge/model_config.h"
 #include "bridge/params.h"
+#include "engine/communicator.h"
 #include "engine/model.h"
 #include "engine/qwen_vision_plan.h"
+#include "engine/rank_plan.h"
 
 namespace mb::bridge {
 class ParamSource;
@@ -41,10 +43,20 @@ struct CpuCache {
   int64_t position_delta = 0;
 };
 
+// One rank of a parallel run (parallel_model.h): its plan, and the groups it computes with. The communicators
+// outlive the model.
+struct RankRole {
+  RankPlan plan;
+  Communicator* tensor = nullptr;    // the tensor-parallel ranks of this rank's stage, by tensor-parallel rank
+  Communicator* pipeline = nullptr;  // the stages of this tensor-parallel rank, by stage
+};
+
 class CpuModel final : public Model {
  public:
   // Reads and casts every parameter of `source`; throws kUnsupported for what the forward cannot compute.
-  explicit CpuModel(const bridge::ParamSource& source);
+  // With a role, `source` is the rank's (rank_source) and every forward pass is one collective call of the
+  // run: each rank computes its part, and every rank returns the whole logits.
+  explicit CpuModel(const bridge::ParamSource& source, std::optional<RankRole> role = std::nullopt);
 
   // Logits [ids.size() x vocab_size], row by row, for one sequence starting at position 0.
   std::vector<float> forward(const std::vector<int32_t>& ids) const;
@@ -96,7 +108,17 @@ class CpuModel final : public Model {
   // a Hugging Face tensor the model holds under its own name (ParamKind::kVerbatim)
   const std::vector<float>& verbatim(const std::string& name) const;
 
+  // Parallel runs: the sum of every tensor-parallel rank's part of a row-parallel product (nothing alone).
+  void reduce_parts(float* data, size_t n) const;
+  // Whether this rank adds the biases of row-parallel products (one rank does, before the parts are summed).
+  bool adds_row_parallel_bias() const { return !role_ || role_->plan.tp_rank == 0; }
+  // Whether this rank holds expert e's weights (all of them, or its share under expert parallelism).
+  bool holds_expert(int64_t e) const;
+  // The first vocabulary row of this rank's part of the embedding and output layer.
+  int64_t first_vocab_row() const { return role_ ? role_->plan.tp_rank * vocab_rows_ : 0; }
+
   bridge::ModelConfig config_;
+  std::optional<RankRole> role_;
   std::vector<float> inv_freq_;  // rotary inverse frequencies, once per model
   float rotary_factor_ = 1.f;    // what rotated values are multiplied by (yarn's attention factor)
   int64_t vocab_rows_ = 0;

@@ -1,0 +1,46 @@
+// A model split over tensor-parallel ranks and pipeline stages that are threads of this process (one process
+// drives every rank), each rank holding only its part (rank_plan.h) on the CPU backend and computing with the
+// others through LocalGroups (communicator.h). Every call runs on all ranks at once, as Megatron's ranks run
+// the same program; each rank ends with the whole logits, so sampling chooses the same token everywhere, and
+// rank 0's answer is returned. A failing rank stops the others (their collectives are aborted) and its error is
+// the call's.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "engine/communicator.h"
+#include "engine/cpu/cpu_model.h"
+#include "engine/model.h"
+#include "engine/rank_plan.h"
+
+namespace mb::engine {
+
+class ParallelModel final : public Model {
+ public:
+  // Reads each rank's part of `source` (sliced from whatever layout the source has).
+  ParallelModel(const bridge::ParamSource& source, const ParallelOptions& options);
+  ~ParallelModel() override;
+
+  const bridge::ModelConfig& config() const override { return config_; }
+  const ParallelOptions& options() const { return options_; }
+  std::vector<float> forward(const std::vector<int32_t>& ids) override;
+  std::vector<float> forward(const std::vector<int32_t>& ids, const std::vector<Image>& images) override;
+  std::vector<float> forward_traced(const std::vector<int32_t>& ids, const ModuleHook& hook) override;
+  std::vector<std::vector<int32_t>> generate(const std::vector<std::vector<int32_t>>& prompts,
+                                             const GenerateOptions& options, const TokenCallback& on_token) override;
+
+ private:
+  // run(rank) on a thread per rank; the first failure is rethrown once every thread has ended.
+  template <class Run>
+  void on_every_rank(const Run& run);
+
+  bridge::ModelConfig config_;
+  ParallelOptions options_;
+  std::vector<std::shared_ptr<LocalGroup>> groups_;  // per stage its tensor group, per tensor rank its pipeline, the world
+  std::vector<std::unique_ptr<Communicator>> members_;  // every rank's members of them
+  std::vector<Communicator*> world_;                    // by rank
+  std::vector<std::unique_ptr<CpuModel>> ranks_;
+};
+
+}  // namespace mb::engine

@@ -1,0 +1,153 @@
+#include "engine/rank_plan.h"
+
+#include <algorithm>
+
+#include "bridge/parallel_layout.h"
+#include "core/error.h"
+
+namespace mb::engine {
+
+using bridge::ParamInfo;
+using bridge::ParamKind;
+using bridge::TpSplit;
+
+RankPlan RankPlan::of(const ParallelOptions& options, int rank) {
+  if (options.tp < 1 || options.pp < 1) fail(Status::kInvalidArgument, "tensor and pipeline parallel sizes must be at least 1");
+  if (rank < 0 || rank >= options.tp * options.pp)
+    fail(Status::kInvalidArgument, "rank ", rank, " of a run of ", options.tp * options.pp, " ranks");
+  RankPlan p;
+  p.options = options;
+  p.tp_rank = rank % options.tp;
+  p.pp_rank = rank / options.tp;
+  return p;
+}
+
+namespace {
+
+bridge::ParallelLayout layout_of(const ParallelOptions& o) {
+  bridge::ParallelLayout L;
+  L.tp = o.tp;
+  L.pp = o.pp;
+  L.ep = o.expert_parallel ? o.tp : 1;
+  return L;
+}
+
+// Whether the experts' own weights are split by columns (plain tensor parallelism) rather than given whole.
+bool experts_split(const ParallelOptions& o) { return !o.expert_parallel; }
+
+class RankSource final : public bridge::ParamSource {
+ public:
+  RankSource(const bridge::ParamSource& full, const RankPlan& plan) : full_(full), plan_(plan) {
+    const bridge::ModelConfig& c = full.config();
+    const ParallelOptions& o = plan.options;
+    validate_parallel(c, o, full.path());
+    path_ = cat(full.path(), " (rank ", plan.rank(), ": tensor-parallel ", plan.tp_rank, " of ", o.tp, ", stage ",
+                plan.pp_rank, " of ", o.pp, ")");
+    config_ = c;
+    config_.num_attention_heads /= o.tp;
+    config_.num_query_groups /= o.tp;
+    config_.ffn_hidden_size /= o.tp;
+    config_.moe_shared_expert_ffn /= o.tp;
+    if (experts_split(o)) config_.moe_ffn_hidden_size /= o.tp;
+    family_ = &full.family();
+    vocab_rows_ = vocab_rows_per_rank(full.vocab_rows(), o.tp);
+    const LayerRange layers = stage_layers(c, plan);
+    const bridge::ParallelLayout L = layout_of(o);
+    for (const ParamInfo& p : full.params()) {
+      if (!holds(c, layers, L, p.key)) continue;
+      ParamInfo mine = p;
+      mine.shape = part_shape(p);
+      params_.push_back(mine);
+      by_key_.push_back(p);
+    }
+  }
+
+  const char* kind() const override { return full_.kind(); }
+  DType dtype(const ParamInfo& p) const override { return full_.dtype(source_info(p)); }
+  Tensor read(const ParamInfo& p) const override {
+    const ParamInfo& f = source_info(p);
+    Tensor t = full_.read(f);
+    const int tp = plan_.options.tp;
+    if (bridge::is_vocab(p.key.kind)) {  // this rank's rows, zeros past the source's
+      const int64_t per = vocab_rows_, first = plan_.tp_rank * per;
+      const int64_t have = std::clamp<int64_t>(t.size(0) - first, 0, per);
+      Dims shape = t.shape();
+      shape[0] = per;
+      Tensor part = Tensor::zeros(t.dtype(), shape);
+      if (have > 0) part.narrow(0, 0, have).copy_from(t.narrow(0, first, have));
+      return part;
+    }
+    if (f.split == TpSplit::kReplicated || tp == 1 || (bridge::is_per_expert(p.key.kind) && !experts_split(plan_.options)))
+      return t;
+    return bridge::tp_split(t, f.split, tp)[static_cast<size_t>(plan_.tp_rank)].contiguous();
+  }
+  void prefetch(const ParamInfo& p) const override { full_.prefetch(source_info(p)); }
+  void drop_pages() const override { full_.drop_pages(); }
+  std::vector<std::string> assets() const override { return full_.assets(); }
+  std::string hf_config_text() const override { return full_.hf_config_text(); }
+
+ private:
+  bool holds(const bridge::ModelConfig& c, const LayerRange& layers, const bridge::ParallelLayout& L,
+             const bridge::ParamKey& key) const {
+    if (key.layer >= 0 && bridge::is_per_layer(key.kind)) {
+      if (!layers.contains(key.layer)) return false;
+      return key.expert < 0 || bridge::place_expert(c, L, key.expert).ep_rank == (L.ep > 1 ? plan_.tp_rank : 0);
+    }
+    // a tied output layer is the embedding: the last stage holds it too
+    if (key.kind == ParamKind::kEmbedding && c.tied_embeddings && plan_.last_stage()) return true;
+    return bridge::place_param(c, L, key).pp_rank == plan_.pp_rank;
+  }
+
+  Dims part_shape(const ParamInfo& p) const {
+    Dims shape = p.shape;
+    const int tp = plan_.options.tp;
+    if (bridge::is_vocab(p.key.kind)) {
+      shape[0] = vocab_rows_;
+      return shape;
+    }
+    if (p.split == TpSplit::kReplicated || tp == 1 || (bridge::is_per_expert(p.key.kind) && !experts_split(plan_.options)))
+      return shape;
+    shape[p.split == TpSplit::kRow ? 1 : 0] /= tp;
+    return shape;
+  }
+
+  const ParamInfo& source_info(const ParamInfo& p) const {
+    for (size_t i = 0; i < params_.size(); ++i)
+      if (params_[i].key == p.key) return by_key_[i];
+    fail(Status::kInternal, path_, ": ", bridge::describe(p.key), " is not this rank's");
+  }
+
+  const bridge::ParamSource& full_;
+  RankPlan plan_;
+  std::vector<ParamInfo> by_key_;  // the full parameter of each of params_
+};
+
+}  // namespace
+
+void validate_parallel(const bridge::ModelConfig& c, const ParallelOptions& o, const std::string& path) {
+  if (!o.parallel() && !o.expert_parallel) return;
+  if (c.multimodal() || c.encoder)
+    fail(Status::kUnsupported, path, ": ", c.family,
+         " in a tensor- or pipeline-parallel run (images and encoders run on one rank)");
+  if (o.expert_parallel && !c.is_moe())
+    fail(Status::kInvalidArgument, path, ": expert parallelism needs a mixture-of-experts model, and ", c.family,
+         " has no experts");
+  try {
+    bridge::validate_layout(c, layout_of(o));
+  } catch (const Error& e) {
+    fail(e.status(), path, ": ", e.what());
+  }
+}
+
+LayerRange stage_layers(const bridge::ModelConfig& c, const RankPlan& plan) {
+  const int per_stage = static_cast<int>(c.num_layers / plan.options.pp);
+  return {plan.pp_rank * per_stage, (plan.pp_rank + 1) * per_stage};
+}
+
+int64_t vocab_rows_per_rank(int64_t vocab_rows, int tp) { return (vocab_rows + tp - 1) / tp; }
+
+std::unique_ptr<bridge::ParamSource> rank_source(const bridge::ParamSource& full, const RankPlan& plan) {
+  return std::make_unique<RankSource>(full, plan);
+}
+
+}  // namespace mb::engine

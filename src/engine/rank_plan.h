@@ -1,0 +1,53 @@
+// What one rank of a tensor- and pipeline-parallel run holds, and that part read from any source.
+// Tensor parallelism (tp ranks) splits attention by query groups (with their heads), the MLP by columns,
+// experts by columns or (expert parallelism) whole experts among the ranks, and the embedding and output
+// layer by vocabulary rows, as Megatron splits them (bridge/parallel_layout.h); pipeline parallelism (pp
+// stages) gives each stage consecutive layers, the embedding to the first and the final norm and output
+// layer to the last. Rank r of a run of tp x pp ranks is tensor-parallel rank r % tp of stage r / tp.
+#pragma once
+
+#include <memory>
+
+#include "bridge/param_source.h"
+
+namespace mb::engine {
+
+struct ParallelOptions {
+  int tp = 1;                    // tensor-parallel ranks
+  int pp = 1;                    // pipeline stages
+  bool expert_parallel = false;  // MoE: the tensor-parallel ranks hold whole experts (num_experts / tp each)
+  bool parallel() const { return tp > 1 || pp > 1; }
+};
+
+struct RankPlan {
+  ParallelOptions options;
+  int tp_rank = 0;
+  int pp_rank = 0;
+  static RankPlan of(const ParallelOptions& options, int rank);
+  int rank() const { return pp_rank * options.tp + tp_rank; }
+  int world() const { return options.tp * options.pp; }
+  bool first_stage() const { return pp_rank == 0; }
+  bool last_stage() const { return pp_rank == options.pp - 1; }
+};
+
+// Checks every divisibility the split needs, with messages naming the number to change (kInvalidArgument),
+// and refuses models the parallel runs do not split (kUnsupported: images, encoders).
+void validate_parallel(const bridge::ModelConfig& c, const ParallelOptions& options, const std::string& path);
+
+// The layers of a rank's stage: [first, end).
+struct LayerRange {
+  int first = 0, end = 0;
+  bool contains(int layer) const { return layer >= first && layer < end; }
+};
+LayerRange stage_layers(const bridge::ModelConfig& c, const RankPlan& plan);
+
+// Vocabulary rows each tensor-parallel rank holds of the embedding and output layer: the rows rounded up to a
+// multiple of tp (the last rank's rows past the source's are zeros).
+int64_t vocab_rows_per_rank(int64_t vocab_rows, int tp);
+
+// A rank's model as a source of its own: its config (heads, query groups and MLP sizes divided by tp; layer
+// indices stay global), only the parameters it holds, each read from `full` and cut to the rank's part.
+// `full` must outlive it.
+std::unique_ptr<bridge::ParamSource> rank_source(const bridge::ParamSource& full, const RankPlan& plan);
+
+}  // namespace mb::engine
