@@ -17,10 +17,12 @@ using bf16 = __nv_bfloat16;
 
 // embedding.cu: out[r] = table[ids[r]] * scale (float32 rows of `hidden`), plus position_table[pos[r]] when
 // given (GPT-2's learned positions), plus type_table[types[r]] when given (BERT's token types; all 0 without
-// types).
+// types). With table_rows >= 0 the table holds only rows [table_first, table_first + table_rows) of the
+// vocabulary (a tensor-parallel rank's): other ids take zeros for their token part.
 void embedding(const int32_t* ids, int64_t rows, const bf16* table, int64_t hidden, float scale, float* out,
                cudaStream_t stream, const bf16* position_table = nullptr, const int32_t* pos = nullptr,
-               const bf16* type_table = nullptr, const int32_t* types = nullptr);
+               const bf16* type_table = nullptr, const int32_t* types = nullptr, int64_t table_first = 0,
+               int64_t table_rows = -1);
 // embedding.cu: dst[r] = src[index[r]] (rows of `width` bf16).
 void gather_rows(const bf16* src, const int32_t* index, int64_t rows, int64_t width, bf16* dst, cudaStream_t stream);
 

@@ -22,6 +22,9 @@ class Communicator {
   virtual ~Communicator() = default;
   virtual int rank() const = 0;
   virtual int size() const = 0;
+  // Where the data of the collectives is: host memory (false), or device memory of the member's GPU with the
+  // collectives ordered on the stream the communicator was made for (true: NCCL).
+  virtual bool on_device() const { return false; }
   // data[n] of every member summed, in rank order, into every member's data.
   virtual void all_reduce_sum(float* data, size_t n) = 0;
   // recv[size() * n]: member r's send[n] at recv + r * n.

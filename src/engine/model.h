@@ -37,7 +37,8 @@ class Model {
 
 // Every parameter of `source` on the backend named by `device` ("cpu", "cuda" or "cuda:N"); kUnsupported for
 // "cuda" in a build without CUDA or on a machine without a GPU. With tensor or pipeline parallelism, the
-// ranks are threads of this process (parallel_model.h), on the CPU backend only so far (kUnsupported on "cuda").
+// ranks are threads of this process (parallel_model.h): on the CPU, on one GPU ("cuda:N", collectives staged
+// through host memory), or rank r on GPU r ("cuda", NCCL between them).
 std::unique_ptr<Model> load_model(const bridge::ParamSource& source, const std::string& device,
                                   const ParallelOptions& parallel = {});
 

@@ -5,10 +5,12 @@
 #include <thread>
 
 #include "core/error.h"
+#include "engine/cpu/cpu_model.h"
 
 namespace mb::engine {
 
-ParallelModel::ParallelModel(const bridge::ParamSource& source, const ParallelOptions& options)
+ParallelModel::ParallelModel(const bridge::ParamSource& source, const ParallelOptions& options,
+                             const RankFactory& make_rank)
     : config_(source.config()), options_(options) {
   validate_parallel(config_, options, source.path());
   const int tp = options.tp, pp = options.pp, world = tp * pp;
@@ -21,14 +23,11 @@ ParallelModel::ParallelModel(const bridge::ParamSource& source, const ParallelOp
   groups_.push_back(everyone);
   for (int rank = 0; rank < world; ++rank) {
     const RankPlan plan = RankPlan::of(options, rank);
-    RankRole role{plan, nullptr, nullptr};
-    members_.push_back(tensor[static_cast<size_t>(plan.pp_rank)]->member(plan.tp_rank));
-    role.tensor = members_.back().get();
-    members_.push_back(pipeline[static_cast<size_t>(plan.tp_rank)]->member(plan.pp_rank));
-    role.pipeline = members_.back().get();
-    members_.push_back(everyone->member(rank));
-    world_.push_back(members_.back().get());
-    ranks_.push_back(std::make_unique<CpuModel>(*rank_source(source, plan), role));
+    const RankRole role{plan, tensor[static_cast<size_t>(plan.pp_rank)]->member(plan.tp_rank),
+                        pipeline[static_cast<size_t>(plan.tp_rank)]->member(plan.pp_rank)};
+    world_.push_back(everyone->member(rank));
+    const std::unique_ptr<bridge::ParamSource> part = rank_source(source, plan);
+    ranks_.push_back(make_rank ? make_rank(*part, role) : std::make_unique<CpuModel>(*part, role));
   }
 }
 

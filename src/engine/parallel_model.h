@@ -1,25 +1,30 @@
 // A model split over tensor-parallel ranks and pipeline stages that are threads of this process (one process
-// drives every rank), each rank holding only its part (rank_plan.h) on the CPU backend and computing with the
-// others through LocalGroups (communicator.h). Every call runs on all ranks at once, as Megatron's ranks run
+// drives every rank), each rank holding only its part (rank_plan.h) on a backend and computing with the others
+// through LocalGroups (communicator.h; a GPU rank stages them through host memory or replaces them by NCCL). Every call runs on all ranks at once, as Megatron's ranks run
 // the same program; each rank ends with the whole logits, so sampling chooses the same token everywhere, and
 // rank 0's answer is returned. A failing rank stops the others (their collectives are aborted) and its error is
 // the call's.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <vector>
 
 #include "engine/communicator.h"
-#include "engine/cpu/cpu_model.h"
 #include "engine/model.h"
 #include "engine/rank_plan.h"
 
 namespace mb::engine {
 
+// A rank's model from its part of the source (rank_source) and its role, whose communicators are members of
+// this process's LocalGroups.
+using RankFactory = std::function<std::unique_ptr<Model>(const bridge::ParamSource& part, const RankRole& role)>;
+
 class ParallelModel final : public Model {
  public:
-  // Reads each rank's part of `source` (sliced from whatever layout the source has).
-  ParallelModel(const bridge::ParamSource& source, const ParallelOptions& options);
+  // Reads each rank's part of `source` (sliced from whatever layout the source has) into the model
+  // `make_rank` makes of it (by default the CPU backend's).
+  ParallelModel(const bridge::ParamSource& source, const ParallelOptions& options, const RankFactory& make_rank = {});
   ~ParallelModel() override;
 
   const bridge::ModelConfig& config() const override { return config_; }
@@ -38,9 +43,8 @@ class ParallelModel final : public Model {
   bridge::ModelConfig config_;
   ParallelOptions options_;
   std::vector<std::shared_ptr<LocalGroup>> groups_;  // per stage its tensor group, per tensor rank its pipeline, the world
-  std::vector<std::unique_ptr<Communicator>> members_;  // every rank's members of them
-  std::vector<Communicator*> world_;                    // by rank
-  std::vector<std::unique_ptr<CpuModel>> ranks_;
+  std::vector<std::unique_ptr<Communicator>> world_;  // every rank's member of the world group, by rank
+  std::vector<std::unique_ptr<Model>> ranks_;
 };
 
 }  // namespace mb::engine

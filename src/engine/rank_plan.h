@@ -30,6 +30,16 @@ struct RankPlan {
   bool last_stage() const { return pp_rank == options.pp - 1; }
 };
 
+class Communicator;
+
+// One rank of a parallel run (parallel_model.h): its plan, and the groups it computes with (communicator.h).
+struct RankRole {
+  RankPlan plan;
+  std::shared_ptr<Communicator> tensor;    // the tensor-parallel ranks of this rank's stage, by tensor-parallel rank
+  std::shared_ptr<Communicator> pipeline;  // the stages of this tensor-parallel rank, by stage
+  bool tensor_parallel() const { return plan.options.tp > 1; }
+};
+
 // Checks every divisibility the split needs, with messages naming the number to change (kInvalidArgument),
 // and refuses models the parallel runs do not split (kUnsupported: images, encoders).
 void validate_parallel(const bridge::ModelConfig& c, const ParallelOptions& options, const std::string& path);

@@ -30,30 +30,9 @@ namespace {
 // bf16 weights and activations against transformers' float32 model: measured worst case is printed.
 constexpr double kLogitsTolerance = 3e-2;
 
-void expect_transformers_tokens(engine::Model& model, const mbtest::GreedyReference& ref, const std::string& what) {
-  std::vector<std::vector<int32_t>> prompts;
-  engine::GenerateOptions o;
-  for (size_t i = 0; i < ref.cases.size(); ++i) {
-    const mbtest::GreedyCase& c = ref.cases[i];
-    prompts.push_back(c.prompt);
-    o.max_new_tokens = static_cast<int64_t>(c.greedy.size());
-    EXPECT_EQ(model.generate({c.prompt}, o, {})[0], c.greedy) << what << " prompt " << i;
-    const std::vector<float> logits = model.forward(c.scored_sequence());
-    ASSERT_EQ(logits.size(), c.logits.size()) << what;
-    const double diff = mbtest::relative_max_diff(logits.data(), c.logits.data(), logits.size());
-    std::printf("%-40s prompt %zu: logits max |diff| / max |logit| = %.2e\n", what.c_str(), i, diff);
-    EXPECT_LE(diff, kLogitsTolerance) << what << " prompt " << i;
-  }
-  // all prompts in one batch (different lengths): each sequence as it was alone
-  const auto batch = model.generate(prompts, o, {});
-  for (size_t i = 0; i < ref.cases.size(); ++i) EXPECT_EQ(batch[i], ref.cases[i].greedy) << what << " batched, prompt " << i;
-  // three sequences: past the matrix-vector kernels' row limit, so decode steps take cuBLAS and the separate
-  // norm, SwiGLU and argmax kernels
-  prompts.push_back(ref.cases[0].prompt);
-  static_assert(kernels::kGemvMaxRows < 3, "three rows must take the large-batch path");
-  const auto three = model.generate(prompts, o, {});
-  for (size_t i = 0; i < prompts.size(); ++i)
-    EXPECT_EQ(three[i], ref.cases[i % ref.cases.size()].greedy) << what << " batch of three, sequence " << i;
+void expect_gpu_tokens(engine::Model& model, const mbtest::GreedyReference& ref, const std::string& what) {
+  static_assert(kernels::kGemvMaxRows < 3, "a batch of three must take the large-batch path");
+  mbtest::expect_transformers_tokens(model, ref, what, {kLogitsTolerance, true, true});
 }
 
 }  // namespace
@@ -64,7 +43,7 @@ TEST(CudaEngine, TransformersTokensFromEveryFamilyHuggingFaceFolder) {
   for (const auto& ref : refs) {
     auto source = bridge::open_hf_source(ref.hf_dir);
     engine::CudaModel model(*source, 0);
-    expect_transformers_tokens(model, ref, ref.family + " (Hugging Face)");
+    expect_gpu_tokens(model, ref, ref.family + " (Hugging Face)");
   }
 }
 
@@ -73,7 +52,7 @@ TEST(CudaEngine, TransformersTokensFromEveryFamilyMegatronCheckpoint) {
   for (const auto& ref : mbtest::greedy_references()) {
     auto source = mbtest::open_megatron_copy(ref, root);
     engine::CudaModel model(*source, 0);
-    expect_transformers_tokens(model, ref, ref.family + " (Megatron TP2 x PP2)");
+    expect_gpu_tokens(model, ref, ref.family + " (Megatron TP2 x PP2)");
   }
 }
 

@@ -1,11 +1,15 @@
 #include "support/greedy_reference.h"
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <map>
 
 #include "bridge/convert.h"
 #include "bridge/param_source.h"
+#include "engine/model.h"
 #include "io/safetensors.h"
 #include "support/test_support.h"
 
@@ -73,6 +77,31 @@ double relative_max_diff(const float* a, const float* b, size_t n) {
     ref = std::max(ref, double(std::fabs(b[i])));
   }
   return diff / ref;
+}
+
+void expect_transformers_tokens(mb::engine::Model& model, const GreedyReference& ref, const std::string& what,
+                                const TokenCheck& check) {
+  std::vector<std::vector<int32_t>> prompts;
+  mb::engine::GenerateOptions o;
+  for (size_t i = 0; i < ref.cases.size(); ++i) {
+    const GreedyCase& c = ref.cases[i];
+    prompts.push_back(c.prompt);
+    o.max_new_tokens = static_cast<int64_t>(c.greedy.size());
+    EXPECT_EQ(model.generate({c.prompt}, o, {})[0], c.greedy) << what << " prompt " << i;
+    const std::vector<float> logits = model.forward(c.scored_sequence());
+    ASSERT_EQ(logits.size(), c.logits.size()) << what;
+    const double diff = relative_max_diff(logits.data(), c.logits.data(), logits.size());
+    if (check.print_diffs) std::printf("%-40s prompt %zu: logits max |diff| / max |logit| = %.2e\n", what.c_str(), i, diff);
+    EXPECT_LE(diff, check.logits_tolerance) << what << " prompt " << i;
+  }
+  if (!check.batches) return;
+  // all prompts in one batch (different lengths): each sequence as it was alone
+  const auto batch = model.generate(prompts, o, {});
+  for (size_t i = 0; i < ref.cases.size(); ++i) EXPECT_EQ(batch[i], ref.cases[i].greedy) << what << " batched, prompt " << i;
+  prompts.push_back(ref.cases[0].prompt);
+  const auto three = model.generate(prompts, o, {});
+  for (size_t i = 0; i < prompts.size(); ++i)
+    EXPECT_EQ(three[i], ref.cases[i % ref.cases.size()].greedy) << what << " batch of three, sequence " << i;
 }
 
 }  // namespace mbtest

@@ -12,6 +12,9 @@
 namespace mb::bridge {
 class ParamSource;
 }
+namespace mb::engine {
+class Model;
+}
 
 namespace mbtest {
 
@@ -38,5 +41,16 @@ std::unique_ptr<mb::bridge::ParamSource> open_megatron_copy(const GreedyReferenc
 
 // Largest |a - b| over the largest |b|, over the first rows x vocab values.
 double relative_max_diff(const float* a, const float* b, size_t n);
+
+struct TokenCheck {
+  double logits_tolerance = 2e-4;  // relative_max_diff to transformers' float32 logits
+  bool print_diffs = false;        // each prompt's logits difference on stdout
+  // also every prompt in one batch, and a batch of three (past the CUDA backend's matrix-vector row limit)
+  bool batches = false;
+};
+// `model` generates transformers' greedy tokens for every prompt of `ref` (each alone), and its logits of each
+// whole sequence agree with transformers' within the tolerance (gtest expectations named by `what`).
+void expect_transformers_tokens(mb::engine::Model& model, const GreedyReference& ref, const std::string& what,
+                                const TokenCheck& check = {});
 
 }  // namespace mbtest

@@ -11,22 +11,7 @@
 
 using namespace mb;
 
-namespace {
-
-void expect_transformers_tokens(engine::Model& model, const mbtest::GreedyReference& ref, const std::string& what) {
-  for (size_t i = 0; i < ref.cases.size(); ++i) {
-    const mbtest::GreedyCase& c = ref.cases[i];
-    engine::GenerateOptions o;
-    o.max_new_tokens = static_cast<int64_t>(c.greedy.size());
-    EXPECT_EQ(model.generate({c.prompt}, o, {})[0], c.greedy) << what << " prompt " << i;
-    const std::vector<float> logits = model.forward(c.scored_sequence());
-    ASSERT_EQ(logits.size(), c.logits.size()) << what;
-    // Qwen3's q/k norms put it at 1.1e-4 against transformers, the others under 1e-6 (test_engine_cpu_forward)
-    EXPECT_LE(mbtest::relative_max_diff(logits.data(), c.logits.data(), logits.size()), 2e-4) << what << " prompt " << i;
-  }
-}
-
-}  // namespace
+// (Qwen3's q/k norms put it at 1.1e-4 against transformers, the others under 1e-6: test_engine_cpu_forward)
 
 TEST(EngineGreedy, TransformersTokensFromEveryFamilyHuggingFaceFolder) {
   const auto refs = mbtest::greedy_references();
@@ -34,7 +19,7 @@ TEST(EngineGreedy, TransformersTokensFromEveryFamilyHuggingFaceFolder) {
   for (const auto& ref : refs) {
     ASSERT_GE(ref.cases.size(), 2u) << ref.family;
     engine::CpuModel model(*bridge::open_hf_source(ref.hf_dir));
-    expect_transformers_tokens(model, ref, ref.family + " (Hugging Face)");
+    mbtest::expect_transformers_tokens(model, ref, ref.family + " (Hugging Face)");
   }
 }
 
@@ -42,6 +27,6 @@ TEST(EngineGreedy, TransformersTokensFromEveryFamilyMegatronCheckpoint) {
   const std::string root = mbtest::scratch_dir("engine_greedy");
   for (const auto& ref : mbtest::greedy_references()) {
     engine::CpuModel model(*mbtest::open_megatron_copy(ref, root));
-    expect_transformers_tokens(model, ref, ref.family + " (Megatron TP2 x PP2)");
+    mbtest::expect_transformers_tokens(model, ref, ref.family + " (Megatron TP2 x PP2)");
   }
 }

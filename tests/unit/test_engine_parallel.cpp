@@ -39,18 +39,6 @@ const mbtest::GreedyReference& reference(const std::vector<mbtest::GreedyReferen
   return refs.front();
 }
 
-void expect_transformers_tokens(engine::Model& model, const mbtest::GreedyReference& ref, const std::string& what) {
-  for (size_t i = 0; i < ref.cases.size(); ++i) {
-    const mbtest::GreedyCase& c = ref.cases[i];
-    engine::GenerateOptions o;
-    o.max_new_tokens = static_cast<int64_t>(c.greedy.size());
-    EXPECT_EQ(model.generate({c.prompt}, o, {})[0], c.greedy) << what << " prompt " << i;
-    const std::vector<float> logits = model.forward(c.scored_sequence());
-    ASSERT_EQ(logits.size(), c.logits.size()) << what;
-    EXPECT_LE(mbtest::relative_max_diff(logits.data(), c.logits.data(), logits.size()), 2e-4) << what << " prompt " << i;
-  }
-}
-
 // A model whose vocabulary is the first `rows` rows of another's (a size tensor parallelism does not divide).
 class FirstVocabularyRows final : public bridge::ParamSource {
  public:
@@ -240,7 +228,7 @@ TEST(EngineParallel, EveryFamilyGivesTransformersTokensAtTp2Pp2AndBoth) {
     auto source = bridge::open_hf_source(ref.hf_dir);
     for (const ParallelOptions o : {ParallelOptions{2, 1, false}, ParallelOptions{1, 2, false}, ParallelOptions{2, 2, false}}) {
       engine::ParallelModel model(*source, o);
-      expect_transformers_tokens(model, ref, ref.family + " " + describe(o));
+      mbtest::expect_transformers_tokens(model, ref, ref.family + " " + describe(o));
     }
   }
 }
@@ -253,7 +241,7 @@ TEST(EngineParallel, ExpertParallelMixturesGiveTransformersTokens) {
     ++moe;
     for (const ParallelOptions o : {ParallelOptions{2, 1, true}, ParallelOptions{2, 2, true}}) {
       engine::ParallelModel model(*source, o);
-      expect_transformers_tokens(model, ref, ref.family + " " + describe(o));
+      mbtest::expect_transformers_tokens(model, ref, ref.family + " " + describe(o));
     }
   }
   EXPECT_GE(moe, 3);  // Mixtral, Qwen3-MoE, DeepSeek-V3
@@ -267,7 +255,7 @@ TEST(EngineParallel, RanksReadTheirPartsFromAMegatronCheckpointOfAnotherLayout) 
     auto source = mbtest::open_megatron_copy(ref, root);  // TP2 x PP2 torch_dist
     for (const ParallelOptions o : {ParallelOptions{2, 2, false}, ParallelOptions{1, 2, false}}) {
       engine::ParallelModel model(*source, o);
-      expect_transformers_tokens(model, ref, family + " from Megatron TP2 x PP2, run at " + describe(o));
+      mbtest::expect_transformers_tokens(model, ref, family + " from Megatron TP2 x PP2, run at " + describe(o));
     }
   }
 }
@@ -314,5 +302,5 @@ TEST(EngineParallel, AFailingCallLeavesTheModelUsable) {
   }), Error);
   EXPECT_EQ(mbtest::status_of([&] { model.forward_traced({1}, [](const engine::ModuleRecord&) {}); }),
             Status::kUnsupported);
-  expect_transformers_tokens(model, ref, "qwen2 TP2 x PP2 after failed calls");
+  mbtest::expect_transformers_tokens(model, ref, "qwen2 TP2 x PP2 after failed calls");
 }

@@ -43,14 +43,6 @@ struct CpuCache {
   int64_t position_delta = 0;
 };
 
-// One rank of a parallel run (parallel_model.h): its plan, and the groups it computes with. The communicators
-// outlive the model.
-struct RankRole {
-  RankPlan plan;
-  Communicator* tensor = nullptr;    // the tensor-parallel ranks of this rank's stage, by tensor-parallel rank
-  Communicator* pipeline = nullptr;  // the stages of this tensor-parallel rank, by stage
-};
-
 class CpuModel final : public Model {
  public:
   // Reads and casts every parameter of `source`; throws kUnsupported for what the forward cannot compute.

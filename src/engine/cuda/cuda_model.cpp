@@ -12,6 +12,7 @@
 #include "core/tensor.h"
 #include "engine/cuda/cuda_check.h"
 #include "engine/cuda/cuda_model_impl.h"
+#include "engine/cuda/device_collectives.h"
 #include "engine/cuda/gemm.h"
 #include "engine/rope.h"
 #include "engine/routing.h"
@@ -54,7 +55,8 @@ bool kept_in_float32(ParamKind k) {
 
 }  // namespace
 
-CudaModel::Impl::Impl(const bridge::ParamSource& source, int device_index) : config(source.config()), device(device_index) {
+CudaModel::Impl::Impl(const bridge::ParamSource& source, int device_index, const std::optional<RankRole>& rank_role)
+    : config(source.config()), device(device_index) {
   const bridge::ModelConfig& c = config;
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
@@ -84,10 +86,20 @@ CudaModel::Impl::Impl(const bridge::ParamSource& source, int device_index) : con
   shape.softcap = static_cast<float>(c.attn_logit_softcapping.value_or(0.0));
   const char* graphs = std::getenv("MB_CUDA_GRAPHS");
   use_graphs = !(graphs && std::strcmp(graphs, "0") == 0) && !c.is_moe();  // MoE routing synchronises with the host
+  if (rank_role && rank_role->plan.options.parallel()) {
+    use_graphs = false;  // (a staged collective synchronises with the host)
+    if (c.mla || c.encoder || c.multimodal())
+      fail(Status::kUnsupported, source.path(), ": ", c.family, " in a parallel run on the GPU (the CPU backend runs it)");
+  }
 
   check(cudaSetDevice(device), "selecting the GPU");
+  role = rank_role;
   try {
     load(source);
+    if (role) {  // the collectives on this model's stream
+      role->tensor = cuda::on_stream(role->tensor, stream);
+      role->pipeline = cuda::on_stream(role->pipeline, stream);
+    }
   } catch (...) {
     release();  // the destructor does not run for a constructor that throws
     throw;
@@ -207,7 +219,8 @@ void CudaModel::Impl::load(const bridge::ParamSource& source) {
   if (qwen_tower) load_qwen_tower(qwen_tensors);
   if (c.tied_embeddings) output = embedding;
   vocab_rows = source.vocab_rows();
-  if (!embedding || !output || !final_norm_weight) fail(Status::kInternal, source.path(), ": embedding, output or final norm missing");
+  if ((first_stage() && !embedding) || (last_stage() && (!output || !final_norm_weight)))
+    fail(Status::kInternal, source.path(), ": embedding, output or final norm missing");
 }
 
 const void* CudaModel::Impl::upload(const void* data, size_t bytes, const char* what) {
@@ -328,7 +341,7 @@ bool CudaModel::Impl::small_batch(const Activations& a) const {
                        reinterpret_cast<uintptr_t>(a.act.as<bf16>()) % 16 == 0;
   // (the fused decode kernels know RMSNorm, gated MLPs and no biases: GPT-2 takes the general path)
   const bool fused_kinds = !c.layer_norm && c.gated_mlp && !c.linear_bias;
-  return !trace_hook && fused_kinds && !c.mla && a.rows >= 1 && a.rows <= kernels::kGemvMaxRows && aligned &&
+  return !trace_hook && !tensor_parallel() && fused_kinds && !c.mla && a.rows >= 1 && a.rows <= kernels::kGemvMaxRows && aligned &&
          c.hidden_size % 8 == 0 && attention_width() % 8 == 0 && (c.is_moe() || c.ffn_hidden_size % 8 == 0);
 }
 
@@ -379,7 +392,8 @@ void CudaModel::Impl::attention(Activations& a, const LayerWeights& w, int layer
     kernels::gemv(a.attn.as<bf16>(), R, attention_width(), w.proj, H, a.delta.as<float>(), stream);
   else
     cuda::linear(cublas, a.attn.as<bf16>(), R, attention_width(), w.proj, H, a.delta.as<float>());
-  if (w.proj_bias) kernels::add_bias(a.delta.as<float>(), R, H, w.proj_bias, stream);
+  if (w.proj_bias && adds_row_parallel_bias()) kernels::add_bias(a.delta.as<float>(), R, H, w.proj_bias, stream);
+  reduce_parts(a.delta.as<float>(), R * H);
   if (trace_hook) trace(layer_record(c, layer, LayerModule::kSelfAttention, R), a.delta.as<float>(), false);
   branch_done(a, w.post_attn_norm);
 }
@@ -481,7 +495,8 @@ void CudaModel::Impl::mlp(Activations& a, const LayerWeights& w, int layer) {
     if (w.fc1_bias) kernels::add_bias(a.gate_up.as<float>(), R, fc1_rows, w.fc1_bias, stream);
     kernels::swiglu(a.gate_up.as<float>(), R, F, a.act.as<bf16>(), stream, gate_activation(), c.gated_mlp);
     cuda::linear(cublas, a.act.as<bf16>(), R, F, w.fc2, H, a.delta.as<float>());
-    if (w.fc2_bias) kernels::add_bias(a.delta.as<float>(), R, H, w.fc2_bias, stream);
+    if (w.fc2_bias && adds_row_parallel_bias()) kernels::add_bias(a.delta.as<float>(), R, H, w.fc2_bias, stream);
+    reduce_parts(a.delta.as<float>(), R * H);
     if (trace_hook) trace(layer_record(c, layer, LayerModule::kMlp, R), a.delta.as<float>(), false);
     branch_done(a, w.post_mlp_norm);
   }
@@ -527,17 +542,38 @@ void CudaModel::Impl::moe(Activations& a, const LayerWeights& w) {
   check(cudaMemcpyAsync(a.slot_rows.as<int32_t>(), slot_rows.data(), slot_rows.size() * sizeof(int32_t),
                         cudaMemcpyHostToDevice, stream), "uploading the expert rows");
   kernels::gather_rows(a.h.as<bf16>(), a.gather_index.as<int32_t>(), R * k, H, a.moe_in.as<bf16>(), stream);
+  // expert parallelism: the experts of other ranks add nothing here
+  const bool some_elsewhere = std::find(w.expert_fc1.begin(), w.expert_fc1.end(), nullptr) != w.expert_fc1.end();
+  if (some_elsewhere)
+    check(cudaMemsetAsync(a.moe_out.as<void>(), 0, static_cast<size_t>(R * k * H) * sizeof(float), stream), "expert outputs");
   for (int64_t e = 0; e < E; ++e) {
-    const int64_t n = first[e + 1] - first[e];
+    const int64_t n = w.expert_fc1[e] ? first[e + 1] - first[e] : 0;
     if (n)
       cuda::linear(cublas, a.moe_in.as<bf16>() + first[e] * H, n, H, w.expert_fc1[e], 2 * F,
                    a.gate_up.as<float>() + first[e] * 2 * F);
   }
   kernels::swiglu(a.gate_up.as<float>(), R * k, F, a.act.as<bf16>(), stream);
   for (int64_t e = 0; e < E; ++e) {
-    const int64_t n = first[e + 1] - first[e];
+    const int64_t n = w.expert_fc2[e] ? first[e + 1] - first[e] : 0;
     if (n)
       cuda::linear(cublas, a.act.as<bf16>() + first[e] * F, n, F, w.expert_fc2[e], H, a.moe_out.as<float>() + first[e] * H);
+  }
+  if (tensor_parallel()) {  // this rank's part of the layer's output, summed over the ranks, left pending
+    check(cudaMemsetAsync(a.delta.as<void>(), 0, static_cast<size_t>(R * H) * sizeof(float), stream), "expert sums");
+    kernels::moe_combine(a.moe_out.as<float>(), a.slot_rows.as<int32_t>(), a.top_weights.as<float>(), R,
+                         static_cast<int>(k), H, 1.f, a.delta.as<float>(), stream);
+    if (w.shared_fc1) {
+      const int64_t S = c.moe_shared_expert_ffn;
+      cuda::linear(cublas, a.h.as<bf16>(), R, H, w.shared_fc1, 2 * S, a.gate_up.as<float>());
+      kernels::swiglu(a.gate_up.as<float>(), R, S, a.act.as<bf16>(), stream);
+      cuda::linear(cublas, a.act.as<bf16>(), R, S, w.shared_fc2, H, a.moe_out.as<float>());
+      const float one = 1.f;
+      check(cublasSaxpy(cublas, static_cast<int>(R * H), &one, a.moe_out.as<float>(), 1, a.delta.as<float>(), 1),
+            "adding the shared experts");
+    }
+    reduce_parts(a.delta.as<float>(), R * H);
+    a.delta_pending = true;
+    return;
   }
   kernels::moe_combine(a.moe_out.as<float>(), a.slot_rows.as<int32_t>(), a.top_weights.as<float>(), R, static_cast<int>(k),
                        H, depth_scale(), a.x.as<float>(), stream);
@@ -553,10 +589,34 @@ void CudaModel::Impl::moe(Activations& a, const LayerWeights& w) {
 
 void CudaModel::Impl::decoder(Activations& a, const AttentionPlan& plan, KvCache& cache) {
   a.delta_pending = false;
-  for (size_t i = 0; i < layers.size(); ++i) {
-    attention(a, layers[i], static_cast<int>(i), plan, cache);
-    mlp(a, layers[i], static_cast<int>(i));
+  const size_t n = static_cast<size_t>(a.rows * config.hidden_size);
+  // a later stage starts from the residual stream of the stage before it
+  if (!first_stage()) role->pipeline->recv(a.x.as<float>(), n, role->plan.pp_rank - 1);
+  const LayerRange here = layers_here();
+  for (int i = here.first; i < here.end; ++i) {
+    attention(a, layers[static_cast<size_t>(i)], i, plan, cache);
+    mlp(a, layers[static_cast<size_t>(i)], i);
   }
+  if (!last_stage()) {
+    settle_residual(a);
+    role->pipeline->send(a.x.as<float>(), n, role->plan.pp_rank + 1);
+  }
+}
+
+LayerRange CudaModel::Impl::layers_here() const {
+  return role ? stage_layers(config, role->plan) : LayerRange{0, static_cast<int>(config.num_layers)};
+}
+
+void CudaModel::Impl::reduce_parts(float* data, int64_t n) {
+  if (tensor_parallel()) role->tensor->all_reduce_sum(data, static_cast<size_t>(n));
+}
+
+void CudaModel::Impl::settle_residual(Activations& a) {
+  if (!a.delta_pending) return;
+  const float scale = depth_scale();
+  check(cublasSaxpy(cublas, static_cast<int>(a.rows * config.hidden_size), &scale, a.delta.as<float>(), 1,
+                    a.x.as<float>(), 1), "adding a layer's output");
+  a.delta_pending = false;
 }
 
 float CudaModel::Impl::logit_scale() const {
@@ -564,7 +624,9 @@ float CudaModel::Impl::logit_scale() const {
   return c.dim_model_base ? static_cast<float>(*c.dim_model_base / double(c.hidden_size)) : 1.f;
 }
 
-void CudaModel::Impl::final_norm(Activations& a) { norm_into_h(a, final_norm_weight, logit_scale(), final_norm_bias); }
+void CudaModel::Impl::final_norm(Activations& a) {
+  if (last_stage()) norm_into_h(a, final_norm_weight, logit_scale(), final_norm_bias);  // (other stages hold none)
+}
 
 PromptLayout::PromptLayout(const std::vector<std::vector<int32_t>>& prompts, int64_t vocab_size) {
   for (size_t b = 0; b < prompts.size(); ++b) {
@@ -626,8 +688,15 @@ Activations CudaModel::Impl::prefill(const PromptLayout& layout, KvCache& cache,
 }
 
 void CudaModel::Impl::embed(const int32_t* ids, const int32_t* positions, int64_t rows, float* x, const int32_t* types) {
+  if (!first_stage()) return;  // (the decoder receives x from the stage before)
+  // a tensor-parallel rank holds vocab_rows of the vocabulary: the others' ids are zeros here, then summed
+  // (GPT-2's learned positions added by one rank)
+  const bool one_rank = adds_row_parallel_bias();
   kernels::embedding(ids, rows, embedding, config.hidden_size, static_cast<float>(config.scale_emb.value_or(1.0)), x,
-                     stream, position_embedding, position_embedding ? positions : nullptr, token_type_embedding, types);
+                     stream, one_rank ? position_embedding : nullptr, position_embedding ? positions : nullptr,
+                     one_rank ? token_type_embedding : nullptr, types, tensor_parallel() ? role->plan.tp_rank * vocab_rows : 0,
+                     tensor_parallel() ? vocab_rows : -1);
+  reduce_parts(x, rows * config.hidden_size);
 }
 
 void CudaModel::Impl::lm_head(Activations& a) {
@@ -640,9 +709,28 @@ void CudaModel::Impl::lm_head(Activations& a) {
 }
 
 void CudaModel::Impl::logits(const bf16* h, int64_t rows, float* out) {
-  cuda::linear(cublas, h, rows, config.hidden_size, output, config.vocab_size, out);
-  if (output_bias) kernels::add_bias(out, rows, config.vocab_size, output_bias, stream);
-  soft_cap_logits(out, rows);
+  const int64_t V = config.vocab_size;
+  if (!tensor_parallel() && last_stage()) {
+    cuda::linear(cublas, h, rows, config.hidden_size, output, V, out);
+    if (output_bias) kernels::add_bias(out, rows, V, output_bias, stream);
+    soft_cap_logits(out, rows);
+  } else if (last_stage()) {  // each rank's vocabulary rows, gathered: [rank][row][P] -> [row][V]
+    const int tp = role->plan.options.tp;
+    const int64_t P = vocab_rows;
+    cuda::PoolBuffer part = pool->allocate_n<float>(static_cast<size_t>(rows * P), "this rank's logits");
+    cuda::PoolBuffer all = pool->allocate_n<float>(static_cast<size_t>(tp * rows * P), "every rank's logits");
+    cuda::linear(cublas, h, rows, config.hidden_size, output, P, part.as<float>());
+    role->tensor->all_gather(part.as<float>(), static_cast<size_t>(rows * P), all.as<float>());
+    for (int r = 0; r < tp; ++r) {
+      const int64_t width = std::min<int64_t>(P, V - r * P);
+      if (width > 0)
+        check(cudaMemcpy2DAsync(out + r * P, V * sizeof(float), all.as<float>() + r * rows * P, P * sizeof(float),
+                                width * sizeof(float), rows, cudaMemcpyDeviceToDevice, stream), "gathering the logits");
+    }
+    soft_cap_logits(out, rows);
+  }
+  if (role && role->plan.options.pp > 1)  // every stage ends with the last one's logits
+    role->pipeline->broadcast(out, static_cast<size_t>(rows * V), role->plan.options.pp - 1);
 }
 
 void CudaModel::Impl::soft_cap_logits(float* out, int64_t rows) {
@@ -653,12 +741,12 @@ void CudaModel::Impl::soft_cap_logits(float* out, int64_t rows) {
 bool CudaModel::Impl::argmax_in_output_layer(const Activations& a) const {
   // (the soft cap keeps the order of logits, but float32 tanh can make two of them equal, and the first of
   // equal maxima must win as on the capped logits)
-  return small_batch(a) && !config.final_logit_softcapping;
+  return small_batch(a) && !config.final_logit_softcapping && !parallel();
 }
 
 void CudaModel::Impl::step_logits(Activations& a, float* out, unsigned long long* argmax_keys) {
   const bridge::ModelConfig& c = config;
-  if (small_batch(a) && !a.delta_pending) {
+  if (small_batch(a) && !a.delta_pending && !parallel()) {
     kernels::gemv_rms_norm({a.x.as<float>(), final_norm_weight, static_cast<float>(c.norm_epsilon), logit_scale()},
                            a.rows, c.hidden_size, output, c.vocab_size, out, argmax_keys, stream);
     soft_cap_logits(out, a.rows);
@@ -669,7 +757,8 @@ void CudaModel::Impl::step_logits(Activations& a, float* out, unsigned long long
   logits(a.h.as<bf16>(), a.rows, out);
 }
 
-CudaModel::CudaModel(const bridge::ParamSource& source, int device) : impl_(std::make_unique<Impl>(source, device)) {}
+CudaModel::CudaModel(const bridge::ParamSource& source, int device, const std::optional<RankRole>& role)
+    : impl_(std::make_unique<Impl>(source, device, role)) {}
 CudaModel::~CudaModel() = default;
 const bridge::ModelConfig& CudaModel::config() const { return impl_->config; }
 

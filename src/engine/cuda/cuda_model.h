@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 
 #include "engine/model.h"
 
@@ -13,8 +14,10 @@ namespace mb::engine {
 class CudaModel final : public Model {
  public:
   // Reads every parameter of `source` onto GPU `device`; kUnsupported for what the kernels cannot compute,
-  // kCuda when there is no such GPU or too little memory.
-  CudaModel(const bridge::ParamSource& source, int device);
+  // kCuda when there is no such GPU or too little memory. With a role, `source` is a rank's part (rank_source)
+  // and each call is one collective call of a parallel run (parallel_model.h); the role's host communicators
+  // are staged through host memory, its NCCL ones bound to this model's stream.
+  CudaModel(const bridge::ParamSource& source, int device, const std::optional<RankRole>& role = std::nullopt);
   ~CudaModel() override;
   const bridge::ModelConfig& config() const override;
   std::vector<float> forward(const std::vector<int32_t>& ids) override;

@@ -131,7 +131,7 @@ struct PromptLayout {
 };
 
 struct CudaModel::Impl {
-  Impl(const bridge::ParamSource& source, int device);
+  Impl(const bridge::ParamSource& source, int device, const std::optional<RankRole>& role = std::nullopt);
   ~Impl();
 
   Activations activations(int64_t rows, bool prefill);  // prefill: with the rotated-query buffer
@@ -204,6 +204,19 @@ struct CudaModel::Impl {
   std::vector<float> inv_freq_host;  // the rotary frequencies, for the multimodal angles
   kernels::QkvShape shape{};  // with the score scale and soft cap; the window is per layer (layer_shape)
   bool use_graphs = true;  // MB_CUDA_GRAPHS=0 turns them off (for comparison)
+  // A rank of a parallel run: its plan and its groups, on this model's stream (device_collectives.h).
+  std::optional<RankRole> role;
+  bool parallel() const { return role && role->plan.options.parallel(); }
+  bool tensor_parallel() const { return role && role->tensor_parallel(); }
+  bool first_stage() const { return !role || role->plan.first_stage(); }
+  bool last_stage() const { return !role || role->plan.last_stage(); }
+  LayerRange layers_here() const;
+  // The sum over the tensor-parallel ranks of their parts of a row-parallel product (nothing alone).
+  void reduce_parts(float* data, int64_t n);
+  // Biases of row-parallel products are added by one rank, before the parts are summed.
+  bool adds_row_parallel_bias() const { return !role || role->plan.tp_rank == 0; }
+  // The pending layer output folded into the residual stream x (before a stage hands x on).
+  void settle_residual(Activations& a);
   int64_t vocab_rows = 0;  // of the embedding and output weights (padded vocabulary)
   // While forward_traced runs: where every module's output goes. Tracing takes the separate-kernel path
   // (small_batch is false), where each module's output is in a buffer of its own.
