@@ -29,6 +29,10 @@ type Parallel struct {
 	TP             int  // tensor-parallel ranks (attention heads, MLP columns, vocabulary rows); 0 means 1
 	PP             int  // pipeline stages (consecutive layers); 0 means 1
 	ExpertParallel bool // with TP > 1: each rank holds whole experts of a mixture instead of columns of every one
+	// OneProcessPerRank: this process is one rank of a run a launcher started (torchrun, mpirun, srun: rank and
+	// world from their environment variables; TP x PP processes, each making the same calls; CUDA ranks take GPU
+	// LOCAL_RANK). Otherwise the ranks are threads of this process inside the library.
+	OneProcessPerRank bool
 }
 
 // Token is a token as generation chooses it.
@@ -75,6 +79,9 @@ func LoadModelParallel(b *Bridge, device Device, p Parallel) (*Model, error) {
 	}
 	if p.ExpertParallel {
 		o.expert_parallel = 1
+	}
+	if p.OneProcessPerRank {
+		o.one_process_per_rank = 1
 	}
 	if device.CUDA {
 		o.device = C.MB_DEVICE_CUDA

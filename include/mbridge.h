@@ -319,6 +319,12 @@ typedef struct mb_load_options {
    * 1, 1, 0 by default; callers built before these fields existed get that. */
   int32_t tp, pp;
   int32_t expert_parallel;
+  /* Non-zero: this process is one rank of a run its launcher started, one process per rank (torchrun, mpirun,
+   * srun: rank, world size and local rank from their environment variables; the ranks meet at MASTER_ADDR:
+   * MASTER_PORT, default 127.0.0.1:29500). The world size must be tp * pp; with MB_DEVICE_CUDA each rank takes
+   * GPU LOCAL_RANK (device_index is ignored) and NCCL connects them; on the CPU they compute over TCP. Every
+   * rank must make the same calls; on_token callbacks are asked on rank 0 only. */
+  int32_t one_process_per_rank;
 } mb_load_options;
 
 MB_API mb_load_options mb_load_default_options(void);

@@ -30,11 +30,15 @@ pub struct Parallel {
     pub pp: i32,
     /// With `tp > 1`: each rank holds whole experts of a mixture instead of columns of every one.
     pub expert_parallel: bool,
+    /// This process is one rank of a run a launcher started (torchrun, mpirun, srun: rank and world from their
+    /// environment variables; `tp * pp` processes, every one making the same calls; `Device::Cuda` ranks take GPU
+    /// `LOCAL_RANK`). Otherwise the ranks are threads of this process.
+    pub one_process_per_rank: bool,
 }
 
 impl Default for Parallel {
     fn default() -> Parallel {
-        Parallel { tp: 1, pp: 1, expert_parallel: false }
+        Parallel { tp: 1, pp: 1, expert_parallel: false, one_process_per_rank: false }
     }
 }
 
@@ -130,6 +134,7 @@ impl Model {
         o.tp = parallel.tp;
         o.pp = parallel.pp;
         o.expert_parallel = c_int::from(parallel.expert_parallel);
+        o.one_process_per_rank = c_int::from(parallel.one_process_per_rank);
         match device {
             Device::Cpu => o.device = sys::MB_DEVICE_CPU,
             Device::Cuda(index) => {

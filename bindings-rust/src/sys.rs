@@ -189,6 +189,7 @@ pub struct mb_load_options {
     pub tp: i32,
     pub pp: i32,
     pub expert_parallel: i32,
+    pub one_process_per_rank: i32,
 }
 
 #[repr(C)]

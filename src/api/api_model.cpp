@@ -95,6 +95,8 @@ mb_status mb_load_weights(mb_model** out, mb_bridge* bridge, const mb_load_optio
     parallel.tp = o.tp;
     parallel.pp = o.pp;
     parallel.expert_parallel = o.expert_parallel != 0;
+    parallel.one_process_per_rank = o.one_process_per_rank != 0;
+    if (parallel.one_process_per_rank && o.device == MB_DEVICE_CUDA) device = "cuda";
     handle->engine = mb::engine::load_model(*bridge->source, device, parallel);
     *out = handle.release();
   });

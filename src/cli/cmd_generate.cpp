@@ -15,6 +15,7 @@
 #include "cli/prompt_input.h"
 #include "core/error.h"
 #include "core/paths.h"
+#include "engine/launch_info.h"
 #include "engine/model.h"
 #include "io/hf_config.h"
 #include "io/json.h"
@@ -45,6 +46,11 @@ const char* kUsage = R"(usage: mbridge generate (--hf-model DIR | --megatron-pat
   --tp N  --pp M        run as N tensor-parallel ranks x M pipeline stages (threads of this process, each
                         holding only its part of the weights, sliced from any layout; CPU backend)
   --expert-parallel     with --tp: each rank holds whole experts of a mixture (num_experts / N each)
+                        Started by a launcher as N x M processes (torchrun --no-python, mpirun, srun: RANK and
+                        WORLD_SIZE or theirs set), each process is one rank instead: the ranks meet at
+                        MASTER_ADDR:MASTER_PORT (default 127.0.0.1:29500), each --device cuda rank takes GPU
+                        LOCAL_RANK (NCCL between them), CPU ranks compute over TCP; rank 0 prints, the others
+                        print nothing
   --json                {"prompt_ids", "generated_ids", "text"} on stdout (and "chat_text", the rendered chat
                         template, and "images", each image's file, grid and token count, when used)
   --no-progress         no download progress bar
@@ -110,14 +116,17 @@ int run_generate(int argc, char** argv) {
   parallel.tp = static_cast<int>(args.get_int("tp", 1));
   parallel.pp = static_cast<int>(args.get_int("pp", 1));
   parallel.expert_parallel = args.has("expert-parallel");
+  const std::optional<engine::LaunchInfo> launch = engine::launch_info();
+  parallel.one_process_per_rank = launch && launch->world > 1;
+  const bool quiet = launch && launch->world > 1 && launch->rank != 0;  // (one rank speaks for the run)
   std::unique_ptr<engine::Model> model = engine::load_model(*source, args.get("device").value_or("cpu"), parallel);
   source.reset();  // every parameter is in the model now
   const int64_t V = model->config().vocab_size;
-  if (!as_json) {
+  if (!as_json && !quiet) {
     std::printf("prompt ids: %s\n", json::dump(token_ids_json(prompt)).c_str());
   }
   auto generated = model->generate({prompt}, g, [&](size_t, int64_t step, int32_t token, const float* logits) {
-    if (as_json) return true;
+    if (as_json || quiet) return true;
     if (step == 0 && logits) {
       std::printf("step 0 top 5:");
       for (auto [id, logit] : engine::top_logits(logits, V, 5)) std::printf(" %d (%.4f)%s%s", id, logit, tok ? " " : "", token_text(tok.get(), id).c_str());
@@ -129,6 +138,7 @@ int run_generate(int argc, char** argv) {
   })[0];
 
   const std::string text = tok ? tok->decode(generated, true) : std::string();
+  if (quiet) return 0;
   if (as_json) {
     json::Value out = json::Value::object();
     out.set("prompt_ids", token_ids_json(prompt));

@@ -4,6 +4,7 @@
 #include "core/error.h"
 #include "engine/cpu/cpu_model.h"
 #include "engine/model.h"
+#include "engine/distributed_model.h"
 #include "engine/parallel_model.h"
 #ifdef MB_WITH_CUDA
 #include "core/device_memory.h"
@@ -67,6 +68,13 @@ std::unique_ptr<Model> parallel_on_gpus(const bridge::ParamSource& source, const
 
 std::unique_ptr<Model> load_model(const bridge::ParamSource& source, const std::string& device,
                                   const ParallelOptions& parallel) {
+  if (parallel.one_process_per_rank) {
+    const std::optional<LaunchInfo> launch = launch_info();
+    if (!launch)
+      fail(Status::kInvalidArgument, "one process per rank needs a launcher's environment (RANK and WORLD_SIZE as "
+           "torchrun sets them, or mpirun's or srun's)");
+    return std::make_unique<DistributedModel>(source, parallel, device, *launch);
+  }
   const bool split = parallel.parallel() || parallel.expert_parallel;
   if (device == "cpu") return split ? std::unique_ptr<Model>(std::make_unique<ParallelModel>(source, parallel))
                                     : std::make_unique<CpuModel>(source);

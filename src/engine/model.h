@@ -38,7 +38,8 @@ class Model {
 // Every parameter of `source` on the backend named by `device` ("cpu", "cuda" or "cuda:N"); kUnsupported for
 // "cuda" in a build without CUDA or on a machine without a GPU. With tensor or pipeline parallelism, the
 // ranks are threads of this process (parallel_model.h): on the CPU, on one GPU ("cuda:N", collectives staged
-// through host memory), or rank r on GPU r ("cuda", NCCL between them).
+// through host memory), or rank r on GPU r ("cuda", NCCL between them); with one_process_per_rank, this
+// process is one rank of a launcher's run (distributed_model.h).
 std::unique_ptr<Model> load_model(const bridge::ParamSource& source, const std::string& device,
                                   const ParallelOptions& parallel = {});
 

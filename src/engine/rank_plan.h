@@ -16,6 +16,9 @@ struct ParallelOptions {
   int tp = 1;                    // tensor-parallel ranks
   int pp = 1;                    // pipeline stages
   bool expert_parallel = false;  // MoE: the tensor-parallel ranks hold whole experts (num_experts / tp each)
+  // This process is one rank of a run a launcher started, one process per rank (distributed_model.h);
+  // otherwise every rank is a thread of this process (parallel_model.h).
+  bool one_process_per_rank = false;
   bool parallel() const { return tp > 1 || pp > 1; }
 };
 

@@ -373,7 +373,7 @@ static void test_parallel_model(const char *fixtures) {
   mb_model *one = NULL, *four = NULL, *old = NULL, *bad = NULL;
   CHECK(mb_load_weights(&one, bridge, NULL) == MB_OK);
   mb_load_options lo = mb_load_default_options();
-  CHECK(lo.tp == 1 && lo.pp == 1 && lo.expert_parallel == 0);
+  CHECK(lo.tp == 1 && lo.pp == 1 && lo.expert_parallel == 0 && lo.one_process_per_rank == 0);
   lo.tp = 2;
   lo.pp = 2;
   CHECK(mb_load_weights(&four, bridge, &lo) == MB_OK);
@@ -383,6 +383,10 @@ static void test_parallel_model(const char *fixtures) {
   lo.tp = 3;
   CHECK(mb_load_weights(&bad, bridge, &lo) == MB_ERR_INVALID_ARGUMENT && bad == NULL);
   CHECK(strstr(mb_last_error(), "tensor parallel 3") != NULL);
+  lo.tp = 2;
+  lo.one_process_per_rank = 1; /* no launcher started this process */
+  CHECK(mb_load_weights(&bad, bridge, &lo) == MB_ERR_INVALID_ARGUMENT && bad == NULL);
+  CHECK(strstr(mb_last_error(), "launcher") != NULL);
   mb_bridge_free(bridge);
   int32_t prompt[] = {1, 17, 42};
   const int32_t *prompts[] = {prompt};

@@ -121,6 +121,18 @@ check "generate --expert-parallel" 0 "$MB" generate --hf-model "$BX/hf/qwen3_moe
 cp "$T/out" "$T/gen_ep.json"
 check "generate qwen3_moe" 0 "$MB" generate --hf-model "$BX/hf/qwen3_moe" --prompt-ids 1,17,42 --max-new-tokens 6 --json
 cmp -s "$T/out" "$T/gen_ep.json" || { echo "FAIL: generate with expert parallelism differs from one rank"; fails=$((fails + 1)); }
+# one process per rank, as torchrun starts them (RANK, WORLD_SIZE, MASTER_PORT): rank 0 prints what one rank
+# does, the others print nothing; a world that does not match --tp x --pp is refused
+port=$((20000 + RANDOM % 30000))
+for r in 0 1 2 3; do
+  MASTER_PORT=$port RANK=$r WORLD_SIZE=4 LOCAL_RANK=$r MB_RENDEZVOUS_TIMEOUT=60 "$MB" generate --megatron-path "$T/mg" \
+    --prompt-ids 1,17,42 --max-new-tokens 6 --json --tp 2 --pp 2 >"$T/rank$r.out" 2>"$T/rank$r.err" &
+done
+wait
+cmp -s "$T/rank0.out" "$T/gen_hf.json" || { echo "FAIL: rank 0 of four processes differs from one rank"; cat "$T"/rank*.err; fails=$((fails + 1)); }
+[ ! -s "$T/rank1.out" ] && [ ! -s "$T/rank3.out" ] || { echo "FAIL: ranks other than 0 printed"; fails=$((fails + 1)); }
+MASTER_PORT=$port RANK=0 WORLD_SIZE=3 check "generate, world of 3 for --tp 2" 2 "$MB" generate --hf-model "$BX/hf/llama32" --prompt-ids 1 --tp 2
+contains "generate, world of 3 for --tp 2" "$T/err" "started 3 processes"
 check "compare logits with Megatron" 0 "$MB" compare --hf-model "$BX/hf/llama32" --megatron-path "$T/mg" --prompt-ids 1,17,42 --json
 contains "compare logits with Megatron" "$T/out" '"logits_max_abs_diff":0[,.]'
 contains "compare logits with Megatron" "$T/out" '"tokens_matching":16'

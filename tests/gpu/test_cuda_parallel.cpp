@@ -3,12 +3,14 @@
 //   (alone, batched, a batch of three) and logits within bf16 tolerance at TP2, PP2, TP2 x PP2, and EP2 on the
 //   mixtures, as one rank gives them;
 // - NCCL's collectives (device_collectives.cpp) on as many GPUs as are visible, and a run of rank r on GPU r
-//   when there are enough of them (NCCL does not allow two ranks on one GPU).
+//   when there are enough of them (NCCL does not allow two ranks on one GPU), and one process of a launcher's run
+//   through NCCL.
 #include <gtest/gtest.h>
 
 #include <cuda_runtime.h>
 
 #include <cstdio>
+#include <random>
 #include <thread>
 
 #include "bridge/param_source.h"
@@ -17,6 +19,7 @@
 #include "engine/communicator.h"
 #include "engine/cuda/cuda_model.h"
 #include "engine/cuda/device_collectives.h"
+#include "engine/distributed_model.h"
 #include "engine/model.h"
 #include "support/greedy_reference.h"
 #include "support/test_support.h"
@@ -140,5 +143,20 @@ TEST(CudaParallel, RankPerGpuRunsWhenThereAreEnoughGpus) {
       auto model = engine::load_model(*source, "cuda", o);
       mbtest::expect_transformers_tokens(*model, ref, ref.family + " " + describe(o) + " (NCCL)", {kLogitsTolerance, true, true});
     }
+  }
+}
+
+TEST(CudaParallel, OneProcessPerRankThroughNcclOfOneRank) {
+  // (a launcher's run of one process: the NCCL id made and handed round, the world split into its groups, the
+  // rank's collectives on NCCL; runs of more processes need a GPU each)
+  const auto refs = mbtest::greedy_references();
+  for (const auto& ref : refs) {
+    if (ref.family != "llama31") continue;
+    auto source = bridge::open_hf_source(ref.hf_dir);
+    engine::LaunchInfo launch;
+    launch.master_port = 20000 + static_cast<int>(std::random_device{}() % 30000);
+    engine::DistributedModel model(*source, {1, 1, false, true}, "cuda", launch);
+    mbtest::expect_transformers_tokens(model, ref, "llama31 as one process of a launcher's run (NCCL)",
+                                       {kLogitsTolerance, true, false});
   }
 }

@@ -66,6 +66,7 @@ void nccl_check(ncclResult_t r, const char* what) {
 class NcclCommunicator final : public Communicator {
  public:
   NcclCommunicator(ncclComm_t comm, int size, int rank) : comm_(comm), size_(size), rank_(rank) {}
+  ncclComm_t comm() const { return comm_; }
   void bind(cudaStream_t stream) {
     if (bound_ && stream != stream_) fail(Status::kInternal, "an NCCL member bound to two streams");
     stream_ = stream;
@@ -133,6 +134,17 @@ std::shared_ptr<Communicator> nccl_member(const NcclId& id, int size, int rank) 
   return std::make_shared<NcclCommunicator>(comm, size, rank);
 }
 
+std::shared_ptr<Communicator> nccl_split(const std::shared_ptr<Communicator>& of, int color, int key) {
+  auto* parent = dynamic_cast<NcclCommunicator*>(of.get());
+  if (!parent) fail(Status::kInternal, "splitting a group that is not NCCL's");
+  ncclComm_t comm = nullptr;
+  nccl_check(ncclCommSplit(parent->comm(), color, key, &comm, nullptr), "splitting a group");
+  int size = 0, rank = 0;
+  nccl_check(ncclCommCount(comm, &size), "splitting a group");
+  nccl_check(ncclCommUserRank(comm, &rank), "splitting a group");
+  return std::make_shared<NcclCommunicator>(comm, size, rank);
+}
+
 std::vector<std::shared_ptr<Communicator>> nccl_group(const std::vector<int>& devices) {
   std::vector<ncclComm_t> comms(devices.size(), nullptr);
   nccl_check(ncclCommInitAll(comms.data(), static_cast<int>(devices.size()), devices.data()), "making a group");
@@ -145,6 +157,9 @@ std::vector<std::shared_ptr<Communicator>> nccl_group(const std::vector<int>& de
 bool nccl_available() { return false; }
 NcclId nccl_new_id() { fail(Status::kUnsupported, "this mbridge was built without NCCL"); }
 std::shared_ptr<Communicator> nccl_member(const NcclId&, int, int) {
+  fail(Status::kUnsupported, "this mbridge was built without NCCL");
+}
+std::shared_ptr<Communicator> nccl_split(const std::shared_ptr<Communicator>&, int, int) {
   fail(Status::kUnsupported, "this mbridge was built without NCCL");
 }
 std::vector<std::shared_ptr<Communicator>> nccl_group(const std::vector<int>&) {

@@ -26,6 +26,9 @@ NcclId nccl_new_id();   // kUnsupported without NCCL
 // The member `rank` of `size` of the group `id` names, on the current GPU; every member must call it at the
 // same time (it waits for them all). Bound to a stream by on_stream before use.
 std::shared_ptr<Communicator> nccl_member(const NcclId& id, int size, int rank);
+// The members of `of` (an NCCL member) that give the same color, ordered by key (ncclCommSplit; every member of
+// `of` calls it at the same time).
+std::shared_ptr<Communicator> nccl_split(const std::shared_ptr<Communicator>& of, int color, int key);
 // A group of one member per GPU named (ncclCommInitAll), from one thread; member r on devices[r].
 std::vector<std::shared_ptr<Communicator>> nccl_group(const std::vector<int>& devices);
 

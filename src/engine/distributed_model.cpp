@@ -1,0 +1,75 @@
+#include "engine/distributed_model.h"
+
+#include <cstring>
+#include <numeric>
+
+#include "core/error.h"
+#include "engine/cpu/cpu_model.h"
+#ifdef MB_WITH_CUDA
+#include <cuda_runtime.h>
+
+#include "engine/cuda/cuda_check.h"
+#include "engine/cuda/cuda_model.h"
+#include "engine/cuda/device_collectives.h"
+#endif
+
+namespace mb::engine {
+
+DistributedModel::DistributedModel(const bridge::ParamSource& source, const ParallelOptions& options,
+                                   const std::string& device, const LaunchInfo& launch)
+    : config_(source.config()) {
+  const int tp = options.tp, pp = options.pp;
+  if (launch.world != tp * pp)
+    fail(Status::kInvalidArgument, "the launcher (", launch.launcher, ") started ", launch.world,
+         " processes, and tensor parallel ", tp, " x pipeline parallel ", pp, " needs ", tp * pp);
+  validate_parallel(config_, options, source.path());
+  run_ = ProcessGroup::connect(launch, launch.timeout_seconds);
+  const RankPlan plan = RankPlan::of(options, launch.rank);
+  std::vector<int> tensor_ranks, pipeline_ranks, everyone(static_cast<size_t>(launch.world));
+  for (int t = 0; t < tp; ++t) tensor_ranks.push_back(plan.pp_rank * tp + t);
+  for (int s = 0; s < pp; ++s) pipeline_ranks.push_back(s * tp + plan.tp_rank);
+  std::iota(everyone.begin(), everyone.end(), 0);
+  // (every rank makes its groups in this order)
+  std::shared_ptr<Communicator> tensor = run_->group(tensor_ranks), pipeline = run_->group(pipeline_ranks);
+  world_ = run_->group(everyone);
+  const std::unique_ptr<bridge::ParamSource> part = rank_source(source, plan);
+  if (device == "cpu") {
+    rank_ = std::make_unique<CpuModel>(*part, RankRole{plan, tensor, pipeline});
+    return;
+  }
+  if (device != "cuda" && device.rfind("cuda:", 0) != 0)
+    fail(Status::kInvalidArgument, "unknown device '", device, "' (cpu, cuda or cuda:N)");
+#ifdef MB_WITH_CUDA
+  const int gpu = device == "cuda" ? launch.local_rank : std::stoi(device.substr(5));
+  cuda::check(cudaSetDevice(gpu), "selecting the GPU");
+  // rank 0's NCCL group id, handed round as 32 floats' bytes (a broadcast copies them bit for bit)
+  cuda::NcclId id{};
+  if (launch.rank == 0) id = cuda::nccl_new_id();
+  std::vector<float> carrier(id.size() / sizeof(float));
+  std::memcpy(carrier.data(), id.data(), id.size());
+  world_->broadcast(carrier.data(), carrier.size(), 0);
+  std::memcpy(id.data(), carrier.data(), id.size());
+  const std::shared_ptr<Communicator> all = cuda::nccl_member(id, launch.world, launch.rank);
+  const RankRole role{plan, cuda::nccl_split(all, plan.pp_rank, plan.tp_rank), cuda::nccl_split(all, tp + plan.tp_rank, plan.pp_rank)};
+  rank_ = std::make_unique<CudaModel>(*part, gpu, role);
+#else
+  fail(Status::kUnsupported, "device '", device, "': this mbridge was built without CUDA");
+#endif
+}
+
+DistributedModel::~DistributedModel() = default;
+
+std::vector<std::vector<int32_t>> DistributedModel::generate(const std::vector<std::vector<int32_t>>& prompts,
+                                                              const GenerateOptions& options, const TokenCallback& on_token) {
+  // every rank asks rank 0 whether to go on (each process passes its own callback; rank 0's is the one asked)
+  const bool first = run_->rank() == 0;
+  TokenCallback each = [&](size_t sequence, int64_t step, int32_t token, const float* logits) {
+    float go_on = 1.f;
+    if (first && on_token) go_on = on_token(sequence, step, token, logits) ? 1.f : 0.f;
+    world_->broadcast(&go_on, 1, 0);
+    return go_on != 0.f;
+  };
+  return rank_->generate(prompts, options, each);
+}
+
+}  // namespace mb::engine
