@@ -17,7 +17,7 @@ import (
 // Device is where a model's weights go.
 type Device struct {
 	CUDA  bool // false: the float32 CPU reference (exact, slow); true: bf16 weights on GPU Index
-	Index int
+	Index int  // split over ranks (LoadModelParallel): every rank on GPU Index, or with -1 rank r on GPU r (NCCL)
 }
 
 // CPU is the float32 reference backend.

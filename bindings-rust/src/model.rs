@@ -16,7 +16,8 @@ pub enum Device {
     /// The float32 reference: exact, slow; for small models and checking.
     #[default]
     Cpu,
-    /// bf16 weights on this GPU (an error in a build without CUDA or without a GPU).
+    /// bf16 weights on this GPU (an error in a build without CUDA or without a GPU). Split over ranks
+    /// (`Model::load_parallel`): every rank on this GPU, or with -1 rank r on GPU r (NCCL between them).
     Cuda(i32),
 }
 

@@ -88,7 +88,7 @@ mb_status mb_load_weights(mb_model** out, mb_bridge* bridge, const mb_load_optio
     o.struct_size = sizeof o;
     std::string device;
     if (o.device == MB_DEVICE_CPU) device = "cpu";
-    else if (o.device == MB_DEVICE_CUDA) device = "cuda:" + std::to_string(o.device_index);
+    else if (o.device == MB_DEVICE_CUDA) device = o.device_index < 0 ? "cuda" : "cuda:" + std::to_string(o.device_index);
     else mb::fail(mb::Status::kInvalidArgument, "unknown device type ", static_cast<int>(o.device));
     auto handle = std::make_unique<mb_model>();
     mb::engine::ParallelOptions parallel;
