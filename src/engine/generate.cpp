@@ -12,24 +12,43 @@ std::vector<std::vector<int32_t>> generate(const CpuModel& model, const std::vec
   if (options.max_new_tokens < 0) fail(Status::kInvalidArgument, "max_new_tokens must be >= 0");
   if (!options.images.empty() && options.images.size() != prompts.size())
     fail(Status::kInvalidArgument, options.images.size(), " image lists for ", prompts.size(), " prompts");
-  const int64_t V = model.config().vocab_size;
-  std::vector<std::vector<int32_t>> out(prompts.size());
-  for (size_t s = 0; s < prompts.size(); ++s) {
+  for (size_t s = 0; s < prompts.size(); ++s)
     if (prompts[s].empty()) fail(Status::kInvalidArgument, "prompt ", s, " is empty");
-    Sampler sampler(options.sampling);
-    CpuCache cache;
-    const std::vector<Image>* images = s < options.images.size() ? &options.images[s] : nullptr;
-    std::vector<float> logits = model.forward(&cache, prompts[s], nullptr, nullptr, images);
-    const float* last = logits.data() + (static_cast<int64_t>(prompts[s].size()) - 1) * V;
-    for (int64_t step = 0; step < options.max_new_tokens; ++step) {
-      const int32_t token = sampler.pick(last, V);
+  const int64_t V = model.config().vocab_size;
+  const size_t n = prompts.size();
+  std::vector<std::vector<int32_t>> out(n);
+  if (options.max_new_tokens == 0) return out;
+  // Each step of every sequence is begun before any is finished: a pipeline stage goes on to the next
+  // sequence while the later stages take this one (each sequence a micro-batch). Alone, the same work in
+  // another order.
+  std::vector<CpuCache> caches(n);
+  std::vector<Sampler> samplers(n, Sampler(options.sampling));
+  std::vector<std::vector<float>> logits(n);
+  std::vector<const float*> last(n);
+  for (size_t s = 0; s < n; ++s)
+    model.forward_start(&caches[s], prompts[s], nullptr, nullptr, s < options.images.size() ? &options.images[s] : nullptr);
+  for (size_t s = 0; s < n; ++s) {
+    logits[s] = model.forward_finish(&caches[s]);
+    last[s] = logits[s].data() + (static_cast<int64_t>(prompts[s].size()) - 1) * V;
+  }
+  std::vector<bool> going(n, true);
+  for (int64_t step = 0;; ++step) {
+    for (size_t s = 0; s < n; ++s) {
+      if (!going[s]) continue;
+      const int32_t token = samplers[s].pick(last[s], V);
       out[s].push_back(token);
-      bool go_on = !on_token || on_token(s, step, token, last);
-      if (!go_on || std::find(options.stop_ids.begin(), options.stop_ids.end(), token) != options.stop_ids.end()) break;
-      if (step + 1 == options.max_new_tokens) break;
-      logits = model.forward(&cache, {token});
-      last = logits.data();
+      const bool go_on = !on_token || on_token(s, step, token, last[s]);
+      if (!go_on || std::find(options.stop_ids.begin(), options.stop_ids.end(), token) != options.stop_ids.end())
+        going[s] = false;
     }
+    if (step + 1 == options.max_new_tokens || std::none_of(going.begin(), going.end(), [](bool g) { return g; })) break;
+    for (size_t s = 0; s < n; ++s)
+      if (going[s]) model.forward_start(&caches[s], {out[s].back()});
+    for (size_t s = 0; s < n; ++s)
+      if (going[s]) {
+        logits[s] = model.forward_finish(&caches[s]);
+        last[s] = logits[s].data();
+      }
   }
   return out;
 }

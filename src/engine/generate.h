@@ -1,6 +1,8 @@
 // Generation on the CPU reference: the prompt in one forward pass, then one token at a time from the
 // key/value cache, each chosen by the sampler, until a stop id or max_new_tokens. Several prompts of
-// different lengths are generated side by side, each with its own cache.
+// different lengths are generated side by side, each with its own cache, step by step (the callback sees
+// step 0 of every sequence, then step 1, ...); a pipeline stage begins the next sequence's step while the
+// later stages take this one's.
 #pragma once
 
 #include <cstdint>

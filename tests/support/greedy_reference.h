@@ -45,7 +45,8 @@ double relative_max_diff(const float* a, const float* b, size_t n);
 struct TokenCheck {
   double logits_tolerance = 2e-4;  // relative_max_diff to transformers' float32 logits
   bool print_diffs = false;        // each prompt's logits difference on stdout
-  // also every prompt in one batch, and a batch of three (past the CUDA backend's matrix-vector row limit)
+  // also every prompt in one batch, and a batch of three (past the CUDA backend's matrix-vector row limit; for a
+  // pipeline, sequences that overlap in the stages)
   bool batches = false;
 };
 // `model` generates transformers' greedy tokens for every prompt of `ref` (each alone), and its logits of each

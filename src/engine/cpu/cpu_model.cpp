@@ -203,6 +203,23 @@ std::vector<float> CpuModel::forward(const std::vector<int32_t>& ids, const std:
 
 std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>& ids, const ModuleHook* hook,
                                      const std::vector<int32_t>* token_types, const std::vector<Image>* images) const {
+  forward_start(cache, ids, hook, token_types, images);
+  return forward_finish(cache);
+}
+
+std::vector<float> CpuModel::forward_finish(CpuCache* cache) const {
+  std::vector<float> logits = std::move(cache->pending_logits);
+  cache->pending_logits.clear();
+  if (role_ && !role_->plan.last_stage()) {  // the last stage's, for the rows begun
+    logits.resize(static_cast<size_t>(cache->pending_rows * config_.vocab_size));
+    role_->pipeline->recv(logits.data(), logits.size(), role_->plan.options.pp - 1);
+  }
+  cache->pending_rows = 0;
+  return logits;
+}
+
+void CpuModel::forward_start(CpuCache* cache, const std::vector<int32_t>& ids, const ModuleHook* hook,
+                             const std::vector<int32_t>* token_types, const std::vector<Image>* images) const {
   const bridge::ModelConfig& c = config_;
   const int64_t T = static_cast<int64_t>(ids.size()), H = c.hidden_size, d = c.kv_channels;
   const int64_t heads = c.num_attention_heads, groups = c.num_query_groups, per_group = heads / groups;
@@ -410,12 +427,13 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
   cache->position_delta = position_delta;
 
   const int64_t V = c.vocab_size;
-  std::vector<float> logits(static_cast<size_t>(T * V));
-  if (!last_stage) {  // the next stage goes on from here, and the logits come back from the last one
+  cache->pending_rows = T;
+  if (!last_stage) {  // the next stage goes on from here; the logits come back from the last (forward_finish)
     role_->pipeline->send(x.data(), x.size(), role_->plan.pp_rank + 1);
-    role_->pipeline->broadcast(logits.data(), logits.size(), role_->plan.options.pp - 1);
-    return logits;
+    return;
   }
+  std::vector<float>& logits = cache->pending_logits;
+  logits.assign(static_cast<size_t>(T * V), 0.0f);
   // each tensor-parallel rank computes the logits of its vocabulary rows, and they are gathered
   const int tp = role_ ? role_->plan.options.tp : 1;
   const int64_t P = tp > 1 ? vocab_rows_ : V;
@@ -445,9 +463,8 @@ std::vector<float> CpuModel::forward(CpuCache* cache, const std::vector<int32_t>
     report(final_norm_record(c, T), traced.data());
     report(output_record(c, vocab_rows_, T), logits.data());
   }
-  if (role_ && role_->plan.options.pp > 1)
-    role_->pipeline->broadcast(logits.data(), logits.size(), role_->plan.options.pp - 1);
-  return logits;
+  for (int stage = 0; role_ && stage < role_->plan.options.pp - 1; ++stage)
+    role_->pipeline->send(logits.data(), logits.size(), stage);
 }
 
 }  // namespace mb::engine

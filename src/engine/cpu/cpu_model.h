@@ -41,6 +41,9 @@ struct CpuCache {
   // Qwen2.5-VL: how far the rotary position of the next token is ahead of its index (images take fewer
   // positions than tokens)
   int64_t position_delta = 0;
+  // Between start and finish: the rows begun, and (last pipeline stage) their logits.
+  int64_t pending_rows = 0;
+  std::vector<float> pending_logits;
 };
 
 class CpuModel final : public Model {
@@ -60,6 +63,13 @@ class CpuModel final : public Model {
   std::vector<float> forward(CpuCache* cache, const std::vector<int32_t>& ids, const ModuleHook* hook = nullptr,
                              const std::vector<int32_t>* token_types = nullptr,
                              const std::vector<Image>* images = nullptr) const;
+  // forward() in two halves, so that a pipeline stage can begin the next sequence while later stages take this
+  // one: forward_start computes this rank's part and hands it on (a stage before the last sends its residual
+  // stream; the last keeps the logits and sends them back to the others); forward_finish returns the logits.
+  void forward_start(CpuCache* cache, const std::vector<int32_t>& ids, const ModuleHook* hook = nullptr,
+                     const std::vector<int32_t>* token_types = nullptr,
+                     const std::vector<Image>* images = nullptr) const;
+  std::vector<float> forward_finish(CpuCache* cache) const;
   // LLaVA: an image's features as the language model takes them, [image_tokens() x hidden_size]: the CLIP
   // tower up to its feature layer (the class token dropped), then the projector (cpu_vision.cpp).
   std::vector<float> image_features(const Image& image) const;

@@ -291,7 +291,8 @@ KvCache CudaModel::Impl::kv_cache(int batch, int64_t length) {
   cache.length = length;
   cache.layer_elements = static_cast<size_t>(batch) * static_cast<size_t>(length) *
                        static_cast<size_t>(shape.groups) * static_cast<size_t>(shape.head_dim);
-  const size_t n = cache.layer_elements * static_cast<size_t>(config.num_layers);
+  const LayerRange here = layers_here();  // (a pipeline stage keeps its own layers' keys and values)
+  const size_t n = cache.layer_elements * static_cast<size_t>(here.end - here.first);
   cache.k = pool->allocate_n<bf16>(n, "the key cache");
   cache.v = pool->allocate_n<bf16>(n, "the value cache");
   return cache;
@@ -371,8 +372,9 @@ void CudaModel::Impl::attention(Activations& a, const LayerWeights& w, int layer
       cuda::linear(cublas, a.h.as<bf16>(), R, H, w.qkv, qkv_rows, a.qkv.as<float>());
   }
   const float* rotary = c.mla ? nullptr : inv_freq;  // (mla_qkv rotates its own)
-  bf16* k = cache.k.as<bf16>() + cache.layer_elements * static_cast<size_t>(layer);
-  bf16* v = cache.v.as<bf16>() + cache.layer_elements * static_cast<size_t>(layer);
+  const size_t slot = static_cast<size_t>(layer - layers_here().first);  // the stage's layer
+  bf16* k = cache.k.as<bf16>() + cache.layer_elements * slot;
+  bf16* v = cache.v.as<bf16>() + cache.layer_elements * slot;
   const kernels::QkvShape s = layer_shape(layer);
   if (plan.decode) {
     kernels::attention_decode({a.qkv.as<float>(), w.qkv_bias, w.q_norm, w.k_norm, eps, rotary, plan.rotary_offsets},

@@ -84,7 +84,8 @@ struct QwenVisionWeights {
   const bf16 *merger_fc0 = nullptr, *merger_fc2 = nullptr;
 };
 
-// Keys and values of `batch` sequences, each up to `length` positions: [layer][sequence][position][group][d].
+// Keys and values of `batch` sequences, each up to `length` positions: [layer][sequence][position][group][d]
+// (a pipeline stage's layers only, the first of them at 0).
 struct KvCache {
   cuda::PoolBuffer k, v;
   int batch = 0;
