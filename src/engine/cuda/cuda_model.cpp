@@ -342,8 +342,9 @@ bool CudaModel::Impl::small_batch(const Activations& a) const {
                        reinterpret_cast<uintptr_t>(a.act.as<bf16>()) % 16 == 0;
   // (the fused decode kernels know RMSNorm, gated MLPs and no biases: GPT-2 takes the general path)
   const bool fused_kinds = !c.layer_norm && c.gated_mlp && !c.linear_bias;
-  return !trace_hook && !tensor_parallel() && fused_kinds && !c.mla && a.rows >= 1 && a.rows <= kernels::kGemvMaxRows && aligned &&
-         c.hidden_size % 8 == 0 && attention_width() % 8 == 0 && (c.is_moe() || c.ffn_hidden_size % 8 == 0);
+  // (tensor parallelism: the products' parts are summed before they join the residual stream)
+  return !trace_hook && !tensor_parallel() && fused_kinds && !c.mla && a.rows >= 1 && a.rows <= kernels::kGemvMaxRows &&
+         aligned && c.hidden_size % 8 == 0 && attention_width() % 8 == 0 && (c.is_moe() || c.ffn_hidden_size % 8 == 0);
 }
 
 void CudaModel::Impl::norm_into_h(Activations& a, const float* weight, float out_scale, const float* bias) {
@@ -696,8 +697,8 @@ void CudaModel::Impl::embed(const int32_t* ids, const int32_t* positions, int64_
   const bool one_rank = adds_row_parallel_bias();
   kernels::embedding(ids, rows, embedding, config.hidden_size, static_cast<float>(config.scale_emb.value_or(1.0)), x,
                      stream, one_rank ? position_embedding : nullptr, position_embedding ? positions : nullptr,
-                     one_rank ? token_type_embedding : nullptr, types, tensor_parallel() ? role->plan.tp_rank * vocab_rows : 0,
-                     tensor_parallel() ? vocab_rows : -1);
+                     one_rank ? token_type_embedding : nullptr, types,
+                     tensor_parallel() ? role->plan.tp_rank * vocab_rows : 0, tensor_parallel() ? vocab_rows : -1);
   reduce_parts(x, rows * config.hidden_size);
 }
 
