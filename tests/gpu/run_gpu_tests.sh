@@ -15,4 +15,5 @@ run "$SANITIZER" --tool racecheck --error-exitcode 1 "$BUILD/test_cuda_kernels" 
 run "$BUILD/test_cuda_engine"
 run "$SANITIZER" --tool memcheck --error-exitcode 1 "$BUILD/test_cuda_engine" --gtest_filter='*HuggingFace*'
 run "$BUILD/test_cuda_parallel"
+run "$SANITIZER" --tool memcheck --error-exitcode 1 "$BUILD/test_cuda_parallel" --gtest_filter='*Megatron*'
 exit $status
