@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "engine/cpu/cpu_model.h"
+#include "engine/parallel_model.h"
 #ifdef MB_WITH_CUDA
 #include <cuda_runtime.h>
 
@@ -25,12 +26,10 @@ DistributedModel::DistributedModel(const bridge::ParamSource& source, const Para
   validate_parallel(config_, options, source.path());
   run_ = ProcessGroup::connect(launch, launch.timeout_seconds);
   const RankPlan plan = RankPlan::of(options, launch.rank);
-  std::vector<int> tensor_ranks, pipeline_ranks, everyone(static_cast<size_t>(launch.world));
-  for (int t = 0; t < tp; ++t) tensor_ranks.push_back(plan.pp_rank * tp + t);
-  for (int s = 0; s < pp; ++s) pipeline_ranks.push_back(s * tp + plan.tp_rank);
+  std::vector<int> everyone(static_cast<size_t>(launch.world));
   std::iota(everyone.begin(), everyone.end(), 0);
   // (every rank makes its groups in this order)
-  std::shared_ptr<Communicator> tensor = run_->group(tensor_ranks), pipeline = run_->group(pipeline_ranks);
+  std::shared_ptr<Communicator> tensor = run_->group(plan.tensor_group()), pipeline = run_->group(plan.pipeline_group());
   world_ = run_->group(everyone);
   const std::unique_ptr<bridge::ParamSource> part = rank_source(source, plan);
   if (device == "cpu") {
@@ -61,15 +60,8 @@ DistributedModel::~DistributedModel() = default;
 
 std::vector<std::vector<int32_t>> DistributedModel::generate(const std::vector<std::vector<int32_t>>& prompts,
                                                               const GenerateOptions& options, const TokenCallback& on_token) {
-  // every rank asks rank 0 whether to go on (each process passes its own callback; rank 0's is the one asked)
-  const bool first = run_->rank() == 0;
-  TokenCallback each = [&](size_t sequence, int64_t step, int32_t token, const float* logits) {
-    float go_on = 1.f;
-    if (first && on_token) go_on = on_token(sequence, step, token, logits) ? 1.f : 0.f;
-    world_->broadcast(&go_on, 1, 0);
-    return go_on != 0.f;
-  };
-  return rank_->generate(prompts, options, each);
+  // (each process passes its own callback, and no rank knows whether rank 0's is empty: every step is heard)
+  return rank_->generate(prompts, options, asked_on_rank_zero(on_token, *world_));
 }
 
 }  // namespace mb::engine

@@ -43,18 +43,10 @@ std::unique_ptr<Model> parallel_on_gpus(const bridge::ParamSource& source, const
   if (!cuda::nccl_available())
     fail(Status::kUnsupported, "a run over several GPUs needs NCCL, and this mbridge was built without it "
          "(name one GPU, cuda:N, to run every rank on it)");
-  // rank r = stage * tp + tensor rank, on GPU r
+  // rank r on GPU r: each stage's tensor group (from its rank 0), each tensor rank's pipeline (from stage 0)
   std::vector<std::vector<std::shared_ptr<Communicator>>> tensor, pipeline;
-  for (int s = 0; s < o.pp; ++s) {
-    std::vector<int> devices;
-    for (int t = 0; t < o.tp; ++t) devices.push_back(s * o.tp + t);
-    tensor.push_back(cuda::nccl_group(devices));
-  }
-  for (int t = 0; t < o.tp; ++t) {
-    std::vector<int> devices;
-    for (int s = 0; s < o.pp; ++s) devices.push_back(s * o.tp + t);
-    pipeline.push_back(cuda::nccl_group(devices));
-  }
+  for (int s = 0; s < o.pp; ++s) tensor.push_back(cuda::nccl_group(RankPlan::of(o, s * o.tp).tensor_group()));
+  for (int t = 0; t < o.tp; ++t) pipeline.push_back(cuda::nccl_group(RankPlan::of(o, t).pipeline_group()));
   return std::make_unique<ParallelModel>(source, o, [&](const bridge::ParamSource& part, const RankRole& role) {
     const RankPlan& p = role.plan;
     const RankRole nccl{p, tensor[static_cast<size_t>(p.pp_rank)][static_cast<size_t>(p.tp_rank)],

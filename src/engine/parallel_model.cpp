@@ -57,6 +57,15 @@ void ParallelModel::on_every_rank(const Run& run) {
   }
 }
 
+TokenCallback asked_on_rank_zero(const TokenCallback& on_token, Communicator& world) {
+  return [&on_token, &world](size_t sequence, int64_t step, int32_t token, const float* logits) {
+    float go_on = 1.f;
+    if (world.rank() == 0 && on_token) go_on = on_token(sequence, step, token, logits) ? 1.f : 0.f;
+    world.broadcast(&go_on, 1, 0);
+    return go_on != 0.f;
+  };
+}
+
 std::vector<float> ParallelModel::forward(const std::vector<int32_t>& ids) {
   std::vector<std::vector<float>> logits(ranks_.size());
   on_every_rank([&](int rank) { logits[static_cast<size_t>(rank)] = ranks_[static_cast<size_t>(rank)]->forward(ids); });
@@ -76,14 +85,8 @@ std::vector<std::vector<int32_t>> ParallelModel::generate(const std::vector<std:
                                                            const GenerateOptions& options, const TokenCallback& on_token) {
   std::vector<std::vector<std::vector<int32_t>>> out(ranks_.size());
   on_every_rank([&](int rank) {
-    TokenCallback each;
-    if (on_token)  // rank 0 asks the host whether to go on, and every rank hears the answer
-      each = [&, rank](size_t sequence, int64_t step, int32_t token, const float* logits) {
-        float go_on = 1.f;
-        if (rank == 0) go_on = on_token(sequence, step, token, logits) ? 1.f : 0.f;
-        world_[static_cast<size_t>(rank)]->broadcast(&go_on, 1, 0);
-        return go_on != 0.f;
-      };
+    // (without a host callback every rank knows the answer: nothing to hear)
+    const TokenCallback each = on_token ? asked_on_rank_zero(on_token, *world_[static_cast<size_t>(rank)]) : TokenCallback{};
     out[static_cast<size_t>(rank)] = ranks_[static_cast<size_t>(rank)]->generate(prompts, options, each);
   });
   return out[0];

@@ -20,6 +20,10 @@ namespace mb::engine {
 // this process's LocalGroups.
 using RankFactory = std::function<std::unique_ptr<Model>(const bridge::ParamSource& part, const RankRole& role)>;
 
+// The callback each rank gives its generate: member 0 of `world` asks the host's `on_token` (when there is one)
+// whether to go on, and every member hears the answer, so all ranks end each sequence at the same step.
+TokenCallback asked_on_rank_zero(const TokenCallback& on_token, Communicator& world);
+
 class ParallelModel final : public Model {
  public:
   // Reads each rank's part of `source` (sliced from whatever layout the source has) into the model

@@ -22,6 +22,18 @@ RankPlan RankPlan::of(const ParallelOptions& options, int rank) {
   return p;
 }
 
+std::vector<int> RankPlan::tensor_group() const {
+  std::vector<int> ranks;
+  for (int t = 0; t < options.tp; ++t) ranks.push_back(pp_rank * options.tp + t);
+  return ranks;
+}
+
+std::vector<int> RankPlan::pipeline_group() const {
+  std::vector<int> ranks;
+  for (int s = 0; s < options.pp; ++s) ranks.push_back(s * options.tp + tp_rank);
+  return ranks;
+}
+
 namespace {
 
 bridge::ParallelLayout layout_of(const ParallelOptions& o) {
@@ -89,10 +101,8 @@ class RankSource final : public bridge::ParamSource {
  private:
   bool holds(const bridge::ModelConfig& c, const LayerRange& layers, const bridge::ParallelLayout& L,
              const bridge::ParamKey& key) const {
-    if (key.layer >= 0 && bridge::is_per_layer(key.kind)) {
-      if (!layers.contains(key.layer)) return false;
-      return key.expert < 0 || bridge::place_expert(c, L, key.expert).ep_rank == (L.ep > 1 ? plan_.tp_rank : 0);
-    }
+    if (key.layer >= 0 && bridge::is_per_layer(key.kind))
+      return layers.contains(key.layer) && (key.expert < 0 || holds_expert(c, plan_, key.expert));
     // a tied output layer is the embedding: the last stage holds it too
     if (key.kind == ParamKind::kEmbedding && c.tied_embeddings && plan_.last_stage()) return true;
     return bridge::place_param(c, L, key).pp_rank == plan_.pp_rank;
@@ -142,6 +152,11 @@ void validate_parallel(const bridge::ModelConfig& c, const ParallelOptions& o, c
 LayerRange stage_layers(const bridge::ModelConfig& c, const RankPlan& plan) {
   const int per_stage = static_cast<int>(c.num_layers / plan.options.pp);
   return {plan.pp_rank * per_stage, (plan.pp_rank + 1) * per_stage};
+}
+
+bool holds_expert(const bridge::ModelConfig& c, const RankPlan& plan, int expert) {
+  const bridge::ParallelLayout L = layout_of(plan.options);
+  return L.ep == 1 || bridge::place_expert(c, L, expert).ep_rank == plan.tp_rank;
 }
 
 int64_t vocab_rows_per_rank(int64_t vocab_rows, int tp) { return (vocab_rows + tp - 1) / tp; }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include "bridge/param_source.h"
 
@@ -31,6 +32,10 @@ struct RankPlan {
   int world() const { return options.tp * options.pp; }
   bool first_stage() const { return pp_rank == 0; }
   bool last_stage() const { return pp_rank == options.pp - 1; }
+  // The ranks of this rank's groups, ascending: the tensor-parallel ranks of its stage, and the stages of its
+  // tensor-parallel rank.
+  std::vector<int> tensor_group() const;
+  std::vector<int> pipeline_group() const;
 };
 
 class Communicator;
@@ -53,6 +58,10 @@ struct LayerRange {
   bool contains(int layer) const { return layer >= first && layer < end; }
 };
 LayerRange stage_layers(const bridge::ModelConfig& c, const RankPlan& plan);
+
+// Whether the rank holds expert e's weights: every expert (split by columns), or under expert parallelism its
+// share, placed as Megatron places them (bridge::place_expert).
+bool holds_expert(const bridge::ModelConfig& c, const RankPlan& plan, int expert);
 
 // Vocabulary rows each tensor-parallel rank holds of the embedding and output layer: the rows rounded up to a
 // multiple of tp (the last rank's rows past the source's are zeros).

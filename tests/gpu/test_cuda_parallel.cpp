@@ -31,10 +31,6 @@ namespace {
 
 constexpr double kLogitsTolerance = 3e-2;  // bf16 against transformers' float32 (as test_cuda_engine)
 
-std::string describe(const ParallelOptions& o) {
-  return cat("TP", o.tp, " x PP", o.pp, o.expert_parallel ? " (expert parallel)" : "");
-}
-
 // Families the GPU's parallel runs take (multi-latent attention runs in parallel on the CPU backend only).
 bool runs_in_parallel_on_gpu(const bridge::ModelConfig& c) { return !c.mla; }
 
@@ -55,11 +51,11 @@ TEST(CudaParallel, EveryFamilyOnOneGpuGivesTransformersTokens) {
     const std::vector<float> single = one.forward(ref.cases[0].scored_sequence());
     for (const ParallelOptions& o : runs) {
       auto model = engine::load_model(*source, "cuda:0", o);
-      mbtest::expect_transformers_tokens(*model, ref, ref.family + " " + describe(o), {kLogitsTolerance, true, true});
+      mbtest::expect_transformers_tokens(*model, ref, ref.family + " " + mbtest::parallel_name(o), {kLogitsTolerance, true, true});
       const std::vector<float> split = model->forward(ref.cases[0].scored_sequence());
       const double diff = mbtest::relative_max_diff(split.data(), single.data(), single.size());
-      std::printf("%-40s against one rank: %.2e\n", (ref.family + " " + describe(o)).c_str(), diff);
-      EXPECT_LE(diff, kLogitsTolerance) << ref.family << " " << describe(o);
+      std::printf("%-40s against one rank: %.2e\n", (ref.family + " " + mbtest::parallel_name(o)).c_str(), diff);
+      EXPECT_LE(diff, kLogitsTolerance) << ref.family << " " << mbtest::parallel_name(o);
     }
   }
   EXPECT_GE(families, 13);
@@ -141,7 +137,7 @@ TEST(CudaParallel, RankPerGpuRunsWhenThereAreEnoughGpus) {
       if (o.expert_parallel && !source->config().is_moe()) continue;
       if (o.tp * o.pp > n) continue;
       auto model = engine::load_model(*source, "cuda", o);
-      mbtest::expect_transformers_tokens(*model, ref, ref.family + " " + describe(o) + " (NCCL)", {kLogitsTolerance, true, true});
+      mbtest::expect_transformers_tokens(*model, ref, ref.family + " " + mbtest::parallel_name(o) + " (NCCL)", {kLogitsTolerance, true, true});
     }
   }
 }

@@ -10,6 +10,7 @@
 #include "bridge/convert.h"
 #include "bridge/param_source.h"
 #include "engine/model.h"
+#include "engine/rank_plan.h"
 #include "io/safetensors.h"
 #include "support/test_support.h"
 
@@ -102,6 +103,10 @@ void expect_transformers_tokens(mb::engine::Model& model, const GreedyReference&
   const auto three = model.generate(prompts, o, {});
   for (size_t i = 0; i < prompts.size(); ++i)
     EXPECT_EQ(three[i], ref.cases[i % ref.cases.size()].greedy) << what << " batch of three, sequence " << i;
+}
+
+std::string parallel_name(const mb::engine::ParallelOptions& o) {
+  return mb::cat("TP", o.tp, " x PP", o.pp, o.expert_parallel ? " (expert parallel)" : "");
 }
 
 }  // namespace mbtest

@@ -14,6 +14,7 @@ class ParamSource;
 }
 namespace mb::engine {
 class Model;
+struct ParallelOptions;
 }
 
 namespace mbtest {
@@ -53,5 +54,7 @@ struct TokenCheck {
 // whole sequence agree with transformers' within the tolerance (gtest expectations named by `what`).
 void expect_transformers_tokens(mb::engine::Model& model, const GreedyReference& ref, const std::string& what,
                                 const TokenCheck& check = {});
+// "TP2 x PP1 (expert parallel)": a parallel run's name in those expectations.
+std::string parallel_name(const mb::engine::ParallelOptions& o);
 
 }  // namespace mbtest

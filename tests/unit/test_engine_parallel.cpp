@@ -65,10 +65,6 @@ class FirstVocabularyRows final : public bridge::ParamSource {
   int64_t rows_;
 };
 
-std::string describe(const ParallelOptions& o) {
-  return cat("TP", o.tp, " x PP", o.pp, o.expert_parallel ? " (expert parallel)" : "");
-}
-
 }  // namespace
 
 TEST(LocalGroup, CollectivesGiveEveryMemberTheSameAnswer) {
@@ -228,7 +224,7 @@ TEST(EngineParallel, EveryFamilyGivesTransformersTokensAtTp2Pp2AndBoth) {
     auto source = bridge::open_hf_source(ref.hf_dir);
     for (const ParallelOptions o : {ParallelOptions{2, 1, false}, ParallelOptions{1, 2, false}, ParallelOptions{2, 2, false}}) {
       engine::ParallelModel model(*source, o);
-      mbtest::expect_transformers_tokens(model, ref, ref.family + " " + describe(o), {2e-4, false, true});
+      mbtest::expect_transformers_tokens(model, ref, ref.family + " " + mbtest::parallel_name(o), {2e-4, false, true});
     }
   }
 }
@@ -241,7 +237,7 @@ TEST(EngineParallel, ExpertParallelMixturesGiveTransformersTokens) {
     ++moe;
     for (const ParallelOptions o : {ParallelOptions{2, 1, true}, ParallelOptions{2, 2, true}}) {
       engine::ParallelModel model(*source, o);
-      mbtest::expect_transformers_tokens(model, ref, ref.family + " " + describe(o), {2e-4, false, true});
+      mbtest::expect_transformers_tokens(model, ref, ref.family + " " + mbtest::parallel_name(o), {2e-4, false, true});
     }
   }
   EXPECT_GE(moe, 3);  // Mixtral, Qwen3-MoE, DeepSeek-V3
@@ -255,7 +251,7 @@ TEST(EngineParallel, RanksReadTheirPartsFromAMegatronCheckpointOfAnotherLayout) 
     auto source = mbtest::open_megatron_copy(ref, root);  // TP2 x PP2 torch_dist
     for (const ParallelOptions o : {ParallelOptions{2, 2, false}, ParallelOptions{1, 2, false}}) {
       engine::ParallelModel model(*source, o);
-      mbtest::expect_transformers_tokens(model, ref, family + " from Megatron TP2 x PP2, run at " + describe(o));
+      mbtest::expect_transformers_tokens(model, ref, family + " from Megatron TP2 x PP2, run at " + mbtest::parallel_name(o));
     }
   }
 }

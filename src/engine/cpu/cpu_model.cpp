@@ -92,11 +92,6 @@ void CpuModel::reduce_parts(float* data, size_t n) const {
   if (role_ && role_->plan.options.tp > 1) role_->tensor->all_reduce_sum(data, n);
 }
 
-bool CpuModel::holds_expert(int64_t e) const {
-  if (!role_ || !role_->plan.options.expert_parallel) return true;
-  return e / (config_.num_experts / role_->plan.options.tp) == role_->plan.tp_rank;
-}
-
 void CpuModel::norm(const float* x, ParamKind weight, ParamKind bias, int layer, float* out) const {
   const bridge::ModelConfig& c = config_;
   const float* w = param(static_cast<int>(weight), layer).data();
@@ -393,7 +388,7 @@ void CpuModel::forward_start(CpuCache* cache, const std::vector<int32_t>& ids, c
                   c.ffn_hidden_size, 1.0, true);
       } else {
         for (const auto& [e, weight] : route(layer, h.data()))
-          if (holds_expert(e))
+          if (!role_ || holds_expert(c, role_->plan, static_cast<int>(e)))
             dense_mlp(param(static_cast<int>(ParamKind::kExpertFc1), layer, static_cast<int>(e)),
                       param(static_cast<int>(ParamKind::kExpertFc2), layer, static_cast<int>(e)), c.moe_ffn_hidden_size,
                       weight, false);

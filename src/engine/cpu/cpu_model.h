@@ -114,8 +114,6 @@ class CpuModel final : public Model {
   void reduce_parts(float* data, size_t n) const;
   // Whether this rank adds the biases of row-parallel products (one rank does, before the parts are summed).
   bool adds_row_parallel_bias() const { return !role_ || role_->plan.tp_rank == 0; }
-  // Whether this rank holds expert e's weights (all of them, or its share under expert parallelism).
-  bool holds_expert(int64_t e) const;
   // The first vocabulary row of this rank's part of the embedding and output layer.
   int64_t first_vocab_row() const { return role_ ? role_->plan.tp_rank * vocab_rows_ : 0; }
 
