@@ -154,6 +154,19 @@ LayerRange stage_layers(const bridge::ModelConfig& c, const RankPlan& plan) {
   return {plan.pp_rank * per_stage, (plan.pp_rank + 1) * per_stage};
 }
 
+std::vector<SequenceRange> micro_batches(int batch, int stages) {
+  if (batch < 0 || stages < 1) fail(Status::kInvalidArgument, "micro-batches of ", batch, " sequences over ", stages, " stages");
+  const int parts = std::min(batch, stages);
+  std::vector<SequenceRange> out;
+  int first = 0;
+  for (int i = 0; i < parts; ++i) {
+    const int size = batch / parts + (i < batch % parts ? 1 : 0);
+    out.push_back({first, first + size});
+    first += size;
+  }
+  return out;
+}
+
 bool holds_expert(const bridge::ModelConfig& c, const RankPlan& plan, int expert) {
   const bridge::ParallelLayout L = layout_of(plan.options);
   return L.ep == 1 || bridge::place_expert(c, L, expert).ep_rank == plan.tp_rank;

@@ -59,6 +59,17 @@ struct LayerRange {
 };
 LayerRange stage_layers(const bridge::ModelConfig& c, const RankPlan& plan);
 
+// A run of consecutive sequences of a batch: [first, end).
+struct SequenceRange {
+  int first = 0, end = 0;
+  int size() const { return end - first; }
+};
+
+// The batch's sequences as pipeline micro-batches: min(batch, stages) runs of consecutive sequences, sizes
+// differing by at most one (the larger first); the whole batch as one without pipeline stages. While a later
+// stage works on one micro-batch, an earlier stage begins the next.
+std::vector<SequenceRange> micro_batches(int batch, int stages);
+
 // Whether the rank holds expert e's weights: every expert (split by columns), or under expert parallelism its
 // share, placed as Megatron places them (bridge::place_expert).
 bool holds_expert(const bridge::ModelConfig& c, const RankPlan& plan, int expert);

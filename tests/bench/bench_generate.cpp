@@ -1,8 +1,9 @@
 // Generation speed of the CUDA backend (GPU machine): greedy decode tokens/s at batch 1, 2, 4, 8 and 32 (32-token
 // prompts, 128 new tokens; end to end as transformers' generate is timed by ../shared/bench/peer_bench.py, and
 // the decode steps alone), and the time to the first token of a 2048-token prompt.
-// usage: bench_generate HF_DIR [REPEATS=3] [profile]   (MB_CUDA_GRAPHS=0: decode steps launched one kernel at a
-// time; profile: one short batch-1 generation and one 2048-token prefill, for a profiler to look at)
+// usage: bench_generate HF_DIR [REPEATS=3] [profile | b1 | curve]   (MB_CUDA_GRAPHS=0: decode steps launched one
+// kernel at a time; profile: one short batch-1 generation and one 2048-token prefill, for a profiler to look at;
+// b1: batch-1 decode only; curve: the decode step's time at batch 1 to 512)
 // Prints one JSON object.
 #include <algorithm>
 #include <chrono>
@@ -24,7 +25,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: %s HF_DIR [REPEATS] [b1 | profile]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s HF_DIR [REPEATS] [b1 | curve | profile]\n", argv[0]);
     return 2;
   }
   const int repeats = argc > 2 ? std::atoi(argv[2]) : 3;
@@ -58,6 +59,18 @@ int main(int argc, char** argv) {
   if (argc > 3 && std::string(argv[3]) == "profile") {
     best_time(prompts(1, 32), 16);
     best_time(prompts(1, 2048), 1);
+    return 0;
+  }
+  // "curve": the decode step's time from batch 1 to 512 (where it starts to grow with the rows)
+  if (argc > 3 && std::string(argv[3]) == "curve") {
+    const char* sep = "{";
+    for (int batch : {1, 32, 64, 128, 256, 512}) {
+      auto p = prompts(batch, 32);
+      const double first = best_time(p, 1), more = best_time(p, 33);
+      std::printf("%s\"b%d_step_ms\": %.3f", sep, batch, (more - first) / 32 * 1e3);
+      sep = ", ";
+    }
+    std::printf("}\n");
     return 0;
   }
   // "b1": batch-1 decode only (quick A/B runs of one setting)

@@ -1,7 +1,7 @@
 // Tensor-, pipeline- and expert-parallel runs of the CUDA backend (GPU machine only; tests/gpu/run_gpu_tests.sh):
 // - every rank on GPU 0, their collectives staged through host memory: each family's transformers tokens
 //   (alone, batched, a batch of three) and logits within bf16 tolerance at TP2, PP2, TP2 x PP2, and EP2 on the
-//   mixtures, as one rank gives them;
+//   mixtures, as one rank gives them; decode steps in pipeline micro-batches;
 // - NCCL's collectives (device_collectives.cpp) on as many GPUs as are visible, and a run of rank r on GPU r
 //   when there are enough of them (NCCL does not allow two ranks on one GPU), and one process of a launcher's run
 //   through NCCL.
@@ -59,6 +59,27 @@ TEST(CudaParallel, EveryFamilyOnOneGpuGivesTransformersTokens) {
     }
   }
   EXPECT_GE(families, 13);
+}
+
+// Decode steps split into micro-batches (from 1 row a micro-batch instead of the default's 256): the stages
+// overlap on their sequences and every sequence still gets transformers' tokens, alone and in batches of two
+// and three (split 1 + 1 and 2 + 1).
+TEST(CudaParallel, PipelineDecodeInMicroBatchesGivesTransformersTokens) {
+  setenv("MB_CUDA_DECODE_MICRO_BATCH_ROWS", "1", 1);
+  int families = 0;
+  for (const auto& ref : mbtest::greedy_references()) {
+    if (ref.family != "llama31" && ref.family != "qwen3_moe" && ref.family != "gemma2" && ref.family != "minicpm")
+      continue;
+    ++families;
+    auto source = bridge::open_hf_source(ref.hf_dir);
+    for (const ParallelOptions o : {ParallelOptions{1, 2, false}, ParallelOptions{2, 2, false}}) {
+      auto model = engine::load_model(*source, "cuda:0", o);
+      mbtest::expect_transformers_tokens(*model, ref, ref.family + " " + mbtest::parallel_name(o) + ", decode micro-batches",
+                                         {kLogitsTolerance, false, true});
+    }
+  }
+  unsetenv("MB_CUDA_DECODE_MICRO_BATCH_ROWS");
+  EXPECT_EQ(families, 4);
 }
 
 TEST(CudaParallel, RanksOnOneGpuReadAMegatronCheckpointOfAnotherLayout) {

@@ -217,6 +217,37 @@ TEST(RankSource, SizesThatDoNotDivideTheModelAreRefusedByName) {
   EXPECT_EQ(mbtest::status_of([&] { engine::ParallelModel(*full, ParallelOptions{2, 1, true}); }), Status::kInvalidArgument);
 }
 
+TEST(MicroBatches, ConsecutiveSequencesInAtMostOnePartPerStageSizesWithinOne) {
+  auto sizes = [](int batch, int stages) {
+    std::vector<std::pair<int, int>> out;
+    for (const engine::SequenceRange& r : engine::micro_batches(batch, stages)) out.emplace_back(r.first, r.end);
+    return out;
+  };
+  using V = std::vector<std::pair<int, int>>;
+  EXPECT_EQ(sizes(5, 1), (V{{0, 5}}));
+  EXPECT_EQ(sizes(5, 2), (V{{0, 3}, {3, 5}}));
+  EXPECT_EQ(sizes(7, 3), (V{{0, 3}, {3, 5}, {5, 7}}));
+  EXPECT_EQ(sizes(2, 4), (V{{0, 1}, {1, 2}}));
+  EXPECT_EQ(sizes(8, 4), (V{{0, 2}, {2, 4}, {4, 6}, {6, 8}}));
+  EXPECT_TRUE(sizes(0, 2).empty());
+  for (int batch = 1; batch <= 40; ++batch)
+    for (int stages = 1; stages <= 9; ++stages) {
+      const auto parts = engine::micro_batches(batch, stages);
+      ASSERT_EQ(static_cast<int>(parts.size()), std::min(batch, stages));
+      int next = 0, smallest = batch, largest = 0;
+      for (const auto& r : parts) {
+        EXPECT_EQ(r.first, next);
+        EXPECT_GT(r.size(), 0);
+        smallest = std::min(smallest, r.size());
+        largest = std::max(largest, r.size());
+        next = r.end;
+      }
+      EXPECT_EQ(next, batch);
+      EXPECT_LE(largest - smallest, 1);
+    }
+  EXPECT_EQ(mbtest::status_of([] { engine::micro_batches(3, 0); }), Status::kInvalidArgument);
+}
+
 TEST(EngineParallel, EveryFamilyGivesTransformersTokensAtTp2Pp2AndBoth) {
   const auto refs = mbtest::greedy_references();
   ASSERT_EQ(refs.size(), 15u);

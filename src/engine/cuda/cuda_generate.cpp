@@ -1,7 +1,8 @@
 // Generation on the CUDA backend: every prompt in one prefill pass, then one decode step per new token for the
-// whole batch. A decode step reads its tokens and positions from device memory and leaves the next tokens
-// (chosen on the device, greedy or sampled) and positions there, so it is captured once as a CUDA graph and
-// replayed; the host copies back one token per sequence per step (and the logits of step 0, for the callback).
+// whole batch (with pipeline stages, each pass is made per micro-batch of sequences, so that the stages
+// overlap). A decode step reads its tokens and positions from device memory and leaves the next tokens (chosen
+// on the device, greedy or sampled) and positions there, so it is captured once as a CUDA graph and replayed;
+// the host copies back one token per sequence per step (and the logits of step 0, for the callback).
 #include <algorithm>
 #include <numeric>
 
@@ -63,13 +64,18 @@ std::vector<std::vector<int32_t>> CudaModel::generate(const std::vector<std::vec
   std::vector<std::vector<int32_t>> out(prompts.size());
   if (B == 0 || options.max_new_tokens == 0) return out;
 
-  PromptLayout layout(prompts, V);
-  layout.images = options.images;
+  const PromptLayout layout(prompts, V);  // (checks every id)
   if (m.config.learned_positions && layout.longest + options.max_new_tokens - 1 > m.config.max_position_embeddings)
     fail(Status::kInvalidArgument, "a prompt of ", layout.longest, " tokens and ", options.max_new_tokens,
          " new ones reach position ", layout.longest + options.max_new_tokens - 2, ", past the model's ",
          m.config.max_position_embeddings, " learned positions");
   KvCache cache = m.kv_cache(B, layout.longest + options.max_new_tokens);
+  // With pipeline stages the batch goes through in micro-batches of consecutive sequences, each on its rows of
+  // the buffers below (a stage hands one on and begins the next; the last stage's logits are shared after all).
+  const int stages = m.role ? m.role->plan.options.pp : 1;
+  const std::vector<SequenceRange> prefill_parts = micro_batches(B, stages);
+  const std::vector<SequenceRange> decode_parts =
+      B / stages >= m.decode_micro_batch_rows ? prefill_parts : micro_batches(B, 1);
 
   // decode-step state, all on the device: tokens in, positions, logits, per-sequence rows
   cuda::PoolBuffer tokens = m.pool->allocate_n<int32_t>(B, "tokens");
@@ -77,21 +83,31 @@ std::vector<std::vector<int32_t>> CudaModel::generate(const std::vector<std::vec
   cuda::PoolBuffer step_logits = m.pool->allocate_n<float>(static_cast<size_t>(B) * V, "logits");
   cuda::PoolBuffer last_h = m.pool->allocate_n<bf16>(static_cast<size_t>(B) * H, "last hidden states");
   cuda::PoolBuffer last_index = m.pool->allocate_n<int32_t>(B, "last rows");
-  const int splits = kernels::attention_decode_splits(cache.length);
-  const size_t workspace_bytes = kernels::attention_decode_workspace_bytes(B, m.shape, splits);
-  cuda::PoolBuffer attn_workspace = m.pool->allocate(workspace_bytes, "attention splits");
-  check(cudaMemsetAsync(attn_workspace.as<void>(), 0, workspace_bytes, m.stream), "clearing the attention splits");
+  auto logits_of = [&](const SequenceRange& r) { return step_logits.as<float>() + static_cast<size_t>(r.first) * V; };
 
   std::vector<int32_t> offsets;  // Qwen2.5-VL: how far each sequence's rotary position runs ahead of its length
   {  // prefill: the last row of each prompt gives its first new token
-    Activations a = m.prefill(layout, cache, &offsets);
-    check(cudaMemcpyAsync(last_index.as<int32_t>(), layout.last_rows.data(), B * sizeof(int32_t), cudaMemcpyHostToDevice,
-                          m.stream), "uploading the prompts");
+    for (const SequenceRange& r : prefill_parts) {
+      PromptLayout part(std::vector<std::vector<int32_t>>(prompts.begin() + r.first, prompts.begin() + r.end), V);
+      if (!options.images.empty())
+        part.images.assign(options.images.begin() + r.first, options.images.begin() + r.end);
+      std::vector<int32_t> part_offsets;
+      Activations a = m.prefill(part, cache, &part_offsets, r.first);
+      if (!part_offsets.empty()) {
+        offsets.resize(static_cast<size_t>(B));
+        std::copy(part_offsets.begin(), part_offsets.end(), offsets.begin() + r.first);
+      }
+      int32_t* index = last_index.as<int32_t>() + r.first;
+      check(cudaMemcpyAsync(index, part.last_rows.data(), r.size() * sizeof(int32_t), cudaMemcpyHostToDevice, m.stream),
+            "uploading the prompts");
+      bf16* h = last_h.as<bf16>() + static_cast<size_t>(r.first) * H;
+      kernels::gather_rows(a.h.as<bf16>(), index, r.size(), H, h, m.stream);
+      m.logits(h, r.size(), logits_of(r));
+    }
+    for (const SequenceRange& r : prefill_parts) m.share_logits(logits_of(r), r.size());
     // the first new token's position is the prompt's length
     check(cudaMemcpyAsync(positions.as<int32_t>(), layout.lengths.data(), B * sizeof(int32_t), cudaMemcpyHostToDevice,
                           m.stream), "uploading the prompts");
-    kernels::gather_rows(a.h.as<bf16>(), last_index.as<int32_t>(), B, H, last_h.as<bf16>(), m.stream);
-    m.logits(last_h.as<bf16>(), B, step_logits.as<float>());
   }
 
   const bool greedy = options.sampling.temperature <= 0;
@@ -111,34 +127,54 @@ std::vector<std::vector<int32_t>> CudaModel::generate(const std::vector<std::vec
       kernels::sample_rows(step_logits.as<float>(), B, V, V, sampling, rng_states.as<unsigned long long>(),
                            tokens.as<int32_t>(), m.stream);
   };
-  Activations a = m.activations(B, false);
-  // greedy steps of one or two sequences choose their tokens inside the output layer's kernel
-  const bool argmax_in_output = greedy && m.argmax_in_output_layer(a);
-  cuda::PoolBuffer argmax_keys = m.pool->allocate_n<unsigned long long>(B, "argmax keys");
-  check(cudaMemsetAsync(argmax_keys.as<void>(), 0, B * sizeof(unsigned long long), m.stream), "clearing the argmax keys");
-  unsigned long long* keys = argmax_in_output ? argmax_keys.as<unsigned long long>() : nullptr;
-  {  // decode rows: row b is sequence b at its current position
-    std::vector<int32_t> iota(static_cast<size_t>(B));
-    std::iota(iota.begin(), iota.end(), 0);
-    check(cudaMemcpyAsync(a.seq.as<int32_t>(), iota.data(), iota.size() * sizeof(int32_t), cudaMemcpyHostToDevice, m.stream), "rows");
-  }
   cuda::PoolBuffer rotary_offsets;
   if (!offsets.empty()) {
     rotary_offsets = m.pool->allocate_n<int32_t>(B, "rotary offsets");
     check(cudaMemcpyAsync(rotary_offsets.as<void>(), offsets.data(), B * sizeof(int32_t), cudaMemcpyHostToDevice, m.stream),
           "uploading the rotary offsets");
   }
-  AttentionPlan decode_plan;
-  decode_plan.decode = true;
-  decode_plan.rotary_offsets = rotary_offsets.as<int32_t>();
-  decode_plan.positions = positions.as<int32_t>();
-  decode_plan.splits = splits;
-  decode_plan.workspace = attn_workspace.as<void>();
+  // each decode micro-batch: its rows' activations and attention plan (rows are its sequences, in order)
+  struct DecodePart {
+    SequenceRange seqs;
+    Activations a;
+    AttentionPlan plan;
+    cuda::PoolBuffer workspace;
+  };
+  std::vector<DecodePart> parts;
+  const int splits = kernels::attention_decode_splits(cache.length);
+  for (const SequenceRange& r : decode_parts) {
+    DecodePart p{r, m.activations(r.size(), false), {}, {}};
+    const size_t workspace_bytes = kernels::attention_decode_workspace_bytes(r.size(), m.shape, splits);
+    p.workspace = m.pool->allocate(workspace_bytes, "attention splits");
+    check(cudaMemsetAsync(p.workspace.as<void>(), 0, workspace_bytes, m.stream), "clearing the attention splits");
+    std::vector<int32_t> rows(static_cast<size_t>(r.size()));
+    std::iota(rows.begin(), rows.end(), 0);
+    check(cudaMemcpyAsync(p.a.seq.as<int32_t>(), rows.data(), rows.size() * sizeof(int32_t), cudaMemcpyHostToDevice,
+                          m.stream), "rows");
+    p.plan.decode = true;
+    p.plan.rotary_offsets = offsets.empty() ? nullptr : rotary_offsets.as<int32_t>() + r.first;
+    p.plan.positions = positions.as<int32_t>() + r.first;
+    p.plan.splits = splits;
+    p.plan.workspace = p.workspace.as<void>();
+    p.plan.first_sequence = r.first;
+    p.plan.sequences = r.size();
+    parts.push_back(std::move(p));
+  }
+  // greedy steps of one or two sequences choose their tokens inside the output layer's kernel
+  const bool argmax_in_output = greedy && parts.size() == 1 && m.argmax_in_output_layer(parts[0].a);
+  cuda::PoolBuffer argmax_keys = m.pool->allocate_n<unsigned long long>(B, "argmax keys");
+  check(cudaMemsetAsync(argmax_keys.as<void>(), 0, B * sizeof(unsigned long long), m.stream), "clearing the argmax keys");
+  unsigned long long* keys = argmax_in_output ? argmax_keys.as<unsigned long long>() : nullptr;
   auto decode_step = [&] {
-    check(cudaMemcpyAsync(a.pos.as<int32_t>(), positions.as<int32_t>(), B * sizeof(int32_t), cudaMemcpyDeviceToDevice, m.stream), "positions");
-    m.embed(tokens.as<int32_t>(), a.pos.as<int32_t>(), B, a.x.as<float>());
-    m.decoder(a, decode_plan, cache);
-    m.step_logits(a, step_logits.as<float>(), keys);
+    for (DecodePart& p : parts) {
+      const int n = p.seqs.size();
+      check(cudaMemcpyAsync(p.a.pos.as<int32_t>(), p.plan.positions, n * sizeof(int32_t), cudaMemcpyDeviceToDevice,
+                            m.stream), "positions");
+      m.embed(tokens.as<int32_t>() + p.seqs.first, p.a.pos.as<int32_t>(), n, p.a.x.as<float>());
+      m.decoder(p.a, p.plan, cache);
+      m.step_logits(p.a, logits_of(p.seqs), keys);
+    }
+    for (DecodePart& p : parts) m.share_logits(logits_of(p.seqs), p.seqs.size());
     if (!argmax_in_output) choose_on_device();
     kernels::advance_positions(positions.as<int32_t>(), B, keys, tokens.as<int32_t>(), m.stream);
   };

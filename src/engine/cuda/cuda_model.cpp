@@ -86,6 +86,11 @@ CudaModel::Impl::Impl(const bridge::ParamSource& source, int device_index, const
   shape.softcap = static_cast<float>(c.attn_logit_softcapping.value_or(0.0));
   const char* graphs = std::getenv("MB_CUDA_GRAPHS");
   use_graphs = !(graphs && std::strcmp(graphs, "0") == 0) && !c.is_moe();  // MoE routing synchronises with the host
+  if (const char* rows = std::getenv("MB_CUDA_DECODE_MICRO_BATCH_ROWS")) {
+    decode_micro_batch_rows = std::atoi(rows);
+    if (decode_micro_batch_rows < 1)
+      fail(Status::kInvalidArgument, "MB_CUDA_DECODE_MICRO_BATCH_ROWS=", rows, ": expected a number of rows >= 1");
+  }
   if (rank_role && rank_role->plan.options.parallel()) {
     use_graphs = false;  // (a staged collective synchronises with the host)
     if (c.mla || c.encoder || c.multimodal())
@@ -374,17 +379,23 @@ void CudaModel::Impl::attention(Activations& a, const LayerWeights& w, int layer
   }
   const float* rotary = c.mla ? nullptr : inv_freq;  // (mla_qkv rotates its own)
   const size_t slot = static_cast<size_t>(layer - layers_here().first);  // the stage's layer
-  bf16* k = cache.k.as<bf16>() + cache.layer_elements * slot;
-  bf16* v = cache.v.as<bf16>() + cache.layer_elements * slot;
   const kernels::QkvShape s = layer_shape(layer);
+  // the layer's keys and values of the plan's sequences ([sequence][position][group][d] within a layer)
+  const size_t first = static_cast<size_t>(plan.first_sequence) * static_cast<size_t>(cache.length) *
+                       static_cast<size_t>(s.groups) * static_cast<size_t>(s.head_dim);
+  bf16* k = cache.k.as<bf16>() + cache.layer_elements * slot + first;
+  bf16* v = cache.v.as<bf16>() + cache.layer_elements * slot + first;
+  if (plan.first_sequence < 0 || plan.sequences < 1 || plan.first_sequence + plan.sequences > cache.batch)
+    fail(Status::kInternal, "attention over sequences [", plan.first_sequence, ", +", plan.sequences, ") of a cache of ",
+         cache.batch);
   if (plan.decode) {
     kernels::attention_decode({a.qkv.as<float>(), w.qkv_bias, w.q_norm, w.k_norm, eps, rotary, plan.rotary_offsets},
                               plan.positions,
-                              cache.batch, s, k, v, cache.length, plan.splits, plan.workspace, a.attn.as<bf16>(), stream);
+                              plan.sequences, s, k, v, cache.length, plan.splits, plan.workspace, a.attn.as<bf16>(), stream);
   } else {
     kernels::rope_qkv(a.qkv.as<float>(), R, s, w.qkv_bias, w.q_norm, w.k_norm, eps, rotary, a.seq.as<int32_t>(),
                       a.pos.as<int32_t>(), a.q.as<bf16>(), k, v, cache.length, stream, plan.angles);
-    kernels::attention_prefill(a.q.as<bf16>(), k, v, plan.offsets, plan.lengths, cache.batch, plan.max_length, s,
+    kernels::attention_prefill(a.q.as<bf16>(), k, v, plan.offsets, plan.lengths, plan.sequences, plan.max_length, s,
                                cache.length, a.attn.as<bf16>(), stream);
   }
   if (small && !w.post_attn_norm) {
@@ -649,7 +660,8 @@ PromptLayout::PromptLayout(const std::vector<std::vector<int32_t>>& prompts, int
   }
 }
 
-Activations CudaModel::Impl::prefill(const PromptLayout& layout, KvCache& cache, std::vector<int32_t>* rotary_offsets) {
+Activations CudaModel::Impl::prefill(const PromptLayout& layout, KvCache& cache, std::vector<int32_t>* rotary_offsets,
+                                     int first_sequence) {
   const int B = layout.batch();
   Activations a = activations(layout.rows(), true);
   cuda::PoolBuffer ids_dev = pool->allocate_n<int32_t>(layout.ids.size(), "prompt ids");
@@ -683,6 +695,8 @@ Activations CudaModel::Impl::prefill(const PromptLayout& layout, KvCache& cache,
   plan.lengths = plan_dev.as<int32_t>() + B;
   plan.max_length = static_cast<int>(layout.longest);
   plan.angles = angles_dev.as<float>();
+  plan.first_sequence = first_sequence;
+  plan.sequences = B;
   decoder(a, plan, cache);
   final_norm(a);
   // (the norm's output here carries MiniCPM's logit scale; the module's own output does not)
@@ -732,8 +746,11 @@ void CudaModel::Impl::logits(const bf16* h, int64_t rows, float* out) {
     }
     soft_cap_logits(out, rows);
   }
+}
+
+void CudaModel::Impl::share_logits(float* out, int64_t rows) {
   if (role && role->plan.options.pp > 1)  // every stage ends with the last one's logits
-    role->pipeline->broadcast(out, static_cast<size_t>(rows * V), role->plan.options.pp - 1);
+    role->pipeline->broadcast(out, static_cast<size_t>(rows * config.vocab_size), role->plan.options.pp - 1);
 }
 
 void CudaModel::Impl::soft_cap_logits(float* out, int64_t rows) {
@@ -777,6 +794,7 @@ std::vector<float> CudaModel::Impl::forward_rows(const PromptLayout& layout) {
   if (config.encoder) lm_head(a);
   cuda::PoolBuffer logits_dev = pool->allocate_n<float>(static_cast<size_t>(T * V), "logits");
   logits(a.h.as<bf16>(), T, logits_dev.as<float>());
+  share_logits(logits_dev.as<float>(), T);
   std::vector<float> out(static_cast<size_t>(T * V));
   check(cudaMemcpyAsync(out.data(), logits_dev.as<float>(), out.size() * sizeof(float), cudaMemcpyDeviceToHost, stream),
         "copying the logits");

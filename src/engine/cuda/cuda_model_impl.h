@@ -117,6 +117,10 @@ struct AttentionPlan {
   const int32_t* rotary_offsets = nullptr;  // decode, Qwen2.5-VL: how far each sequence's rotary position is ahead
   int splits = 0;                      // decode
   void* workspace = nullptr;           // decode (zeroed once; attention_decode keeps it so)
+  // The cache's sequences these rows belong to: [first_sequence, first_sequence + sequences) (a pipeline
+  // micro-batch; the rows' own sequence numbers count from first_sequence). Decode: one row per sequence.
+  int first_sequence = 0;
+  int sequences = 0;
 };
 
 // Prompts back to back as the prefill pass takes them: each row's token, sequence and position, each
@@ -145,9 +149,12 @@ struct CudaModel::Impl {
   // The prefill pass: every prompt token through every layer (keys and values into `cache`, whose batch is
   // the layout's); the activations hold every row's final hidden states in h. Qwen2.5-VL: how far each
   // sequence's next rotary position is ahead of its length goes into rotary_offsets, when given.
-  Activations prefill(const PromptLayout& layout, KvCache& cache, std::vector<int32_t>* rotary_offsets = nullptr);
-  // A decode step's logits[rows x vocab] from the residual stream the decoder left (final norm included). With
-  // argmax_keys (only where small_batch), each row's argmax also goes there (kernels::gemv_rms_norm).
+  // The layout's sequences are the cache's from first_sequence on (a pipeline micro-batch).
+  Activations prefill(const PromptLayout& layout, KvCache& cache, std::vector<int32_t>* rotary_offsets = nullptr,
+                      int first_sequence = 0);
+  // A decode step's logits[rows x vocab] (on the last stage: see logits) from the residual stream the decoder
+  // left (final norm included). With argmax_keys (only where small_batch), each row's argmax also goes there
+  // (kernels::gemv_rms_norm).
   void step_logits(Activations& a, float* out, unsigned long long* argmax_keys);
   // Whether a.rows are few enough for the matrix-vector kernels that fold the norms, residual adds and SwiGLU
   // in (a decode step of one or two sequences).
@@ -159,8 +166,10 @@ struct CudaModel::Impl {
   void lm_head(Activations& a);
   // Logits of every row of one sequence (prefill, BERT's head, the output layer), copied back.
   std::vector<float> forward_rows(const PromptLayout& layout);
-  // logits[rows x vocab] from bf16 final hidden states.
+  // logits[rows x vocab] from bf16 final hidden states, on the last pipeline stage (share_logits hands them to
+  // the others, kept apart so that a stage can begin the next micro-batch first).
   void logits(const bf16* h, int64_t rows, float* out);
+  void share_logits(float* out, int64_t rows);
   void soft_cap_logits(float* out, int64_t rows);  // Gemma-2's final soft cap (nothing elsewhere)
   // Whether a greedy decode step of these rows can choose its tokens inside the output layer's kernel.
   bool argmax_in_output_layer(const Activations& a) const;
@@ -205,6 +214,11 @@ struct CudaModel::Impl {
   std::vector<float> inv_freq_host;  // the rotary frequencies, for the multimodal angles
   kernels::QkvShape shape{};  // with the score scale and soft cap; the window is per layer (layer_shape)
   bool use_graphs = true;  // MB_CUDA_GRAPHS=0 turns them off (for comparison)
+  // Pipeline stages split decode steps into micro-batches only from this many rows a micro-batch: a step of
+  // fewer rows costs about the same whatever its rows (each stage's weights are read once per pass; 1.20 ms at
+  // batch 1, 1.55 ms at batch 32 on an H100, docs/performance.md), so splitting it would only add passes. The
+  // prefill, whose rows are every prompt token, is always split. MB_CUDA_DECODE_MICRO_BATCH_ROWS sets it.
+  int decode_micro_batch_rows = 256;
   // A rank of a parallel run: its plan and its groups, on this model's stream (device_collectives.h).
   std::optional<RankRole> role;
   bool parallel() const { return role && role->plan.options.parallel(); }
