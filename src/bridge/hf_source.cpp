@@ -24,6 +24,13 @@ void ParamSource::set_config(ModelConfig c, int64_t vocab_rows) {
   params_ = model_params(config_, vocab_rows_);
 }
 
+Tensor ParamSource::read_slice(const ParamInfo& p, int dim, int64_t first, int64_t count) const {
+  if (dim < 0 || dim >= p.shape.size() || first < 0 || count < 0 || count > p.shape[dim] - first)
+    fail(Status::kInvalidArgument, path_, ": slice [", first, ", +", count, ") of dimension ", dim, " of ", describe(p.key),
+         " ", p.shape.to_string());
+  return read(p).narrow(dim, first, count);
+}
+
 bool is_hf_folder(const std::string& path) {
   return is_directory(path) && is_regular_file(join_path(path, "config.json")) &&
          (is_regular_file(join_path(path, kSafetensorsIndexName)) ||

@@ -156,6 +156,19 @@ class DistSource : public ParamSource {
     return ck_->read_region(find(p)->key, start, size).reshape(p.shape);
   }
 
+  Tensor read_slice(const ParamInfo& p, int dim, int64_t first, int64_t count) const override {
+    if (p.key.kind == ParamKind::kCarried || dim < 0 || dim >= p.shape.size())
+      return ParamSource::read_slice(p, dim, first, count);
+    Dims start, size;
+    region(p, &start, &size);
+    const int at = start.size() - p.shape.size() + dim;  // (after the stacked layer and expert axes)
+    start[at] = first;
+    size[at] = count;
+    Dims shape = p.shape;
+    shape[dim] = count;
+    return ck_->read_region(find(p)->key, start, size).reshape(shape);
+  }
+
   void prefetch(const ParamInfo& p) const override {
     if (p.key.kind == ParamKind::kCarried) return;
     Dims start, size;
@@ -296,6 +309,30 @@ class LegacySource : public ParamSource {
     return full;
   }
 
+  // A slice inside one tensor-parallel shard is read from that rank's file alone, and a slice of a replicated
+  // parameter from rank 0's (the copies are not compared then, as read() compares them); any other slice from
+  // the merged parameter.
+  Tensor read_slice(const ParamInfo& p, int dim, int64_t first, int64_t count) const override {
+    if (p.key.kind == ParamKind::kCarried || dim < 0 || dim >= p.shape.size() || first < 0 || count < 0 ||
+        count > p.shape[dim] - first)
+      return ParamSource::read_slice(p, dim, first, count);
+    const int tp = layout_.tp;
+    const TpSplit split = tp_split_in(p, layout_.spec);
+    if (split == TpSplit::kReplicated || tp == 1) return shard_of(p, 0, split).narrow(dim, first, count);
+    if (dim != (split == TpSplit::kRow ? 1 : 0)) return ParamSource::read_slice(p, dim, first, count);
+    // where the slice starts in the shards: [gate; up] is [gate_r; up_r] on rank r
+    const bool gated = split == TpSplit::kGatedColumn;
+    const int64_t block = gated ? p.shape[0] / 2 : p.shape[dim];  // the extent the ranks divide
+    const int64_t part = block / tp;
+    if (part == 0) return ParamSource::read_slice(p, dim, first, count);
+    const bool in_up = gated && first >= block;
+    const int64_t at = first - (in_up ? block : 0);
+    const int rank = static_cast<int>(at / part);
+    const int64_t local = at % part;
+    if (rank >= tp || local + count > part) return ParamSource::read_slice(p, dim, first, count);
+    return shard_of(p, rank, split).narrow(dim, (in_up ? part : 0) + local, count);
+  }
+
   void finish() const override {
     for (const auto& [where, entry] : index_) {
       const std::string& key = std::get<4>(where);
@@ -344,6 +381,17 @@ class LegacySource : public ParamSource {
     fail(Status::kNotFound, ck_->directory(), ": ", legacy_rank_dir(tp, pp, ep, layout_.pp > 1, layout_.ep > 1),
          (layout_.vpp > 1 ? cat(" model", chunk) : std::string()), " has no '",
          legacy_param_key(config_, kind, global_layer, local_layer, local_expert, layout_.spec), "'");
+  }
+
+  // Tensor-parallel rank t's shard of p, checked against the shape the split gives it.
+  Tensor shard_of(const ParamInfo& p, int t, TpSplit split) const {
+    Tensor x = locate(p, t).tensor;
+    Dims want = p.shape;
+    if (split != TpSplit::kReplicated) want[split == TpSplit::kRow ? 1 : 0] /= layout_.tp;
+    if (x.shape() != want)
+      fail_format(ck_->directory(), describe(p.key), " on tensor-parallel rank ", t, " is ", x.describe(),
+                  " but the model needs ", want.to_string(), " there");
+    return x;
   }
 
   Found locate(const ParamInfo& p, int t) const {

@@ -32,6 +32,11 @@ class ParamSource {
   // read(p) as blocks of rows, unconcatenated where the source holds them apart (Hugging Face gate and up):
   // lets a writer store them straight from the source's files. By default the one block read(p).
   virtual std::vector<Tensor> read_row_blocks(const ParamInfo& p) const { return {read(p)}; }
+  // Indices [first, first + count) of dimension `dim` of p: read(p).narrow(dim, first, count), but a source that
+  // stores p in pieces reads only the pieces that hold them (a torch_dist checkpoint: the chunks overlapping
+  // the slice; legacy rank files: the one rank's shard, when the slice lies inside it). A tensor-parallel rank
+  // reads its part of each parameter so (engine/rank_plan.h).
+  virtual Tensor read_slice(const ParamInfo& p, int dim, int64_t first, int64_t count) const;
   // Before read(p): starts the kernel reading p's bytes, so the disk works while the parameter
   // before it is converted and written.
   virtual void prefetch(const ParamInfo&) const {}

@@ -76,24 +76,33 @@ class RankSource final : public bridge::ParamSource {
 
   const char* kind() const override { return full_.kind(); }
   DType dtype(const ParamInfo& p) const override { return full_.dtype(source_info(p)); }
+  // The rank's part, read as a slice of the full parameter: only those bytes where the source stores
+  // parameters in pieces (a Megatron checkpoint of this layout: the rank's own chunks or shard files).
   Tensor read(const ParamInfo& p) const override {
     const ParamInfo& f = source_info(p);
-    Tensor t = full_.read(f);
-    const int tp = plan_.options.tp;
+    const int r = plan_.tp_rank;
     if (bridge::is_vocab(p.key.kind)) {  // this rank's rows, zeros past the source's
-      const int64_t per = vocab_rows_, first = plan_.tp_rank * per;
-      const int64_t have = std::clamp<int64_t>(t.size(0) - first, 0, per);
-      Dims shape = t.shape();
-      shape[0] = per;
-      Tensor part = Tensor::zeros(t.dtype(), shape);
-      if (have > 0) part.narrow(0, 0, have).copy_from(t.narrow(0, first, have));
+      const int64_t per = vocab_rows_, first = r * per;
+      const int64_t have = std::clamp<int64_t>(f.shape[0] - first, 0, per);
+      Tensor part = Tensor::zeros(full_.dtype(f), p.shape);
+      if (have > 0) part.narrow(0, 0, have).copy_from(full_.read_slice(f, 0, first, have));
       return part;
     }
-    if (f.split == TpSplit::kReplicated || tp == 1 || (bridge::is_per_expert(p.key.kind) && !experts_split(plan_.options)))
-      return t;
-    return bridge::tp_split(t, f.split, tp)[static_cast<size_t>(plan_.tp_rank)].contiguous();
+    if (whole(f))  // (as a slice too: a legacy checkpoint then reads a replicated parameter from one rank's file)
+      return f.shape.size() > 0 ? full_.read_slice(f, 0, 0, f.shape[0]) : full_.read(f);
+    if (f.split == TpSplit::kGatedColumn) {  // [gate_r; up_r]
+      const int64_t half = f.shape[0] / 2, part = half / plan_.options.tp;
+      return Tensor::cat({full_.read_slice(f, 0, r * part, part), full_.read_slice(f, 0, half + r * part, part)}, 0);
+    }
+    const int dim = f.split == TpSplit::kRow ? 1 : 0;
+    const int64_t part = f.shape[dim] / plan_.options.tp;
+    return full_.read_slice(f, dim, r * part, part).contiguous();
   }
-  void prefetch(const ParamInfo& p) const override { full_.prefetch(source_info(p)); }
+  // (only what the rank reads whole: a read-ahead of the full parameter would read the other ranks' parts too)
+  void prefetch(const ParamInfo& p) const override {
+    const ParamInfo& f = source_info(p);
+    if (!bridge::is_vocab(p.key.kind) && whole(f)) full_.prefetch(f);
+  }
   void drop_pages() const override { full_.drop_pages(); }
   std::vector<std::string> assets() const override { return full_.assets(); }
   std::string hf_config_text() const override { return full_.hf_config_text(); }
@@ -108,6 +117,12 @@ class RankSource final : public bridge::ParamSource {
     return bridge::place_param(c, L, key).pp_rank == plan_.pp_rank;
   }
 
+  // Whether the rank holds all of the parameter (replicated, no tensor parallelism, or a whole expert).
+  bool whole(const ParamInfo& f) const {
+    return f.split == TpSplit::kReplicated || plan_.options.tp == 1 ||
+           (bridge::is_per_expert(f.key.kind) && !experts_split(plan_.options));
+  }
+
   Dims part_shape(const ParamInfo& p) const {
     Dims shape = p.shape;
     const int tp = plan_.options.tp;
@@ -115,8 +130,7 @@ class RankSource final : public bridge::ParamSource {
       shape[0] = vocab_rows_;
       return shape;
     }
-    if (p.split == TpSplit::kReplicated || tp == 1 || (bridge::is_per_expert(p.key.kind) && !experts_split(plan_.options)))
-      return shape;
+    if (whole(p)) return shape;
     shape[p.split == TpSplit::kRow ? 1 : 0] /= tp;
     return shape;
   }

@@ -79,7 +79,8 @@ bool holds_expert(const bridge::ModelConfig& c, const RankPlan& plan, int expert
 int64_t vocab_rows_per_rank(int64_t vocab_rows, int tp);
 
 // A rank's model as a source of its own: its config (heads, query groups and MLP sizes divided by tp; layer
-// indices stay global), only the parameters it holds, each read from `full` and cut to the rank's part.
+// indices stay global), only the parameters it holds, each read from `full` as slices of the rank's part
+// (ParamSource::read_slice: a Megatron checkpoint's own shards of this rank, where they hold the part).
 // `full` must outlive it.
 std::unique_ptr<bridge::ParamSource> rank_source(const bridge::ParamSource& full, const RankPlan& plan);
 

@@ -43,6 +43,35 @@ std::vector<std::string> exported(const std::string& src, const std::string& dir
 
 }  // namespace
 
+// read_slice (what a tensor-parallel rank reads its part with) gives read(p).narrow on Megatron-Core's own TP2
+// files, for slices inside one rank's shard (read from that shard alone), across both shards, of a gated
+// parameter's up half, and along either dimension.
+TEST(BridgeMegatron, SlicesOfNativeTp2CheckpointsAreThoseOfTheWholeParameters) {
+  for (const char* layout : {"dense_tp2/torch_dist", "dense_tp2/legacy"}) {
+    MegatronSourceOptions o;
+    o.family = "llama";
+    auto source = open_megatron_source(native(layout), o);
+    int slices = 0;
+    for (const ParamInfo& p : source->params()) {
+      const Tensor whole = source->read(p);
+      for (int dim = 0; dim < p.shape.size(); ++dim) {
+        const int64_t n = p.shape[dim], q = n / 4;
+        for (const auto& [first, count] : std::vector<std::pair<int64_t, int64_t>>{
+                 {0, n}, {0, n / 2}, {n / 2, n - n / 2}, {q, n / 2}, {3 * q, n - 3 * q}, {1, 1}, {n - 1, 1}, {n, 0}}) {
+          const std::string what = std::string(layout) + " " + describe(p.key) + " dim " + std::to_string(dim) + " [" +
+                                   std::to_string(first) + ", +" + std::to_string(count) + ")";
+          const Tensor slice = source->read_slice(p, dim, first, count);
+          EXPECT_TRUE(mbtest::BitwiseEqual(slice, whole.narrow(dim, first, count))) << what;
+          ++slices;
+        }
+      }
+      EXPECT_EQ(mbtest::status_of([&] { source->read_slice(p, 0, 1, p.shape[0]); }), Status::kInvalidArgument)
+          << layout << " " << describe(p.key);
+    }
+    EXPECT_GT(slices, 100) << layout;
+  }
+}
+
 TEST(BridgeMegatron, NativeCheckpointsExportAlikeInEveryLayout) {
   std::string work = mbtest::scratch_dir("native");
   exported(native("dense_tp1/torch_dist"), work + "/ref", "llama");

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "bridge/parallel_layout.h"
+#include "bridge/convert.h"
 #include "bridge/param_source.h"
 #include "engine/communicator.h"
 #include "engine/cpu/cpu_model.h"
@@ -168,6 +169,62 @@ TEST(RankSource, EachRankHoldsItsSplitOfItsStageAsTheBridgeSplitsIt) {
     // the embedding on the first stage, and (tied) the last; the final norm on the last
     EXPECT_EQ(embedding, true) << what;
     EXPECT_EQ(final_norm, plan.last_stage()) << what;
+  }
+}
+
+// A rank of the checkpoint's own tensor-parallel layout reads only its own shards: after the file of
+// tensor-parallel rank 1 is overwritten (the checkpoint already open), rank 0 still reads exactly its parts,
+// while rank 1's split parts, read the same way, no longer match (so that file's bytes are really what is read).
+TEST(RankSource, ARankOfTheCheckpointsLayoutReadsOnlyItsOwnShards) {
+  const auto refs = mbtest::greedy_references();
+  const std::string root = mbtest::scratch_dir("rank_own_shards");
+  for (const std::string family : {"llama31", "qwen3_moe"}) {
+    for (const Format format : {Format::kTorchDist, Format::kMegatronLegacy}) {
+      const mbtest::GreedyReference& ref = reference(refs, family);
+      const std::string what = family + " " + format_name(format);
+      bridge::ImportOptions io;
+      io.target.format = format;
+      io.target.layout.tp = 2;
+      io.target.fsync = false;
+      const std::string iteration = bridge::import_checkpoint(ref.hf_dir, root + "/" + family + format_name(format), io);
+      auto hf = bridge::open_hf_source(ref.hf_dir);
+      bridge::MegatronSourceOptions mo;
+      mo.hf_model = ref.hf_dir;
+      auto megatron = bridge::open_megatron_source(iteration, mo);
+      // rank 1's file, overwritten in place with other bytes of the same length
+      const std::string theirs =
+          iteration + (format == Format::kTorchDist ? "/__1_0.distcp" : "/mp_rank_01/model_optim_rng.pt");
+      mbtest::write_file(theirs, std::string(mbtest::read_file(theirs).size(), '\x5a'));
+      int rank1_differs = 0;
+      for (int rank : {0, 1}) {
+        const engine::RankPlan plan = engine::RankPlan::of({2, 1, false}, rank);
+        auto expected = engine::rank_source(*hf, plan);
+        auto read = engine::rank_source(*megatron, plan);
+        ASSERT_EQ(read->params().size(), expected->params().size()) << what;
+        for (size_t i = 0; i < read->params().size(); ++i) {
+          const bridge::ParamInfo &p = read->params()[i], &e = expected->params()[i];
+          ASSERT_TRUE(p.key == e.key) << what;
+          const std::string name = what + " rank " + std::to_string(rank) + " " + bridge::describe(p.key);
+          bool same = false;
+          try {
+            Tensor a = read->read(p), b = expected->read(e);
+            if (bridge::is_vocab(p.key.kind)) {  // (the checkpoint's vocabulary may be padded)
+              const int64_t rows = std::min(a.size(0), b.size(0));
+              a = a.narrow(0, 0, rows), b = b.narrow(0, 0, rows);
+            }
+            same = bitwise_equal(a, b);
+          } catch (const Error& error) {
+            if (rank == 0) ADD_FAILURE() << name << ": " << error.what();
+          }
+          if (rank == 0) {
+            EXPECT_TRUE(same) << name;
+          } else {
+            rank1_differs += !same;
+          }
+        }
+      }
+      EXPECT_GT(rank1_differs, 0) << what;
+    }
   }
 }
 
