@@ -5,6 +5,8 @@
 //   ring:      one producer thread per block copies the block's rows, in 32 KB chunks, into a ring of shared
 //              memory slots with cp.async.bulk and mbarriers; eight consumer warps compute from shared memory.
 //              The producer is not part of the grid barriers, so it runs ahead into the next matrix.
+//   ring_warp_owned: the same ring, each consumer warp on rows (or a span of a long row) of its own and freeing
+//              its share of a slot by itself, without the consumers' two barriers per chunk.
 // Llama-3.2-1B's 16 layers of linear_qkv, linear_proj, linear_fc1, linear_fc2 (1.94 GB of bf16), against the
 // device-to-device copy bandwidth. Each product is checked (W filled with 1/1024, x with 1: every row sums to
 // in / 1024).
@@ -142,6 +144,10 @@ __device__ __forceinline__ void wait_parity(uint32_t bar, uint32_t parity) {
       : "memory");
 }
 
+// kWarpOwned: each consumer warp takes its own rows (or, for rows longer than a chunk's share, its own span of
+// one row, added into y atomically) and signals the slot free by itself: no barrier among the consumers per chunk,
+// so the warps drift apart and keep reading while others reduce.
+template <bool kWarpOwned>
 __global__ void __launch_bounds__((kConsumerWarps + 1) * 32, 1) stream_ring(Params p, unsigned long long base) {
   extern __shared__ __align__(128) unsigned char ring[];  // kSlots x kSlotBytes, then x
   float* xs = reinterpret_cast<float*>(ring + kSlots * kSlotBytes);
@@ -194,6 +200,36 @@ __global__ void __launch_bounds__((kConsumerWarps + 1) * 32, 1) stream_ring(Para
       const uint4* chunk = reinterpret_cast<const uint4*>(ring + s * kSlotBytes);
       // the chunk's rows are shared out to the warps: warps_per_row warps a row, each a contiguous part of it
       const int64_t warps_per_row = rows_per_chunk >= kConsumerWarps ? 1 : kConsumerWarps / rows_per_chunk;
+      if constexpr (kWarpOwned) {
+        if (warps_per_row == 1) {  // whole rows: warp w takes rows w, w + 8, ...
+          constexpr int kMaxRows = 2;  // a warp's rows of a chunk (rows of 2048 or more: at most one)
+          float v[kMaxRows] = {};
+          int n_rows = 0;
+          for (int64_t row = warp; row < rows && n_rows < kMaxRows; row += kConsumerWarps, ++n_rows) {
+            const int64_t first = row * pieces_per_row;
+            for (int64_t q = lane; q < pieces_per_row; q += 32) v[n_rows] += dot8(chunk[first + q], xs + 8 * q);
+          }
+          __syncwarp();
+          if (lane == 0) asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(smem(&empty[s])) : "memory");
+          for (int i = 0; i < n_rows; ++i) {
+            float t = v[i];
+            for (int o = 16; o > 0; o >>= 1) t += __shfl_xor_sync(0xffffffffu, t, o);
+            if (lane == 0) m.y[begin + r + warp + i * kConsumerWarps] = t;
+          }
+        } else {  // long rows: a span of one row each, summed into y
+          const int64_t row = warp / warps_per_row, span = pieces_per_row / warps_per_row;
+          float v = 0.f;
+          if (row < rows) {
+            const int64_t first = row * pieces_per_row + (warp % warps_per_row) * span;
+            for (int64_t q = lane; q < span; q += 32) v += dot8(chunk[first + q], xs + 8 * ((warp % warps_per_row) * span + q));
+          }
+          __syncwarp();
+          if (lane == 0) asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(smem(&empty[s])) : "memory");
+          for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+          if (lane == 0 && row < rows) atomicAdd(m.y + begin + r + row, v);
+        }
+        continue;
+      }
       const int64_t row = warp / warps_per_row, span = pieces_per_row / warps_per_row;
       float v = 0.f;
       if (row < rows) {
@@ -258,7 +294,8 @@ int main() {
   CHECK(cudaMemset(barrier, 0, 8));
   Params p{dm, kMatrices, x, barrier};
   const size_t ring_smem = kSlots * kSlotBytes + kMaxIn * sizeof(float);
-  CHECK(cudaFuncSetAttribute(stream_ring, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(ring_smem)));
+  CHECK(cudaFuncSetAttribute(stream_ring<false>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(ring_smem)));
+  CHECK(cudaFuncSetAttribute(stream_ring<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(ring_smem)));
 
   cudaEvent_t e0, e1;
   CHECK(cudaEventCreate(&e0));
@@ -272,7 +309,9 @@ int main() {
     if (!barriers) q.barrier = nullptr;
     void* args[] = {&q, const_cast<unsigned long long*>(&base)};
     if (kind == "ring")
-      CHECK(cudaLaunchCooperativeKernel(reinterpret_cast<void*>(stream_ring), sms, (kConsumerWarps + 1) * 32, args, ring_smem, 0));
+      CHECK(cudaLaunchCooperativeKernel(reinterpret_cast<void*>(stream_ring<false>), sms, (kConsumerWarps + 1) * 32, args, ring_smem, 0));
+    else if (kind == "ring_warp_owned")
+      CHECK(cudaLaunchCooperativeKernel(reinterpret_cast<void*>(stream_ring<true>), sms, (kConsumerWarps + 1) * 32, args, ring_smem, 0));
     else if (kind == "registers8")
       CHECK(cudaLaunchCooperativeKernel(reinterpret_cast<void*>(stream_registers<8, false>), sms, 8 * 32, args, 0, 0));
     else if (kind == "registers16")
@@ -323,7 +362,7 @@ int main() {
   }
   const double gb = elements * 2 / 1e9, copy_tbs = 2 * gb / copy_ms;
   std::printf("{\"weights_gb\": %.3f, \"copy_tb_s\": %.3f, \"bound_ms\": %.3f", gb, copy_tbs, gb / copy_tbs);
-  for (const char* kind : {"registers8", "registers16", "registers32", "registers32_preload", "ring"})
+  for (const char* kind : {"registers8", "registers16", "registers32", "registers32_preload", "ring", "ring_warp_owned"})
     for (bool barriers : {true, false}) {
       const float ms = time_ms(kind, barriers);
       std::printf(", \"%s%s_ms\": %.3f, \"%s%s_of_bound\": %.3f", kind, barriers ? "" : "_no_barriers", ms, kind,
