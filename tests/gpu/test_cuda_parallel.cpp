@@ -65,7 +65,10 @@ TEST(CudaParallel, EveryFamilyOnOneGpuGivesTransformersTokens) {
 // overlap on their sequences and every sequence still gets transformers' tokens, alone and in batches of two
 // and three (split 1 + 1 and 2 + 1).
 TEST(CudaParallel, PipelineDecodeInMicroBatchesGivesTransformersTokens) {
-  setenv("MB_CUDA_DECODE_MICRO_BATCH_ROWS", "1", 1);
+  struct MicroBatchRows {  // set for this test only, even when it throws
+    MicroBatchRows() { setenv("MB_CUDA_DECODE_MICRO_BATCH_ROWS", "1", 1); }
+    ~MicroBatchRows() { unsetenv("MB_CUDA_DECODE_MICRO_BATCH_ROWS"); }
+  } rows;
   int families = 0;
   for (const auto& ref : mbtest::greedy_references()) {
     if (ref.family != "llama31" && ref.family != "qwen3_moe" && ref.family != "gemma2" && ref.family != "minicpm")
@@ -78,7 +81,6 @@ TEST(CudaParallel, PipelineDecodeInMicroBatchesGivesTransformersTokens) {
                                          {kLogitsTolerance, false, true});
     }
   }
-  unsetenv("MB_CUDA_DECODE_MICRO_BATCH_ROWS");
   EXPECT_EQ(families, 4);
 }
 
