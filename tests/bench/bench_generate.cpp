@@ -5,23 +5,14 @@
 // kernel at a time; profile: one short batch-1 generation and one 2048-token prefill, for a profiler to look at;
 // b1: batch-1 decode only; curve: the decode step's time at batch 1 to 512)
 // Prints one JSON object.
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <random>
 #include <string>
 
 #include "bridge/param_source.h"
 #include "engine/cuda/cuda_model.h"
-
-namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-}  // namespace
+#include "generate_timing.h"
 
 int main(int argc, char** argv) {
   if (argc < 2) {
@@ -32,28 +23,12 @@ int main(int argc, char** argv) {
   auto t_load = std::chrono::steady_clock::now();
   auto source = mb::bridge::open_hf_source(argv[1]);
   mb::engine::CudaModel model(*source, 0);
-  const double load_s = seconds_since(t_load);
+  const double load_s = mbbench::seconds_since(t_load);
   const int64_t V = model.config().vocab_size;
   std::mt19937 rng(0);
-  auto prompts = [&](int batch, int length) {
-    std::vector<std::vector<int32_t>> p(static_cast<size_t>(batch));
-    for (auto& s : p)
-      for (int t = 0; t < length; ++t) s.push_back(static_cast<int32_t>(rng() % static_cast<uint32_t>(V)));
-    return p;
-  };
-  // best of `repeats` wall times of one generate call
+  auto prompts = [&](int batch, int length) { return mbbench::random_prompts(rng, batch, length, V); };
   auto best_time = [&](const std::vector<std::vector<int32_t>>& p, int64_t new_tokens) {
-    mb::engine::GenerateOptions o;
-    o.max_new_tokens = new_tokens;
-    double best = 1e30;
-    for (int r = 0; r < repeats; ++r) {
-      auto t0 = std::chrono::steady_clock::now();
-      auto out = model.generate(p, o, {});
-      best = std::min(best, seconds_since(t0));
-      for (const auto& s : out)
-        if (static_cast<int64_t>(s.size()) != new_tokens) std::fprintf(stderr, "short sequence\n");
-    }
-    return best;
+    return mbbench::best_generate_time(model, p, new_tokens, repeats);
   };
   best_time(prompts(1, 32), 8);  // warm up: cuBLAS heuristics, the pool
   if (argc > 3 && std::string(argv[3]) == "profile") {
