@@ -64,18 +64,26 @@ std::vector<std::vector<int32_t>> CudaModel::generate(const std::vector<std::vec
   std::vector<std::vector<int32_t>> out(prompts.size());
   if (B == 0 || options.max_new_tokens == 0) return out;
 
-  const PromptLayout layout(prompts, V);  // (checks every id)
-  if (m.config.learned_positions && layout.longest + options.max_new_tokens - 1 > m.config.max_position_embeddings)
-    fail(Status::kInvalidArgument, "a prompt of ", layout.longest, " tokens and ", options.max_new_tokens,
-         " new ones reach position ", layout.longest + options.max_new_tokens - 2, ", past the model's ",
-         m.config.max_position_embeddings, " learned positions");
-  KvCache cache = m.kv_cache(B, layout.longest + options.max_new_tokens);
   // With pipeline stages the batch goes through in micro-batches of consecutive sequences, each on its rows of
   // the buffers below (a stage hands one on and begins the next; the last stage's logits are shared after all).
   const int stages = m.role ? m.role->plan.options.pp : 1;
   const std::vector<SequenceRange> prefill_parts = micro_batches(B, stages);
   const std::vector<SequenceRange> decode_parts =
       B / stages >= m.decode_micro_batch_rows ? prefill_parts : micro_batches(B, 1);
+  // each prefill micro-batch's prompts back to back (every id checked), and the longest prompt of all
+  std::vector<PromptLayout> layouts;
+  int64_t longest = 0;
+  for (const SequenceRange& r : prefill_parts) {
+    layouts.emplace_back(std::vector<std::vector<int32_t>>(prompts.begin() + r.first, prompts.begin() + r.end), V);
+    if (!options.images.empty())
+      layouts.back().images.assign(options.images.begin() + r.first, options.images.begin() + r.end);
+    longest = std::max(longest, layouts.back().longest);
+  }
+  if (m.config.learned_positions && longest + options.max_new_tokens - 1 > m.config.max_position_embeddings)
+    fail(Status::kInvalidArgument, "a prompt of ", longest, " tokens and ", options.max_new_tokens,
+         " new ones reach position ", longest + options.max_new_tokens - 2, ", past the model's ",
+         m.config.max_position_embeddings, " learned positions");
+  KvCache cache = m.kv_cache(B, longest + options.max_new_tokens);
 
   // decode-step state, all on the device: tokens in, positions, logits, per-sequence rows
   cuda::PoolBuffer tokens = m.pool->allocate_n<int32_t>(B, "tokens");
@@ -87,10 +95,9 @@ std::vector<std::vector<int32_t>> CudaModel::generate(const std::vector<std::vec
 
   std::vector<int32_t> offsets;  // Qwen2.5-VL: how far each sequence's rotary position runs ahead of its length
   {  // prefill: the last row of each prompt gives its first new token
-    for (const SequenceRange& r : prefill_parts) {
-      PromptLayout part(std::vector<std::vector<int32_t>>(prompts.begin() + r.first, prompts.begin() + r.end), V);
-      if (!options.images.empty())
-        part.images.assign(options.images.begin() + r.first, options.images.begin() + r.end);
+    for (size_t i = 0; i < prefill_parts.size(); ++i) {
+      const SequenceRange& r = prefill_parts[i];
+      const PromptLayout& part = layouts[i];
       std::vector<int32_t> part_offsets;
       Activations a = m.prefill(part, cache, &part_offsets, r.first);
       if (!part_offsets.empty()) {
@@ -103,11 +110,11 @@ std::vector<std::vector<int32_t>> CudaModel::generate(const std::vector<std::vec
       bf16* h = last_h.as<bf16>() + static_cast<size_t>(r.first) * H;
       kernels::gather_rows(a.h.as<bf16>(), index, r.size(), H, h, m.stream);
       m.logits(h, r.size(), logits_of(r));
+      // the first new token's position is the prompt's length
+      check(cudaMemcpyAsync(positions.as<int32_t>() + r.first, part.lengths.data(), r.size() * sizeof(int32_t),
+                            cudaMemcpyHostToDevice, m.stream), "uploading the prompts");
     }
     for (const SequenceRange& r : prefill_parts) m.share_logits(logits_of(r), r.size());
-    // the first new token's position is the prompt's length
-    check(cudaMemcpyAsync(positions.as<int32_t>(), layout.lengths.data(), B * sizeof(int32_t), cudaMemcpyHostToDevice,
-                          m.stream), "uploading the prompts");
   }
 
   const bool greedy = options.sampling.temperature <= 0;

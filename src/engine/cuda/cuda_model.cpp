@@ -385,9 +385,6 @@ void CudaModel::Impl::attention(Activations& a, const LayerWeights& w, int layer
                        static_cast<size_t>(s.groups) * static_cast<size_t>(s.head_dim);
   bf16* k = cache.k.as<bf16>() + cache.layer_elements * slot + first;
   bf16* v = cache.v.as<bf16>() + cache.layer_elements * slot + first;
-  if (plan.first_sequence < 0 || plan.sequences < 1 || plan.first_sequence + plan.sequences > cache.batch)
-    fail(Status::kInternal, "attention over sequences [", plan.first_sequence, ", +", plan.sequences, ") of a cache of ",
-         cache.batch);
   if (plan.decode) {
     kernels::attention_decode({a.qkv.as<float>(), w.qkv_bias, w.q_norm, w.k_norm, eps, rotary, plan.rotary_offsets},
                               plan.positions,
@@ -602,6 +599,9 @@ void CudaModel::Impl::moe(Activations& a, const LayerWeights& w) {
 }
 
 void CudaModel::Impl::decoder(Activations& a, const AttentionPlan& plan, KvCache& cache) {
+  if (plan.first_sequence < 0 || plan.sequences < 1 || plan.first_sequence + plan.sequences > cache.batch)
+    fail(Status::kInternal, "attention over sequences [", plan.first_sequence, ", +", plan.sequences, ") of a cache of ",
+         cache.batch);
   a.delta_pending = false;
   const size_t n = static_cast<size_t>(a.rows * config.hidden_size);
   // a later stage starts from the residual stream of the stage before it
