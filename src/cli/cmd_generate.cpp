@@ -44,7 +44,9 @@ const char* kUsage = R"(usage: mbridge generate (--hf-model DIR | --megatron-pat
   --stop-ids IDS        stop after one of these (default: eos ids of generation_config.json or the tokenizer)
   --device D            cpu (the float32 reference, the default), cuda or cuda:N (bf16 weights on a GPU)
   --tp N  --pp M        run as N tensor-parallel ranks x M pipeline stages (threads of this process, each
-                        holding only its part of the weights, sliced from any layout; CPU backend)
+                        holding only its part of the weights, sliced from any layout). --device cuda: rank r
+                        on GPU r, NCCL between them; --device cuda:K: every rank on GPU K, the collectives
+                        staged through host memory (slow; to check a split on one GPU)
   --expert-parallel     with --tp: each rank holds whole experts of a mixture (num_experts / N each)
                         Started by a launcher as N x M processes (torchrun --no-python, mpirun, srun: RANK and
                         WORLD_SIZE or theirs set), each process is one rank instead: the ranks meet at

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <numeric>
 
+#include "core/device_memory.h"
 #include "core/error.h"
 #include "engine/cpu/cpu_model.h"
 #include "engine/parallel_model.h"
@@ -40,7 +41,15 @@ DistributedModel::DistributedModel(const bridge::ParamSource& source, const Para
     fail(Status::kInvalidArgument, "unknown device '", device, "' (cpu, cuda or cuda:N)");
 #ifdef MB_WITH_CUDA
   const int gpu = device == "cuda" ? launch.local_rank : std::stoi(device.substr(5));
+  // (after the rendezvous, so that the other ranks hear of this one's failure instead of waiting for it)
+  if (const int visible = cuda_device_count(); gpu < 0 || gpu >= visible)
+    fail(Status::kInvalidArgument, "rank ", launch.rank, " takes GPU ", gpu,
+         device == "cuda" ? " (its local rank)" : "", "; GPUs visible: ", visible);
   cuda::check(cudaSetDevice(gpu), "selecting the GPU");
+  // Every rank has its GPU before any joins NCCL, whose set-up would wait for ever on a rank that failed; one
+  // that failed has closed its connections, and this sum then fails naming it.
+  float ready = 1.f;
+  world_->all_reduce_sum(&ready, 1);
   // rank 0's NCCL group id, handed round as 32 floats' bytes (a broadcast copies them bit for bit)
   cuda::NcclId id{};
   if (launch.rank == 0) id = cuda::nccl_new_id();

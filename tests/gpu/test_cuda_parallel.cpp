@@ -3,8 +3,8 @@
 //   (alone, batched, a batch of three) and logits within bf16 tolerance at TP2, PP2, TP2 x PP2, and EP2 on the
 //   mixtures, as one rank gives them; decode steps in pipeline micro-batches;
 // - NCCL's collectives (device_collectives.cpp) on as many GPUs as are visible, and a run of rank r on GPU r
-//   when there are enough of them (NCCL does not allow two ranks on one GPU), and one process of a launcher's run
-//   through NCCL.
+//   when there are enough of them (NCCL does not allow two ranks on one GPU), a launcher's ranks on GPUs of their
+//   own, and one process of a launcher's run through NCCL.
 #include <gtest/gtest.h>
 
 #include <cuda_runtime.h>
@@ -161,6 +161,53 @@ TEST(CudaParallel, RankPerGpuRunsWhenThereAreEnoughGpus) {
       if (o.tp * o.pp > n) continue;
       auto model = engine::load_model(*source, "cuda", o);
       mbtest::expect_transformers_tokens(*model, ref, ref.family + " " + mbtest::parallel_name(o) + " (NCCL)", {kLogitsTolerance, true, true});
+    }
+  }
+}
+
+// The ranks of a launcher's run, each on a GPU of its own (what torchrun --nproc_per_node=2 starts): they meet over
+// TCP, rank 0's NCCL id is handed round, each joins with ncclCommInitRank and splits its groups. Here each rank is
+// a thread of this process, as it would be a process (tests/gpu/run_multi_gpu.sh starts them as processes of
+// mbridge generate); every rank checks the tokens and logits it is given. With one GPU, rank 1 is refused its GPU
+// and rank 0 hears of it instead of waiting for it in NCCL's set-up.
+TEST(CudaParallel, LauncherRanksOnGpusOfTheirOwnGiveTransformersTokens) {
+  const int n = cuda_device_count();
+  std::random_device seed;
+  for (const auto& ref : mbtest::greedy_references()) {
+    if (ref.family != "llama31" && ref.family != "mixtral") continue;
+    auto source = bridge::open_hf_source(ref.hf_dir);
+    for (ParallelOptions o : {ParallelOptions{2, 1, false}, ParallelOptions{1, 2, false}, ParallelOptions{2, 1, true}}) {
+      if (o.expert_parallel && !source->config().is_moe()) continue;
+      o.one_process_per_rank = true;
+      const std::string what = ref.family + " " + mbtest::parallel_name(o) + ", a launcher's ranks on GPUs 0 and 1";
+      const int port = 20000 + static_cast<int>(seed() % 30000);
+      Status status[2] = {Status::kOk, Status::kOk};
+      std::string message[2];
+      std::vector<std::thread> ranks;
+      for (int r = 0; r < 2; ++r)
+        ranks.emplace_back([&, r] {
+          engine::LaunchInfo launch;
+          launch.launcher = "torchrun";
+          launch.rank = r, launch.world = 2, launch.local_rank = r, launch.master_port = port;
+          launch.timeout_seconds = 60;
+          try {
+            engine::DistributedModel model(*source, o, "cuda", launch);
+            mbtest::expect_transformers_tokens(model, ref, what + " (rank " + std::to_string(r) + ")",
+                                               {kLogitsTolerance, false, true});
+          } catch (const Error& e) {
+            status[r] = e.status(), message[r] = e.what();
+          }
+        });
+      for (auto& t : ranks) t.join();
+      if (n >= 2) {
+        EXPECT_EQ(status[0], Status::kOk) << what << ": " << message[0];
+        EXPECT_EQ(status[1], Status::kOk) << what << ": " << message[1];
+      } else {
+        EXPECT_EQ(status[1], Status::kInvalidArgument) << what;
+        EXPECT_NE(message[1].find("rank 1 takes GPU 1 (its local rank); GPUs visible: 1"), std::string::npos) << message[1];
+        EXPECT_EQ(status[0], Status::kNetwork) << what << ": " << message[0];
+        EXPECT_NE(message[0].find("rank 1"), std::string::npos) << message[0];
+      }
     }
   }
 }
