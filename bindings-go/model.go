@@ -23,7 +23,7 @@ type Device struct {
 // CPU is the float32 reference backend.
 var CPU = Device{}
 
-// Parallel splits a model over ranks that are threads of this process (the CPU backend), each holding only
+// Parallel splits a model over ranks that are threads of this process (on the CPU or GPUs), each holding only
 // its part of the weights. The zero value is one rank.
 type Parallel struct {
 	TP             int  // tensor-parallel ranks (attention heads, MLP columns, vocabulary rows); 0 means 1

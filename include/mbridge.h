@@ -314,7 +314,7 @@ typedef struct mb_load_options {
   mb_device_type device; /* MB_DEVICE_CPU (default) or MB_DEVICE_CUDA */
   int device_index;      /* which GPU, for MB_DEVICE_CUDA; with tp * pp > 1, -1: rank r on GPU r (NCCL), N >= 0:
                             every rank on GPU N (collectives staged through host memory) */
-  /* Parallel runs (CPU backend): tp tensor-parallel ranks x pp pipeline stages, threads of this process, each
+  /* Parallel runs (either backend): tp tensor-parallel ranks x pp pipeline stages, threads of this process, each
    * holding only its part of the weights, sliced from whatever layout the bridge's model has; expert_parallel
    * (non-zero, with tp > 1): each rank holds whole experts of a mixture instead of columns of every one.
    * 1, 1, 0 by default; callers built before these fields existed get that. */

@@ -21,7 +21,7 @@ pub enum Device {
     Cuda(i32),
 }
 
-/// How a model is split over ranks that are threads of this process (the CPU backend), each holding only
+/// How a model is split over ranks that are threads of this process (on the CPU or GPUs), each holding only
 /// its part of the weights; `default()` is one rank.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Parallel {

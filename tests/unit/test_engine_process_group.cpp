@@ -1,17 +1,23 @@
 // Ranks that are processes: the launchers' environment variables (launch_info), and the TCP rendezvous and
 // collectives of a run (process_group), here with each rank a thread connecting over localhost as a process
-// would; the whole command run as separate processes is in tests/cli/test_cli.sh.
+// would; the whole command run as separate processes is in tests/cli/test_cli.sh. A CUDA run's ranks refused
+// their GPUs (the rest of the GPU side: tests/gpu/test_cuda_parallel.cpp).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <map>
 #include <random>
 #include <thread>
 
+#include "bridge/param_source.h"
+#include "core/device_memory.h"
 #include "core/error.h"
+#include "engine/distributed_model.h"
 #include "engine/launch_info.h"
 #include "engine/process_group.h"
+#include "support/greedy_reference.h"
 #include "support/test_support.h"
 
 using namespace mb;
@@ -195,4 +201,41 @@ TEST(ProcessGroup, RanksThatDoNotComeOrDoNotMatchAreRefused) {
     bad.world = 2;
     engine::ProcessGroup::connect(bad, 1);
   }), Status::kInvalidArgument);
+}
+
+// The launcher's ranks of a CUDA run, asking for a GPU past those this machine has (CI has none): each is refused
+// by name, after the rendezvous and before NCCL's set-up, and none is left waiting for the others.
+TEST(DistributedModel, RanksRefusedTheirGpuAreNamedAndNoneWaits) {
+  const auto refs = mbtest::greedy_references();
+  const auto ref = std::find_if(refs.begin(), refs.end(), [](const auto& r) { return r.family == "llama31"; });
+  ASSERT_NE(ref, refs.end());
+  auto source = bridge::open_hf_source(ref->hf_dir);
+  const int missing = cuda_device_count();  // one past the last GPU
+  const int port = free_port();
+  Status status[2] = {Status::kOk, Status::kOk};
+  std::string message[2];
+  std::vector<std::thread> ranks;
+  for (int r = 0; r < 2; ++r)
+    ranks.emplace_back([&, r] {
+      LaunchInfo launch;
+      launch.rank = r, launch.world = 2, launch.local_rank = r, launch.master_port = port;
+      launch.timeout_seconds = 30;
+      try {
+        engine::DistributedModel model(*source, {2, 1, false, true}, "cuda:" + std::to_string(missing), launch);
+      } catch (const Error& e) {
+        status[r] = e.status(), message[r] = e.what();
+      }
+    });
+  for (auto& t : ranks) t.join();
+  for (int r = 0; r < 2; ++r) {
+    if (status[r] == Status::kUnsupported) {  // a build without CUDA says so
+      EXPECT_NE(message[r].find("built without CUDA"), std::string::npos) << message[r];
+      continue;
+    }
+    EXPECT_EQ(status[r], Status::kInvalidArgument) << message[r];
+    EXPECT_NE(message[r].find("rank " + std::to_string(r) + " takes GPU " + std::to_string(missing) +
+                              "; GPUs visible: " + std::to_string(missing)),
+              std::string::npos)
+        << message[r];
+  }
 }
