@@ -24,10 +24,14 @@ void ParamSource::set_config(ModelConfig c, int64_t vocab_rows) {
   params_ = model_params(config_, vocab_rows_);
 }
 
-Tensor ParamSource::read_slice(const ParamInfo& p, int dim, int64_t first, int64_t count) const {
+void ParamSource::check_slice(const ParamInfo& p, int dim, int64_t first, int64_t count) const {
   if (dim < 0 || dim >= p.shape.size() || first < 0 || count < 0 || count > p.shape[dim] - first)
     fail(Status::kInvalidArgument, path_, ": slice [", first, ", +", count, ") of dimension ", dim, " of ", describe(p.key),
          " ", p.shape.to_string());
+}
+
+Tensor ParamSource::read_slice(const ParamInfo& p, int dim, int64_t first, int64_t count) const {
+  check_slice(p, dim, first, count);
   return read(p).narrow(dim, first, count);
 }
 

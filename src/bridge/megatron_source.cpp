@@ -157,8 +157,8 @@ class DistSource : public ParamSource {
   }
 
   Tensor read_slice(const ParamInfo& p, int dim, int64_t first, int64_t count) const override {
-    if (p.key.kind == ParamKind::kCarried || dim < 0 || dim >= p.shape.size())
-      return ParamSource::read_slice(p, dim, first, count);
+    check_slice(p, dim, first, count);
+    if (p.key.kind == ParamKind::kCarried) return ParamSource::read_slice(p, dim, first, count);
     Dims start, size;
     region(p, &start, &size);
     const int at = start.size() - p.shape.size() + dim;  // (after the stacked layer and expert axes)
@@ -313,9 +313,8 @@ class LegacySource : public ParamSource {
   // parameter from rank 0's (the copies are not compared then, as read() compares them); any other slice from
   // the merged parameter.
   Tensor read_slice(const ParamInfo& p, int dim, int64_t first, int64_t count) const override {
-    if (p.key.kind == ParamKind::kCarried || dim < 0 || dim >= p.shape.size() || first < 0 || count < 0 ||
-        count > p.shape[dim] - first)
-      return ParamSource::read_slice(p, dim, first, count);
+    check_slice(p, dim, first, count);
+    if (p.key.kind == ParamKind::kCarried) return ParamSource::read_slice(p, dim, first, count);
     const int tp = layout_.tp;
     const TpSplit split = tp_split_in(p, layout_.spec);
     if (split == TpSplit::kReplicated || tp == 1) return shard_of(p, 0, split).narrow(dim, first, count);

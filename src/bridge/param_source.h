@@ -55,6 +55,8 @@ class ParamSource {
 
  protected:
   void set_config(ModelConfig c, int64_t vocab_rows);
+  // read_slice's arguments name indices of p: kInvalidArgument otherwise (every override checks them first).
+  void check_slice(const ParamInfo& p, int dim, int64_t first, int64_t count) const;
   std::string path_;
   ModelConfig config_;
   const Family* family_ = nullptr;
