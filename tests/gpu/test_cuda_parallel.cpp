@@ -10,7 +10,6 @@
 #include <cuda_runtime.h>
 
 #include <cstdio>
-#include <random>
 #include <thread>
 
 #include "bridge/param_source.h"
@@ -172,7 +171,6 @@ TEST(CudaParallel, RankPerGpuRunsWhenThereAreEnoughGpus) {
 // and rank 0 hears of it instead of waiting for it in NCCL's set-up.
 TEST(CudaParallel, LauncherRanksOnGpusOfTheirOwnGiveTransformersTokens) {
   const int n = cuda_device_count();
-  std::random_device seed;
   for (const auto& ref : mbtest::greedy_references()) {
     if (ref.family != "llama31" && ref.family != "mixtral") continue;
     auto source = bridge::open_hf_source(ref.hf_dir);
@@ -180,7 +178,7 @@ TEST(CudaParallel, LauncherRanksOnGpusOfTheirOwnGiveTransformersTokens) {
       if (o.expert_parallel && !source->config().is_moe()) continue;
       o.one_process_per_rank = true;
       const std::string what = ref.family + " " + mbtest::parallel_name(o) + ", a launcher's ranks on GPUs 0 and 1";
-      const int port = 20000 + static_cast<int>(seed() % 30000);
+      const int port = mbtest::free_port();
       Status status[2] = {Status::kOk, Status::kOk};
       std::string message[2];
       std::vector<std::thread> ranks;
@@ -220,7 +218,7 @@ TEST(CudaParallel, OneProcessPerRankThroughNcclOfOneRank) {
     if (ref.family != "llama31") continue;
     auto source = bridge::open_hf_source(ref.hf_dir);
     engine::LaunchInfo launch;
-    launch.master_port = 20000 + static_cast<int>(std::random_device{}() % 30000);
+    launch.master_port = mbtest::free_port();
     engine::DistributedModel model(*source, {1, 1, false, true}, "cuda", launch);
     mbtest::expect_transformers_tokens(model, ref, "llama31 as one process of a launcher's run (NCCL)",
                                        {kLogitsTolerance, true, false});

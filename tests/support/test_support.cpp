@@ -9,6 +9,7 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <random>
 #include <fstream>
 #include <sstream>
 
@@ -64,6 +65,11 @@ std::vector<std::pair<std::string, std::unique_ptr<mb::bridge::ParamSource>>> hf
   out.emplace_back("Hugging Face", mb::bridge::open_hf_source(hf_dir));
   out.emplace_back("Megatron TP2 x PP2", mb::bridge::open_megatron_source(it->second, {}));
   return out;
+}
+
+int free_port() {
+  std::random_device seed;
+  return 20000 + static_cast<int>(seed() % 30000);
 }
 
 mb::Status status_of(const std::function<void()>& f) {

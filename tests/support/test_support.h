@@ -37,6 +37,8 @@ std::vector<std::pair<std::string, std::unique_ptr<mb::bridge::ParamSource>>> hf
     const std::string& hf_dir, const std::string& name);
 // The status of the mb::Error that f throws; kOk when it returns.
 mb::Status status_of(const std::function<void()>& f);
+// A random port in 20000..49999 for a test's rendezvous (MASTER_PORT), so that runs side by side rarely meet.
+int free_port();
 
 // Mirrors describe() in the fixture generator; tensors are named by their path like it does.
 mb::json::Value describe(const mb::pickle::Node* node, const std::string& prefix = "");

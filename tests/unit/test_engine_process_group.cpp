@@ -8,7 +8,6 @@
 #include <atomic>
 #include <cstdlib>
 #include <map>
-#include <random>
 #include <thread>
 
 #include "bridge/param_source.h"
@@ -32,15 +31,10 @@ engine::EnvLookup env_of(const std::map<std::string, std::string>& vars) {
   };
 }
 
-int free_port() {
-  std::random_device seed;
-  return 20000 + static_cast<int>(seed() % 30000);
-}
-
 // fn(group) on a thread per rank of a run of `world` meeting at a fresh port.
 template <class Fn>
 void on_ranks(int world, const Fn& fn) {
-  const int port = free_port();
+  const int port = mbtest::free_port();
   std::vector<std::thread> threads;
   for (int r = 0; r < world; ++r)
     threads.emplace_back([&, r] {
@@ -171,7 +165,7 @@ TEST(ProcessGroup, RanksThatDoNotComeOrDoNotMatchAreRefused) {
   LaunchInfo alone;
   alone.rank = 0;
   alone.world = 2;
-  alone.master_port = free_port();
+  alone.master_port = mbtest::free_port();
   try {
     engine::ProcessGroup::connect(alone, 0.5);
     ADD_FAILURE() << "a run of two met with one";
@@ -180,7 +174,7 @@ TEST(ProcessGroup, RanksThatDoNotComeOrDoNotMatchAreRefused) {
     EXPECT_NE(std::string(e.what()).find("timed out"), std::string::npos) << e.what();
   }
   // rank 1 of a run of 3 knocking at a run of 2
-  const int port = free_port();
+  const int port = mbtest::free_port();
   std::atomic<int> status{0};
   std::thread zero([&] {
     LaunchInfo i;
@@ -211,7 +205,7 @@ TEST(DistributedModel, RanksRefusedTheirGpuAreNamedAndNoneWaits) {
   ASSERT_NE(ref, refs.end());
   auto source = bridge::open_hf_source(ref->hf_dir);
   const int missing = cuda_device_count();  // one past the last GPU
-  const int port = free_port();
+  const int port = mbtest::free_port();
   Status status[2] = {Status::kOk, Status::kOk};
   std::string message[2];
   std::vector<std::thread> ranks;
