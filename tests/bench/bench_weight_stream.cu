@@ -1,7 +1,9 @@
 // How fast can one persistent kernel stream a decode step's weights while computing matrix-vector products,
-// with a grid-wide barrier between the matrices (as a one-kernel decode step needs)? Two ways of reading:
+// with a grid-wide barrier between the matrices (as a one-kernel decode step needs)? Three ways of reading:
 //   registers: every warp loads its 16-byte pieces itself (as kernels/gemv.cu and the persistent experiment
 //              on the branch persistent-decode do), 4 pieces in flight per lane;
+//   staged:    registers, and before each barrier the first pieces of the next matrix copied into shared
+//              memory with cp.async, which (unlike loads into registers) stay in flight while the grid waits;
 //   ring:      one producer thread per block copies the block's rows, in 32 KB chunks, into a ring of shared
 //              memory slots with cp.async.bulk and mbarriers; eight consumer warps compute from shared memory.
 //              The producer is not part of the grid barriers, so it runs ahead into the next matrix.
@@ -131,6 +133,144 @@ __global__ void __launch_bounds__(kWarps * 32, 1) stream_registers(Params p, uns
       }
     }
     grid_sync(p.barrier, base + static_cast<unsigned long long>(gridDim.x) * (k + 1), kWarps * 32);
+  }
+}
+
+// ---- staged: as registers32, but before each grid barrier every lane copies the first kStage pieces of its
+// warp's first row of the next matrix into shared memory with cp.async (LDGSTS). Loads into registers made
+// before the barrier did not help (registers32_preload): the barrier's release fence waits for them. cp.async
+// copies are asynchronous to fences and bar.sync (multi-stage GEMM pipelines keep them in flight across
+// __syncthreads), so these keep HBM busy while the grid waits; after it, the row starts from shared memory.
+__device__ __forceinline__ void cp_async16(void* dst, const void* src) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(static_cast<uint32_t>(__cvta_generic_to_shared(dst))),
+               "l"(src)
+               : "memory");
+}
+
+template <int kWarps, int kStage>
+__global__ void __launch_bounds__(kWarps * 32, 1) stream_staged(Params p, unsigned long long base) {
+  __shared__ float xs[kMaxIn];
+  extern __shared__ uint4 stage[];  // [warp][piece j][lane]: lanes side by side, no bank conflicts
+  for (int i = threadIdx.x; i < kMaxIn; i += blockDim.x) xs[i] = p.x[i];
+  __syncthreads();
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  uint4* mine = stage + warp * kStage * 32 + lane;
+  bool staged = false;
+  for (int k = 0; k < p.count; ++k) {
+    const Matrix m = p.m[k];
+    int64_t begin, count;
+    block_rows(m.rows, begin, count);
+    const int64_t pieces = m.in / 8;
+    if (staged) asm volatile("cp.async.wait_all;" ::: "memory");
+    for (int64_t r = warp; r < count; r += kWarps) {
+      const uint4* row = reinterpret_cast<const uint4*>(m.w + (begin + r) * m.in);
+      float acc = 0.f;
+      int64_t c_first = lane;
+      if (staged) {  // this warp's first row: its first kStage pieces a lane are in shared memory
+#pragma unroll
+        for (int j = 0; j < kStage; ++j)
+          if (lane + 32 * j < pieces) acc += dot8(mine[32 * j], xs + 8 * (lane + 32 * j));
+        c_first = lane + 32 * kStage;
+        staged = false;
+      }
+      for (int64_t c0 = c_first; c0 < pieces; c0 += 4 * 32) {
+        uint4 w[4];
+#pragma unroll
+        for (int j = 0; j < 4; ++j) w[j] = c0 + 32 * j < pieces ? __ldcs(row + c0 + 32 * j) : make_uint4(0, 0, 0, 0);
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+          if (c0 + 32 * j < pieces) acc += dot8(w[j], xs + 8 * (c0 + 32 * j));
+      }
+      for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+      if (lane == 0) m.y[begin + r] = acc;
+    }
+    staged = false;
+    if (k + 1 < p.count) {
+      const Matrix nm = p.m[k + 1];
+      int64_t nbegin, ncount;
+      block_rows(nm.rows, nbegin, ncount);
+      if (warp < ncount) {
+        const uint4* row = reinterpret_cast<const uint4*>(nm.w + (nbegin + warp) * nm.in);
+        const int64_t npieces = nm.in / 8;
+#pragma unroll
+        for (int j = 0; j < kStage; ++j)
+          if (lane + 32 * j < npieces) cp_async16(mine + 32 * j, row + lane + 32 * j);
+        asm volatile("cp.async.commit_group;" ::: "memory");
+        staged = true;
+      }
+    }
+    grid_sync(p.barrier, base + static_cast<unsigned long long>(gridDim.x) * (k + 1), kWarps * 32);
+  }
+}
+
+// ---- separate kernels: one launch per matrix, captured in a CUDA graph, as the engine's decode step is (blocks
+// of 8 warps; 4 warps a row below 8,192 rows, as kernels/gemv.cu). Each kernel may let the next one launch early
+// (programmatic dependent launch): its blocks then fetch their first kStage pieces a lane before waiting for the
+// previous kernel (griddepcontrol.wait), into registers (kRegs) or into shared memory with cp.async. Only x
+// depends on the previous kernel; the weights never do.
+template <int kSplit, int kStage, bool kRegs>
+__global__ void __launch_bounds__(256) gemv_one(Matrix m, const float* x) {
+  constexpr int kBlockWarps = 8, kRowsPerBlock = kBlockWarps / kSplit;
+  extern __shared__ uint4 stage[];  // [warp][piece j][lane]
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, part = warp % kSplit;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + warp / kSplit, pieces = m.in / 8;
+  const bool live = row < m.rows;
+  const uint4* w = reinterpret_cast<const uint4*>(m.w + (live ? row : 0) * m.in);
+  const int64_t first = part * 32 + lane, stride = 32 * kSplit;
+  uint4 pre[kStage > 0 ? kStage : 1];
+  uint4* mine = stage + warp * kStage * 32 + lane;
+#pragma unroll
+  for (int j = 0; j < kStage; ++j) {
+    const int64_t c = first + j * stride;
+    if (!live || c >= pieces) continue;
+    if constexpr (kRegs)
+      pre[j] = __ldcs(w + c);
+    else
+      cp_async16(mine + 32 * j, w + c);
+  }
+  if constexpr (kStage > 0 && !kRegs) asm volatile("cp.async.commit_group;" ::: "memory");
+  asm volatile("griddepcontrol.wait;" ::: "memory");  // a no-op unless launched early
+  if constexpr (kStage > 0 && !kRegs) asm volatile("cp.async.wait_all;" ::: "memory");
+  float acc = 0.f;
+  if (live) {
+#pragma unroll
+    for (int j = 0; j < kStage; ++j) {
+      const int64_t c = first + j * stride;
+      if (c < pieces) acc += dot8(kRegs ? pre[j] : mine[32 * j], x + 8 * c);
+    }
+#pragma unroll 4
+    for (int64_t c = first + kStage * stride; c < pieces; c += stride) acc += dot8(__ldcs(w + c), x + 8 * c);
+  }
+  for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+  __shared__ float partial[kBlockWarps];
+  if (lane == 0) partial[warp] = acc;
+  __syncthreads();
+  if (threadIdx.x < kRowsPerBlock) {
+    const int64_t r = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x;
+    float sum = 0.f;
+    for (int k = 0; k < kSplit; ++k) sum += partial[threadIdx.x * kSplit + k];
+    if (r < m.rows) m.y[r] = sum;
+  }
+}
+
+template <int kStage, bool kRegs>
+void launch_gemv_one(const Matrix& m, const float* x, bool pdl, cudaStream_t stream) {
+  cudaLaunchAttribute attr{};
+  attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr.val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t cfg{};
+  cfg.blockDim = dim3(256);
+  cfg.dynamicSmemBytes = kRegs ? 0 : 8 * 32 * kStage * 16;
+  cfg.stream = stream;
+  cfg.attrs = pdl ? &attr : nullptr;
+  cfg.numAttrs = pdl ? 1 : 0;
+  if (m.rows >= 8192) {
+    cfg.gridDim = dim3(static_cast<unsigned>((m.rows + 7) / 8));
+    CHECK(cudaLaunchKernelEx(&cfg, gemv_one<1, kStage, kRegs>, m, x));
+  } else {
+    cfg.gridDim = dim3(static_cast<unsigned>((m.rows + 1) / 2));
+    CHECK(cudaLaunchKernelEx(&cfg, gemv_one<4, kStage, kRegs>, m, x));
   }
 }
 
@@ -296,22 +436,57 @@ int main() {
   const size_t ring_smem = kSlots * kSlotBytes + kMaxIn * sizeof(float);
   CHECK(cudaFuncSetAttribute(stream_ring<false>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(ring_smem)));
   CHECK(cudaFuncSetAttribute(stream_ring<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(ring_smem)));
+  CHECK(cudaFuncSetAttribute(stream_staged<32, 4>, cudaFuncAttributeMaxDynamicSharedMemorySize, 32 * 32 * 4 * 16));
+  CHECK(cudaFuncSetAttribute(stream_staged<32, 8>, cudaFuncAttributeMaxDynamicSharedMemorySize, 32 * 32 * 8 * 16));
+  CHECK(cudaFuncSetAttribute(stream_staged<16, 8>, cudaFuncAttributeMaxDynamicSharedMemorySize, 16 * 32 * 8 * 16));
 
+  // the separate-kernel variants, each captured once as a graph of 64 launches
+  cudaStream_t capture;
+  CHECK(cudaStreamCreateWithFlags(&capture, cudaStreamNonBlocking));
+  auto make_graph = [&](auto launch_one, bool pdl) {
+    cudaGraph_t g;
+    cudaGraphExec_t exec;
+    CHECK(cudaStreamBeginCapture(capture, cudaStreamCaptureModeThreadLocal));
+    for (const Matrix& m : ms) launch_one(m, x, pdl, capture);
+    CHECK(cudaStreamEndCapture(capture, &g));
+    CHECK(cudaGraphInstantiate(&exec, g, 0));
+    return exec;
+  };
+  const std::vector<std::pair<std::string, cudaGraphExec_t>> graphs = {
+      {"kernels", make_graph(launch_gemv_one<0, false>, false)},
+      {"kernels_pdl", make_graph(launch_gemv_one<0, false>, true)},
+      {"kernels_pdl_regs4", make_graph(launch_gemv_one<4, true>, true)},
+      {"kernels_staged4", make_graph(launch_gemv_one<4, false>, false)},
+      {"kernels_pdl_staged4", make_graph(launch_gemv_one<4, false>, true)},
+      {"kernels_pdl_staged8", make_graph(launch_gemv_one<8, false>, true)},
+  };
   cudaEvent_t e0, e1;
   CHECK(cudaEventCreate(&e0));
   CHECK(cudaEventCreate(&e1));
   unsigned long long launches = 0;
-  // variants: "registers8/16/32" (warps a block), "registers32_preload", "ring"; each with and without the
+  // variants: "registers8/16/32" (warps a block), "registers32_preload", "stagedWxS" (W warps, S pieces a lane
+  // staged across each barrier), "ring", "ring_warp_owned"; each with and without the
   // grid barriers
   auto run = [&](const std::string& kind, bool barriers) {
     const unsigned long long base = barriers ? launches++ * static_cast<unsigned long long>(sms) * kMatrices : 0;
     Params q = p;
     if (!barriers) q.barrier = nullptr;
     void* args[] = {&q, const_cast<unsigned long long*>(&base)};
+    for (const auto& [name, exec] : graphs)
+      if (kind == name) {
+        CHECK(cudaGraphLaunch(exec, 0));
+        return;
+      }
     if (kind == "ring")
       CHECK(cudaLaunchCooperativeKernel(reinterpret_cast<void*>(stream_ring<false>), sms, (kConsumerWarps + 1) * 32, args, ring_smem, 0));
     else if (kind == "ring_warp_owned")
       CHECK(cudaLaunchCooperativeKernel(reinterpret_cast<void*>(stream_ring<true>), sms, (kConsumerWarps + 1) * 32, args, ring_smem, 0));
+    else if (kind == "staged32x4")
+      CHECK(cudaLaunchCooperativeKernel(reinterpret_cast<void*>(stream_staged<32, 4>), sms, 32 * 32, args, 32 * 32 * 4 * 16, 0));
+    else if (kind == "staged32x8")
+      CHECK(cudaLaunchCooperativeKernel(reinterpret_cast<void*>(stream_staged<32, 8>), sms, 32 * 32, args, 32 * 32 * 8 * 16, 0));
+    else if (kind == "staged16x8")
+      CHECK(cudaLaunchCooperativeKernel(reinterpret_cast<void*>(stream_staged<16, 8>), sms, 16 * 32, args, 16 * 32 * 8 * 16, 0));
     else if (kind == "registers8")
       CHECK(cudaLaunchCooperativeKernel(reinterpret_cast<void*>(stream_registers<8, false>), sms, 8 * 32, args, 0, 0));
     else if (kind == "registers16")
@@ -362,12 +537,17 @@ int main() {
   }
   const double gb = elements * 2 / 1e9, copy_tbs = 2 * gb / copy_ms;
   std::printf("{\"weights_gb\": %.3f, \"copy_tb_s\": %.3f, \"bound_ms\": %.3f", gb, copy_tbs, gb / copy_tbs);
-  for (const char* kind : {"registers8", "registers16", "registers32", "registers32_preload", "ring", "ring_warp_owned"})
+  for (const char* kind : {"registers8", "registers16", "registers32", "registers32_preload", "staged32x4", "staged32x8", "staged16x8",
+                           "ring", "ring_warp_owned"})
     for (bool barriers : {true, false}) {
       const float ms = time_ms(kind, barriers);
       std::printf(", \"%s%s_ms\": %.3f, \"%s%s_of_bound\": %.3f", kind, barriers ? "" : "_no_barriers", ms, kind,
                   barriers ? "" : "_no_barriers", gb / copy_tbs / ms);
     }
+  for (const auto& graph : graphs) {
+    const float ms = time_ms(graph.first, false);
+    std::printf(", \"%s_ms\": %.3f, \"%s_of_bound\": %.3f", graph.first.c_str(), ms, graph.first.c_str(), gb / copy_tbs / ms);
+  }
   std::printf("}\n");
   return 0;
 }
