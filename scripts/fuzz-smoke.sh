@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET="${1:-30}"
 BUILD="${MB_FUZZ_BUILD_DIR:-build-fuzz}"
 FIXTURES=tests/fixtures/foundation
-TARGETS=(safetensors zip pickle config_json dcp_metadata tokenizer hub bundle image)
+TARGETS=(safetensors zip pickle config_json dcp_metadata tokenizer chat_template hub bundle image)
 
 CC_BIN="${FUZZ_CC:-clang}"
 CXX_BIN="${FUZZ_CXX:-clang++}"
@@ -55,6 +55,14 @@ seed config_json $(find "$FIXTURES" -name '*.json' -size -8k | sort)
 seed dcp_metadata $(find "$FIXTURES/mcore" -name .metadata | sort)
 seed tokenizer tests/fixtures/bridge/hf/llama31/tokenizer.json tests/fuzz/tokenizer_seeds/*.json
 seed hub tests/fuzz/hub_seeds/*
+# chat templates: ours, the vision-language fixture's, and those of the real tokenizers when fetched
+seed chat_template tests/fuzz/chat_template_seeds/*.jinja tests/fixtures/vlm/qwen2_5_vl_chat/chat_template.jinja
+for config in .cache/tokenizers/*/package/models/tokenizer_config.json; do
+  [ -f "$config" ] || continue
+  python3 -c 'import json, sys
+t = json.load(open(sys.argv[1])).get("chat_template")
+if isinstance(t, str): sys.stdout.write(t)' "$config" >"$WORK/corpus/chat_template/$(basename "$(dirname "$(dirname "$(dirname "$config")")")").jinja"
+done
 # bundles and tensor frames of small fixture files, made by mbridge's own writer
 "$BUILD/tests/fuzz/fuzz_bundle_seeds" "$WORK/corpus/bundle" tests/fixtures/bridge/hf/llama2/config.json \
   "$FIXTURES/torch/views.pt" "$FIXTURES/torch/dtypes.reference.safetensors" "$FIXTURES/torch/views.reference.safetensors"
@@ -69,6 +77,7 @@ max_len() {
     config_json) echo 8192 ;;
     dcp_metadata) echo 32768 ;;
     tokenizer) echo 8192 ;;
+    chat_template) echo 16384 ;;
     hub) echo 4096 ;;
     bundle) echo 16384 ;;
     image) echo 8192 ;;
@@ -79,6 +88,7 @@ dict() {
     pickle | dcp_metadata) echo "-dict=tests/fuzz/pickle.dict" ;;
     config_json | safetensors | tokenizer | bundle) echo "-dict=tests/fuzz/json.dict" ;;
     hub) echo "-dict=tests/fuzz/hub.dict" ;;
+    chat_template) echo "-dict=tests/fuzz/chat_template.dict" ;;
   esac
 }
 

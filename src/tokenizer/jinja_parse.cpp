@@ -1,6 +1,8 @@
 // Chat templates, text to tree: jinja2's lexing with transformers' settings (trim_blocks, lstrip_blocks,
 // no trailing newline), expressions by precedence, and the statements chat templates use.
 #include <cctype>
+#include <cerrno>
+#include <cstdlib>
 
 #include "core/error.h"
 #include "tokenizer/jinja_tree.h"
@@ -389,8 +391,14 @@ class ExprParser {
         while (t_[i_].type == Token::kString) s += t_[i_++].text;  // adjacent literals join, as in Python
         return literal(Value::string(s));
       }
-      case Token::kInt: ++i_; return literal(Value::integer(std::stoll(tok.text)));
-      case Token::kFloat: ++i_; return literal(Value::number(std::stod(tok.text)));
+      case Token::kInt: {
+        ++i_;
+        errno = 0;
+        const long long v = std::strtoll(tok.text.c_str(), nullptr, 10);
+        if (errno == ERANGE) syntax("integer " + tok.text.substr(0, 40) + " is too large (integers here are 64-bit)", line_);
+        return literal(Value::integer(v));
+      }
+      case Token::kFloat: ++i_; return literal(Value::number(std::strtod(tok.text.c_str(), nullptr)));  // too large: inf, as in Python
       case Token::kName: {
         ++i_;
         if (tok.text == "true" || tok.text == "True") return literal(Value::boolean(true));

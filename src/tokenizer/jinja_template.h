@@ -8,7 +8,8 @@
 //   sequence, true, false), not/and/or, == != < > <= >=, in / not in, + - * / % ~, "a if c else b";
 //   string methods (startswith, endswith, split, strip, lstrip, rstrip, upper, lower, replace), dict methods
 //   (get, items, keys, values), namespace(), range(), raise_exception().
-// Anything else is refused when the template is parsed, naming what and where.
+// Anything else is refused when the template is parsed, naming what and where. A template comes with the
+// model, so rendering it has limits (time, text and list sizes, nesting, 64-bit integers: jinja_render.cpp).
 #pragma once
 
 #include <memory>

@@ -1,7 +1,10 @@
 #include "tokenizer/jinja_value.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+
+#include "core/error.h"
 
 namespace mb::jinja {
 
@@ -14,12 +17,16 @@ Value Value::from_json(const json::Value& j) {
     case json::Type::kString: return string(j.as_string());
     case json::Type::kArray: {
       Value v = new_list();
-      for (const json::Value& x : j.items()) v.list->push_back(from_json(x));
+      for (const json::Value& x : j.items()) v.push(from_json(x));
       return v;
     }
     case json::Type::kObject: {
       Value v = new_dict();
-      for (const auto& [k, x] : j.members()) v.dict->emplace_back(k, from_json(x));
+      for (const auto& [k, x] : j.members()) {  // (no search for an earlier key: JSON's are given once)
+        Value member = from_json(x);
+        v.adopt(member);
+        v.dict->emplace_back(k, std::move(member));
+      }
       return v;
     }
   }
@@ -46,7 +53,21 @@ const Value* Value::get(const std::string& key) const {
   return nullptr;
 }
 
+void Value::adopt(const Value& child) {
+  const bool namespaced = child.is_namespace || child.holds_namespace;
+  if (is_namespace && namespaced) fail(Status::kInvalidArgument, "chat template: a namespace cannot hold a namespace");
+  holds_namespace = holds_namespace || namespaced;
+  depth = std::max(depth, child.depth + 1);
+  if (depth > kMaxDepth) fail(Status::kInvalidArgument, "chat template: lists and dicts nested more than ", kMaxDepth, " deep");
+}
+
+void Value::push(Value v) {
+  adopt(v);
+  list->push_back(std::move(v));
+}
+
 void Value::set(const std::string& key, Value v) {
+  adopt(v);
   for (auto& [k, x] : *dict)
     if (k == key) {
       x = std::move(v);
@@ -70,26 +91,35 @@ std::string float_text(double d) {
 }
 }  // namespace
 
-std::string Value::str() const {
+std::string Value::str(size_t limit) const {
   switch (kind) {
     case Kind::kUndefined: return "";
     case Kind::kNone: return "None";
     case Kind::kBool: return b ? "True" : "False";
     case Kind::kInt: return std::to_string(i);
     case Kind::kFloat: return float_text(f);
-    case Kind::kString: return s;
-    default: return repr();
+    case Kind::kString: return s.size() > limit ? s.substr(0, limit) + "..." : s;
+    default: return repr(limit);
   }
 }
 
-std::string Value::repr() const {
+std::string Value::repr(size_t limit) const {
+  std::string out;
+  append_repr(out, limit);
+  if (out.size() > limit) out.resize(limit), out += "...";
+  return out;
+}
+
+void Value::append_repr(std::string& out, size_t limit) const {
+  if (out.size() > limit) return;
   switch (kind) {
     case Kind::kString: {
       // Python picks single quotes unless the text holds a single quote and no double quote
       const bool dq = s.find('\'') != std::string::npos && s.find('"') == std::string::npos;
       const char q = dq ? '"' : '\'';
-      std::string out(1, q);
+      out += q;
       for (char c : s) {
+        if (out.size() > limit) return;
         if (c == '\\') out += "\\\\";
         else if (c == q) out += std::string("\\") + q;
         else if (c == '\n') out += "\\n";
@@ -97,20 +127,28 @@ std::string Value::repr() const {
         else if (c == '\t') out += "\\t";
         else out.push_back(c);
       }
-      return out + q;
+      out += q;
+      return;
     }
-    case Kind::kList: {
-      std::string out = "[";
-      for (size_t k = 0; k < list->size(); ++k) out += (k ? ", " : "") + (*list)[k].repr();
-      return out + "]";
-    }
-    case Kind::kDict: {
-      std::string out = is_namespace ? "<Namespace {" : "{";
-      for (size_t k = 0; k < dict->size(); ++k)
-        out += (k ? ", " : "") + Value::string((*dict)[k].first).repr() + ": " + (*dict)[k].second.repr();
-      return out + (is_namespace ? "}>" : "}");
-    }
-    default: return str();
+    case Kind::kList:
+      out += "[";
+      for (size_t k = 0; k < list->size() && out.size() <= limit; ++k) {
+        if (k) out += ", ";
+        (*list)[k].append_repr(out, limit);
+      }
+      out += "]";
+      return;
+    case Kind::kDict:
+      out += is_namespace ? "<Namespace {" : "{";
+      for (size_t k = 0; k < dict->size() && out.size() <= limit; ++k) {
+        if (k) out += ", ";
+        Value::string((*dict)[k].first).append_repr(out, limit);
+        out += ": ";
+        (*dict)[k].second.append_repr(out, limit);
+      }
+      out += is_namespace ? "}>" : "}";
+      return;
+    default: out += str(limit);
   }
 }
 
@@ -135,8 +173,9 @@ json::Value Value::to_json() const {
   return json::Value();
 }
 
-bool equal(const Value& a, const Value& b) {
+bool equal(const Value& a, const Value& b, uint64_t* work) {
   using K = Value::Kind;
+  if (work) *work += 1 + std::min(a.s.size(), b.s.size()) / 16;  // (the renderer's 16 bytes a unit)
   auto numeric = [](const Value& v) { return v.kind == K::kInt || v.kind == K::kFloat || v.kind == K::kBool; };
   if (numeric(a) && numeric(b)) {
     auto as_double = [](const Value& v) { return v.kind == K::kFloat ? v.f : v.kind == K::kInt ? double(v.i) : double(v.b); };
@@ -149,13 +188,14 @@ bool equal(const Value& a, const Value& b) {
     case K::kList:
       if (a.list->size() != b.list->size()) return false;
       for (size_t k = 0; k < a.list->size(); ++k)
-        if (!equal((*a.list)[k], (*b.list)[k])) return false;
+        if (!equal((*a.list)[k], (*b.list)[k], work)) return false;
       return true;
     case K::kDict:
       if (a.dict->size() != b.dict->size()) return false;
       for (const auto& [k, v] : *a.dict) {
         const Value* o = b.get(k);
-        if (!o || !equal(v, *o)) return false;
+        if (work) *work += b.dict->size();  // (the member is looked for one by one)
+        if (!o || !equal(v, *o, work)) return false;
       }
       return true;
     default: return false;

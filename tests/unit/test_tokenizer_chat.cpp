@@ -5,6 +5,7 @@
 
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "core/error.h"
 #include "io/json.h"
@@ -107,4 +108,81 @@ TEST(Jinja, DeepNestingIsRefusedNotACrash) {
   std::string deep_not = "{{ " ;
   for (int i = 0; i < 5000; ++i) deep_not += "not ";
   EXPECT_THROW(render(deep_not + "1 }}"), Error);
+}
+
+namespace {
+// The message of the kInvalidArgument error `source` gives when rendered ("" when it renders).
+std::string refusal(const std::string& source) {
+  try {
+    render(source);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), Status::kInvalidArgument) << source;
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+// A template comes from a model's files. Integers are 64-bit: what would overflow them (or trap the CPU, as
+// INT64_MIN // -1 does) is refused, as are literals past them; Python's floor division and modulo stay exact
+// at the edges.
+TEST(Jinja, IntegerOverflowIsRefusedNotUndefined) {
+  const std::string min = "(-9223372036854775807 - 1)";
+  for (const std::string& bad : std::vector<std::string>{"{{ " + min + " // -1 }}", "{{ " + min + " % -1 }}", "{{ 9223372036854775807 + 1 }}",
+                                 "{{ " + min + " - 1 }}", "{{ 3037000500 * 3037000500 }}", "{{ -" + min + " }}"})
+    EXPECT_NE(refusal(bad).find("integer overflow"), std::string::npos) << bad;
+  EXPECT_NE(refusal("{{ 99999999999999999999 }}").find("too large"), std::string::npos);
+  EXPECT_EQ(render("{{ " + std::string(400, '1') + ".5 }}"), "inf");  // as Python reads a float literal too large
+  EXPECT_EQ(render("{{ -7 // 2 }} {{ -7 % 2 }} {{ 7 % -2 }} {{ " + min + " // 3 }} {{ " + min + " % 3 }} {{ " + min + " // 1 }}"),
+            "-4 1 -1 -3074457345618258603 1 -9223372036854775808");
+}
+
+// range() and slices with steps whose next element would not fit in 64 bits; range() capped as jinja2's
+// sandbox caps it.
+TEST(Jinja, RangesAndSlicesAtTheEdgesOfIntegers) {
+  EXPECT_EQ(render("{{ range(100000)|length }} {{ range(5, 10, 9223372036854775807) }} {{ range(3, -9223372036854775807 - 1, -9223372036854775807 - 1) }}"),
+            "100000 [5] [3, -9223372036854775805]");
+  EXPECT_EQ(render("{{ range(-9223372036854775807 - 1, 9223372036854775807, 4611686018427387904) }}"),
+            "[-9223372036854775808, -4611686018427387904, 0, 4611686018427387904]");
+  EXPECT_NE(refusal("{{ range(100001) }}").find("100000"), std::string::npos);
+  EXPECT_NE(refusal("{{ range(0, 9223372036854775807) }}").find("100000"), std::string::npos);
+  EXPECT_EQ(render("{{ 'abcdef'[5::9223372036854775807] }}|{{ 'abcdef'[::-9223372036854775807 - 1] }}|"
+                   "{{ [1, 2, 3][-9223372036854775807 - 1:] }}|{{ [1, 2, 3][:9223372036854775807:2] }}"),
+            "f|f|[1, 2, 3]|[1, 3]");
+}
+
+// What would hang or exhaust memory fails, naming the limit: loops past the work limit, texts doubled past
+// 16 MiB, lists past a million elements, an indent of 2^63 spaces, a namespace holding itself, lists nested
+// in a loop.
+TEST(Jinja, HostileTemplatesFailInsteadOfHangingOrExhaustingMemory) {
+  EXPECT_NE(refusal("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}").find("steps"), std::string::npos);
+  EXPECT_NE(refusal("{% set ns = namespace(s='ab') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}").find("16 MiB"),
+            std::string::npos);
+  EXPECT_NE(refusal("{% set ns = namespace(s='ab') %}{% for i in range(64) %}{% set ns.s = ns.s + ns.s %}{% endfor %}").find("16 MiB"),
+            std::string::npos);
+  EXPECT_NE(refusal("{% set ns = namespace(s='aaaaaaaaaaaaaaaa') %}{% for i in range(20) %}{% set ns.s = ns.s.replace('a', ns.s) %}{% endfor %}")
+                .find("16 MiB"),
+            std::string::npos);
+  const std::string kilobyte(1024, 'y');
+  EXPECT_NE(refusal("{% for i in range(100000) %}" + kilobyte + "{% endfor %}").find("16 MiB"), std::string::npos);
+  EXPECT_NE(refusal("{% set ns = namespace(l=[1]) %}{% for i in range(64) %}{% set ns.l = ns.l + ns.l %}{% endfor %}").find("elements"),
+            std::string::npos);
+  EXPECT_NE(refusal("{{ [[1]]|tojson(indent=9223372036854775807) }}").find("16 MiB"), std::string::npos);
+  EXPECT_EQ(render("{{ [1, {'a': 2}]|tojson(indent=-1) }}"), "[\n1,\n{\n\"a\": 2\n}\n]");  // Python: newlines only
+  EXPECT_NE(refusal("{% set ns = namespace(a=1) %}{% set ns.me = ns %}{{ ns }}").find("namespace cannot hold"), std::string::npos);
+  EXPECT_NE(refusal("{% set ns = namespace() %}{% set l = [[ns]] %}{% set ns.l = l %}{{ ns }}").find("namespace cannot hold"),
+            std::string::npos);
+  EXPECT_NE(refusal("{% set ns = namespace(l=[]) %}{% for i in range(100000) %}{% set ns.l = [ns.l] %}{% endfor %}{{ ns.l }}")
+                .find("nested more than 200"),
+            std::string::npos);
+}
+
+// Searching long texts for long needles takes time linear in both (a quadratic search of 4 MB for 2 MB
+// would not end within the test's time).
+TEST(Jinja, LongNeedlesInLongTextsAreFoundInLinearTime) {
+  const std::string four_mb = "{% set ns = namespace(s='a') %}{% for i in range(22) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}"
+                              "{% set needle = ns.s[:2000000] ~ 'b' %}";
+  EXPECT_EQ(render(four_mb + "{{ needle in ns.s }} {{ ns.s.split(needle)|length }} {{ ns.s.replace(needle, 'x')|length }} "
+                             "{{ (ns.s ~ 'b').split(needle)|length }} {{ ns.s.strip(needle) }}|"),
+            "False 1 4194304 2 |");
 }
