@@ -34,20 +34,27 @@ std::pair<int64_t, int64_t> smart_resize(int64_t height, int64_t width, int64_t 
 VisionPreprocessing vision_preprocessing_from(const json::Value& config, const std::string& source) {
   if (!config.is_object()) fail(Status::kFormat, source, ": not a JSON object");
   VisionPreprocessing p;
-  auto integer = [&](const json::Value* v, const char* key, int64_t fallback) {
+  // Bounds far past every released model's (patch 14 or 16, merge 2, temporal 2, at most 12,845,056 pixels),
+  // so that a hostile file cannot make the sizes overflow or the resized image take gigabytes: 2^26 pixels
+  // are over 85,000 tokens of 28 x 28.
+  auto integer = [&](const json::Value* v, const char* key, int64_t fallback, int64_t most) {
     if (!v || v->is_null()) return fallback;
-    if (!v->is_number() || v->as_int() <= 0) fail(Status::kFormat, source, ": ", key, " must be a positive integer");
+    if (!v->is_number() || v->as_int() <= 0 || v->as_int() > most)
+      fail(Status::kFormat, source, ": ", key, " must be a positive integer up to ", most);
     return v->as_int();
   };
+  constexpr int64_t kMostPixels = int64_t{1} << 26, kMostPatch = 1024, kMostMerge = 64, kMostTemporal = 64;
   const json::Value* size = config.find("size");
   const bool sized = size && size->is_object();
   p.min_pixels = integer(config.find("min_pixels"), "min_pixels",
-                         integer(sized ? size->find("shortest_edge") : nullptr, "size.shortest_edge", p.min_pixels));
+                         integer(sized ? size->find("shortest_edge") : nullptr, "size.shortest_edge", p.min_pixels, kMostPixels),
+                         kMostPixels);
   p.max_pixels = integer(config.find("max_pixels"), "max_pixels",
-                         integer(sized ? size->find("longest_edge") : nullptr, "size.longest_edge", p.max_pixels));
-  p.patch_size = integer(config.find("patch_size"), "patch_size", p.patch_size);
-  p.temporal_patch_size = integer(config.find("temporal_patch_size"), "temporal_patch_size", p.temporal_patch_size);
-  p.merge_size = integer(config.find("merge_size"), "merge_size", p.merge_size);
+                         integer(sized ? size->find("longest_edge") : nullptr, "size.longest_edge", p.max_pixels, kMostPixels),
+                         kMostPixels);
+  p.patch_size = integer(config.find("patch_size"), "patch_size", p.patch_size, kMostPatch);
+  p.temporal_patch_size = integer(config.find("temporal_patch_size"), "temporal_patch_size", p.temporal_patch_size, kMostTemporal);
+  p.merge_size = integer(config.find("merge_size"), "merge_size", p.merge_size, kMostMerge);
   if (p.min_pixels > p.max_pixels) fail(Status::kFormat, source, ": min_pixels is more than max_pixels");
   read_normalisation(config, source, p.mean, p.std);
   return p;

@@ -83,4 +83,17 @@ TEST(Qwen2VlImage, SettingsFromPreprocessorConfig) {
   EXPECT_THROW(engine::vision_preprocessing_from(json::parse(R"({"image_std": [0.5, 0, 0.5]})", "t"), "t"), Error);
   EXPECT_THROW(engine::vision_preprocessing_from(json::parse(R"({"min_pixels": 10, "max_pixels": 5})", "t"), "t"), Error);
   EXPECT_THROW(engine::vision_preprocessing_from(json::parse(R"({"rescale_factor": 0.5})", "t"), "t"), Error);
+  // a hostile file: sizes that would overflow, or make a small image gigabytes, are refused by name
+  for (const char* hostile : {R"({"patch_size": 4611686018427387904, "merge_size": 4})", R"({"merge_size": 100000})",
+                              R"({"temporal_patch_size": 1000000000})",
+                              R"({"min_pixels": 1000000000000000, "max_pixels": 1000000000000000})",
+                              R"({"size": {"shortest_edge": 3136, "longest_edge": 4294967296}})"}) {
+    try {
+      engine::vision_preprocessing_from(json::parse(hostile, "t"), "preprocessor_config.json");
+      ADD_FAILURE() << hostile << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.status(), Status::kFormat) << hostile;
+      EXPECT_NE(std::string(e.what()).find("must be a positive integer up to"), std::string::npos) << e.what();
+    }
+  }
 }
