@@ -97,10 +97,10 @@ class Renderer {
           spend_copy(*seq.list);
           items = *seq.list;
         } else if (seq.kind == K::kDict) {
-          spend(seq.dict->size());
+          make_items(seq.dict->size());
           for (const auto& kv : *seq.dict) items.push_back(Value::string(kv.first));
         } else if (seq.kind == K::kString) {
-          spend(seq.s.size());
+          make_items(seq.s.size());  // (a value for each character)
           for (char c : seq.s) items.push_back(Value::string(std::string(1, c)));
         } else if (seq.defined() && seq.kind != K::kNone) {
           type_error("cannot loop over " + seq.repr(kBriefText));

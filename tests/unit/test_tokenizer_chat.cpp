@@ -167,6 +167,10 @@ TEST(Jinja, HostileTemplatesFailInsteadOfHangingOrExhaustingMemory) {
   EXPECT_NE(refusal("{% for i in range(100000) %}" + kilobyte + "{% endfor %}").find("16 MiB"), std::string::npos);
   EXPECT_NE(refusal("{% set ns = namespace(l=[1]) %}{% for i in range(64) %}{% set ns.l = ns.l + ns.l %}{% endfor %}").find("elements"),
             std::string::npos);
+  EXPECT_NE(refusal("{% set ns = namespace(s='ab') %}{% for i in range(22) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}"
+                    "{% for c in ns.s %}{% endfor %}")
+                .find("elements"),
+            std::string::npos);  // a loop over 8 MiB of characters would hold a value for each
   EXPECT_NE(refusal("{{ [[1]]|tojson(indent=9223372036854775807) }}").find("16 MiB"), std::string::npos);
   EXPECT_EQ(render("{{ [1, {'a': 2}]|tojson(indent=-1) }}"), "[\n1,\n{\n\"a\": 2\n}\n]");  // Python: newlines only
   EXPECT_NE(refusal("{% set ns = namespace(a=1) %}{% set ns.me = ns %}{{ ns }}").find("namespace cannot hold"), std::string::npos);
