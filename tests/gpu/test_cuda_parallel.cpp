@@ -179,32 +179,24 @@ TEST(CudaParallel, LauncherRanksOnGpusOfTheirOwnGiveTransformersTokens) {
       o.one_process_per_rank = true;
       const std::string what = ref.family + " " + mbtest::parallel_name(o) + ", a launcher's ranks on GPUs 0 and 1";
       const int port = mbtest::free_port();
-      Status status[2] = {Status::kOk, Status::kOk};
-      std::string message[2];
-      std::vector<std::thread> ranks;
-      for (int r = 0; r < 2; ++r)
-        ranks.emplace_back([&, r] {
-          engine::LaunchInfo launch;
-          launch.launcher = "torchrun";
-          launch.rank = r, launch.world = 2, launch.local_rank = r, launch.master_port = port;
-          launch.timeout_seconds = 60;
-          try {
-            engine::DistributedModel model(*source, o, "cuda", launch);
-            mbtest::expect_transformers_tokens(model, ref, what + " (rank " + std::to_string(r) + ")",
-                                               {kLogitsTolerance, false, true});
-          } catch (const Error& e) {
-            status[r] = e.status(), message[r] = e.what();
-          }
-        });
-      for (auto& t : ranks) t.join();
+      const auto outcome = mbtest::run_ranks(2, [&](int r) {
+        engine::LaunchInfo launch;
+        launch.launcher = "torchrun";
+        launch.rank = r, launch.world = 2, launch.local_rank = r, launch.master_port = port;
+        launch.timeout_seconds = 60;
+        engine::DistributedModel model(*source, o, "cuda", launch);
+        mbtest::expect_transformers_tokens(model, ref, what + " (rank " + std::to_string(r) + ")",
+                                           {kLogitsTolerance, false, true});
+      });
       if (n >= 2) {
-        EXPECT_EQ(status[0], Status::kOk) << what << ": " << message[0];
-        EXPECT_EQ(status[1], Status::kOk) << what << ": " << message[1];
+        EXPECT_EQ(outcome[0].status, Status::kOk) << what << ": " << outcome[0].message;
+        EXPECT_EQ(outcome[1].status, Status::kOk) << what << ": " << outcome[1].message;
       } else {
-        EXPECT_EQ(status[1], Status::kInvalidArgument) << what;
-        EXPECT_NE(message[1].find("rank 1 takes GPU 1 (its local rank); GPUs visible: 1"), std::string::npos) << message[1];
-        EXPECT_EQ(status[0], Status::kNetwork) << what << ": " << message[0];
-        EXPECT_NE(message[0].find("rank 1"), std::string::npos) << message[0];
+        EXPECT_EQ(outcome[1].status, Status::kInvalidArgument) << what;
+        EXPECT_NE(outcome[1].message.find("rank 1 takes GPU 1 (its local rank); GPUs visible: 1"), std::string::npos)
+            << outcome[1].message;
+        EXPECT_EQ(outcome[0].status, Status::kNetwork) << what << ": " << outcome[0].message;
+        EXPECT_NE(outcome[0].message.find("rank 1"), std::string::npos) << outcome[0].message;
       }
     }
   }

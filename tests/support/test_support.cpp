@@ -12,6 +12,7 @@
 #include <random>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "bridge/convert.h"
 #include "core/paths.h"
@@ -79,6 +80,21 @@ mb::Status status_of(const std::function<void()>& f) {
     return e.status();
   }
   return mb::Status::kOk;
+}
+
+std::vector<RankOutcome> run_ranks(int world, const std::function<void(int rank)>& rank) {
+  std::vector<RankOutcome> outcomes(static_cast<size_t>(world));
+  std::vector<std::thread> threads;
+  for (int r = 0; r < world; ++r)
+    threads.emplace_back([&, r] {
+      try {
+        rank(r);
+      } catch (const mb::Error& e) {
+        outcomes[static_cast<size_t>(r)] = {e.status(), e.what()};
+      }
+    });
+  for (auto& t : threads) t.join();
+  return outcomes;
 }
 
 std::string bigint_decimal(const std::string& le) {

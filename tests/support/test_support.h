@@ -39,6 +39,13 @@ std::vector<std::pair<std::string, std::unique_ptr<mb::bridge::ParamSource>>> hf
 mb::Status status_of(const std::function<void()>& f);
 // A random port in 20000..49999 for a test's rendezvous (MASTER_PORT), so that runs side by side rarely meet.
 int free_port();
+// `rank(r)` for r in [0, world), each on a thread of its own (as a launcher's processes would run), all joined;
+// what each ended with: kOk, or the status and message of the mb::Error it threw.
+struct RankOutcome {
+  mb::Status status = mb::Status::kOk;
+  std::string message;
+};
+std::vector<RankOutcome> run_ranks(int world, const std::function<void(int rank)>& rank);
 
 // Mirrors describe() in the fixture generator; tensors are named by their path like it does.
 mb::json::Value describe(const mb::pickle::Node* node, const std::string& prefix = "");

@@ -206,30 +206,22 @@ TEST(DistributedModel, RanksRefusedTheirGpuAreNamedAndNoneWaits) {
   auto source = bridge::open_hf_source(ref->hf_dir);
   const int missing = cuda_device_count();  // one past the last GPU
   const int port = mbtest::free_port();
-  Status status[2] = {Status::kOk, Status::kOk};
-  std::string message[2];
-  std::vector<std::thread> ranks;
-  for (int r = 0; r < 2; ++r)
-    ranks.emplace_back([&, r] {
-      LaunchInfo launch;
-      launch.rank = r, launch.world = 2, launch.local_rank = r, launch.master_port = port;
-      launch.timeout_seconds = 30;
-      try {
-        engine::DistributedModel model(*source, {2, 1, false, true}, "cuda:" + std::to_string(missing), launch);
-      } catch (const Error& e) {
-        status[r] = e.status(), message[r] = e.what();
-      }
-    });
-  for (auto& t : ranks) t.join();
+  const auto outcome = mbtest::run_ranks(2, [&](int r) {
+    LaunchInfo launch;
+    launch.rank = r, launch.world = 2, launch.local_rank = r, launch.master_port = port;
+    launch.timeout_seconds = 30;
+    engine::DistributedModel model(*source, {2, 1, false, true}, "cuda:" + std::to_string(missing), launch);
+  });
   for (int r = 0; r < 2; ++r) {
-    if (status[r] == Status::kUnsupported) {  // a build without CUDA says so
-      EXPECT_NE(message[r].find("built without CUDA"), std::string::npos) << message[r];
+    const std::string& message = outcome[r].message;
+    if (outcome[r].status == Status::kUnsupported) {  // a build without CUDA says so
+      EXPECT_NE(message.find("built without CUDA"), std::string::npos) << message;
       continue;
     }
-    EXPECT_EQ(status[r], Status::kInvalidArgument) << message[r];
-    EXPECT_NE(message[r].find("rank " + std::to_string(r) + " takes GPU " + std::to_string(missing) +
-                              "; GPUs visible: " + std::to_string(missing)),
+    EXPECT_EQ(outcome[r].status, Status::kInvalidArgument) << message;
+    EXPECT_NE(message.find("rank " + std::to_string(r) + " takes GPU " + std::to_string(missing) +
+                           "; GPUs visible: " + std::to_string(missing)),
               std::string::npos)
-        << message[r];
+        << message;
   }
 }
