@@ -153,9 +153,12 @@ class Renderer {
     if (text.size() + more > kMaxText) type_error("a text longer than 16 MiB");
     spend(more / kBytesPerUnit);
   }
-  // a list of `n` elements about to be made
-  void make_items(size_t n) {
+  // a list of `n` elements about to be made: refused past kMaxItems, and charged
+  static void check_items(size_t n) {
     if (n > kMaxItems) type_error("a list of more than " + std::to_string(kMaxItems) + " elements");
+  }
+  void make_items(size_t n) {
+    check_items(n);
     spend(n);
   }
   // the elements of `list` about to be copied (their strings are copied with them)
@@ -251,7 +254,7 @@ class Renderer {
         Value out = Value::new_list();
         spend(s.size() / kBytesPerUnit);
         auto part = [&](size_t from, size_t length) {
-          if (out.list->size() == kMaxItems) make_items(kMaxItems + 1);  // (refused)
+          check_items(out.list->size() + 1);
           spend(1);
           out.push(Value::string(s.substr(from, length)));
         };
